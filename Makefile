@@ -1,0 +1,47 @@
+# grader: two commands on a fresh machine
+#   make demo   set everything up and grade the bundled example submissions
+#   make test   set everything up and run the checks and the test suite
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# This machine has a CPU build of torch on local disk; a plain `torch` requirement would pull
+# a multi-GB CUDA build. Users elsewhere can override: make install TORCH_SPEC=torch
+TORCH_SPEC ?= torch==2.13.0
+PYTEST_ARGS ?=
+
+.PHONY: install system demo test lint typecheck validate unit bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q "$(TORCH_SPEC)"
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+system:
+	bash .ci/system-deps
+
+demo: install
+	$(BIN)/grade examples/
+
+lint: install
+	$(BIN)/ruff check grader tests reference benchmarks
+	$(BIN)/ruff format --check grader tests reference benchmarks
+
+typecheck: install
+	$(BIN)/mypy
+
+validate: install
+	$(BIN)/grade validate
+
+unit: install
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test: install system lint typecheck validate unit
+
+bench: install
+	$(BIN)/python benchmarks/throughput.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,160 @@
+"""Static facts about a cell's source: what it defines, what it uses, what it imports.
+
+Used by execution (cells out of order, missing imports, package installs) and by locate
+(which cell defines a function). Works on source that does not parse: it then says so and
+returns no names.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import re
+from dataclasses import dataclass
+
+_BUILTINS = frozenset(dir(builtins)) | {"get_ipython", "display", "In", "Out", "_", "__", "___"}
+
+# Conventional names a notebook uses without importing them itself (it relied on an
+# earlier session). The grader adds the import and reports it.
+COMMON_IMPORTS: dict[str, str] = {
+    "torch": "import torch",
+    "nn": "from torch import nn",
+    "F": "import torch.nn.functional as F",
+    "np": "import numpy as np",
+    "math": "import math",
+    "plt": "import matplotlib.pyplot as plt",
+}
+
+_INSTALL_LINE = re.compile(r"^(\s*)[!%]\s*(pip|conda|mamba|apt|apt-get)\b.*$", re.MULTILINE)
+_MAGIC_LINE = re.compile(r"^(\s*)[!%].*$", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class CellFacts:
+    parses: bool
+    defines: frozenset[str]  # names bound at any level of the cell's top-level scope
+    uses: frozenset[str]  # names loaded before (or without) being bound in the cell
+    imports: tuple[str, ...]  # top-level module names imported
+    functions: tuple[str, ...]  # names of top-level def / class statements
+    syntax_error: str | None = None
+
+
+def strip_installs(source: str) -> tuple[str, tuple[str, ...]]:
+    """Replace package-install lines (``!pip install d2l``) with ``pass``; keep line numbers."""
+    found = tuple(m.group(0).strip() for m in _INSTALL_LINE.finditer(source))
+    if not found:
+        return source, ()
+    return _INSTALL_LINE.sub(lambda m: f"{m.group(1)}pass  # grader: skipped", source), found
+
+
+def _parseable(source: str) -> str:
+    """Source with IPython magics and shell lines blanked, for ast."""
+    return _MAGIC_LINE.sub(lambda m: f"{m.group(1)}pass", source)
+
+
+def facts(source: str) -> CellFacts:
+    try:
+        tree = ast.parse(_parseable(source))
+    except SyntaxError as exc:
+        return CellFacts(False, frozenset(), frozenset(), (), (), f"{exc.msg} (line {exc.lineno})")
+    visitor = _Scope()
+    visitor.visit(tree)
+    functions = tuple(
+        n.name
+        for n in tree.body
+        if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+    )
+    return CellFacts(
+        True,
+        frozenset(visitor.defined),
+        frozenset(visitor.used - _BUILTINS),
+        tuple(visitor.imports),
+        functions,
+    )
+
+
+class _Scope(ast.NodeVisitor):
+    """Top-level scope only: function bodies are not executed when the cell runs."""
+
+    def __init__(self) -> None:
+        self.defined: set[str] = set()
+        self.used: set[str] = set()
+        self.imports: list[str] = []
+
+    def visit_Name(self, node: ast.Name) -> None:
+        if isinstance(node.ctx, ast.Store | ast.Del):
+            self.defined.add(node.id)
+        elif node.id not in self.defined:
+            self.used.add(node.id)
+
+    def visit_Assign(self, node: ast.Assign) -> None:
+        self.visit(node.value)  # the right-hand side runs first
+        for target in node.targets:
+            self.visit(target)
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> None:
+        self.visit(node.value)
+        if isinstance(node.target, ast.Name) and node.target.id not in self.defined:
+            self.used.add(node.target.id)
+        self.visit(node.target)
+
+    def _define_function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        for deco in node.decorator_list:
+            self.visit(deco)
+        for default in [*node.args.defaults, *node.args.kw_defaults]:
+            if default is not None:
+                self.visit(default)
+        self.defined.add(node.name)
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
+        self._define_function(node)
+
+    def visit_AsyncFunctionDef(self, node: ast.AsyncFunctionDef) -> None:
+        self._define_function(node)
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        for base in node.bases:
+            self.visit(base)
+        self.defined.add(node.name)
+
+    def visit_Lambda(self, node: ast.Lambda) -> None:
+        return None  # body runs later
+
+    def _comprehension(self, node: ast.ListComp | ast.SetComp | ast.GeneratorExp) -> None:
+        if node.generators:
+            self.visit(node.generators[0].iter)
+
+    def visit_ListComp(self, node: ast.ListComp) -> None:
+        self._comprehension(node)
+
+    def visit_SetComp(self, node: ast.SetComp) -> None:
+        self._comprehension(node)
+
+    def visit_GeneratorExp(self, node: ast.GeneratorExp) -> None:
+        self._comprehension(node)
+
+    def visit_DictComp(self, node: ast.DictComp) -> None:
+        if node.generators:
+            self.visit(node.generators[0].iter)
+
+    def visit_Import(self, node: ast.Import) -> None:
+        for alias in node.names:
+            self.imports.append(alias.name.split(".")[0])
+            self.defined.add((alias.asname or alias.name).split(".")[0])
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        if node.module and node.level == 0:
+            self.imports.append(node.module.split(".")[0])
+        for alias in node.names:
+            self.defined.add(alias.asname or alias.name)
+
+
+def missing_imports(sources: list[str]) -> list[str]:
+    """Import lines for conventional names that code uses but no cell ever defines."""
+    defined: set[str] = set()
+    used: set[str] = set()
+    for src in sources:
+        f = facts(src)
+        defined |= f.defines
+        used |= f.uses
+    return [line for name, line in COMMON_IMPORTS.items() if name in used - defined]

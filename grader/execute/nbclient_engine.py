@@ -1,0 +1,205 @@
+"""The nbclient engine: a real Jupyter kernel per submission, driven by nbclient."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from jupyter_client.kernelspec import KernelSpecManager
+from jupyter_client.manager import AsyncKernelManager
+from nbclient import NotebookClient
+from nbclient.exceptions import DeadKernelError
+
+from .kernel import REPLY_MIME, KernelDied, KernelOptions, RawResult
+from .watchdog import Watchdog, kill_group
+
+KERNEL_NAME = "grader-python"
+_TIMEOUT_ENAME = "CellTimeout"
+
+
+def kernel_environment(options: KernelOptions) -> dict[str, str]:
+    """Environment of a kernel: limits for the launcher, one thread, no user site."""
+    limits = options.limits
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("GRADER_", "JPY_", "JUPYTER_")) or k == "JUPYTER_PLATFORM_DIRS"
+    }
+    env.update(
+        {
+            "GRADER_LIMIT_AS": str(limits.memory_bytes + 2 * 1024**3),
+            "GRADER_LIMIT_FSIZE": str(limits.max_file_bytes),
+            "GRADER_LIMIT_CPU": str(int(limits.notebook_timeout) + 30),
+            "OMP_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1",
+            "PYTHONNOUSERSITE": "1",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "MPLBACKEND": "Agg",
+            "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+        }
+    )
+    env.update(options.env)
+    return env
+
+
+def _kernelspec_dir() -> Path:
+    """A kernelspec whose argv runs the rlimit launcher, then ipykernel."""
+    root = Path(tempfile.gettempdir()) / f"grader-kernels-{os.getuid()}"
+    spec_dir = root / KERNEL_NAME
+    spec_dir.mkdir(parents=True, exist_ok=True)
+    launcher = Path(__file__).with_name("launch.py")
+    spec = {
+        "argv": [
+            sys.executable,
+            str(launcher),
+            "--",
+            sys.executable,
+            "-m",
+            "ipykernel_launcher",
+            "-f",
+            "{connection_file}",
+        ],
+        "display_name": "grader (Python 3)",
+        "language": "python",
+    }
+    path = spec_dir / "kernel.json"
+    text = json.dumps(spec, indent=1)
+    if not path.exists() or path.read_text() != text:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(text)
+        tmp.replace(path)
+    return root
+
+
+class NbclientKernel:
+    """One Jupyter kernel process."""
+
+    def __init__(self, options: KernelOptions) -> None:
+        self._options = options
+        self._nb = nbformat.v4.new_notebook()
+        km = AsyncKernelManager(kernel_name=KERNEL_NAME)
+        km.kernel_spec_manager = KernelSpecManager(kernel_dirs=[str(_kernelspec_dir())])
+        # Unix sockets, not TCP: nothing listens on the network, and it works inside a
+        # sandbox with no network namespace of its own.
+        self._runtime = Path(tempfile.mkdtemp(prefix="grader-kernel-"))
+        km.transport = "ipc"
+        km.ip = str(self._runtime / "kernel")
+        km.connection_file = str(self._runtime / "connection.json")
+        self._log = open(self._runtime / "kernel.log", "wb")  # noqa: SIM115
+        self._client = NotebookClient(
+            self._nb,
+            km=km,
+            kernel_name=KERNEL_NAME,
+            timeout=options.limits.cell_timeout,
+            allow_errors=True,
+            interrupt_on_timeout=True,
+            error_on_timeout={"ename": _TIMEOUT_ENAME, "evalue": "cell timed out"},
+            record_timing=False,
+            startup_timeout=60,
+            resources={"metadata": {"path": str(options.workdir)}},
+        )
+        self._closed = False
+        self._client.start_new_kernel(
+            cwd=str(options.workdir),
+            env=kernel_environment(options),
+            stdout=self._log,
+            stderr=self._log,
+        )
+        self._client.start_new_kernel_client()
+        process = getattr(km.provisioner, "process", None)
+        self.pid: int = int(process.pid) if process is not None else -1
+        self._watchdog = Watchdog(self.pid, options.deadline, options.limits.memory_bytes)
+
+    def execute(self, code: str, timeout: float) -> RawResult:
+        if self._closed:
+            raise KernelDied("crashed", "the kernel was already closed")
+        self._check_watchdog()
+        cell = nbformat.v4.new_code_cell(code)
+        self._nb.cells.append(cell)
+        remaining = self._options.deadline - time.monotonic()
+        self._client.timeout = max(1, int(min(timeout, remaining + 1)))
+        start = time.perf_counter()
+        try:
+            self._client.execute_cell(cell, len(self._nb.cells) - 1, store_history=True)
+        except DeadKernelError as exc:
+            self._check_watchdog()
+            raise KernelDied("crashed", str(exc)) from exc
+        except RuntimeError as exc:  # kernel client channels closed under us
+            self._check_watchdog()
+            raise KernelDied("crashed", str(exc)) from exc
+        seconds = time.perf_counter() - start
+        self._check_watchdog()
+        self._nb.cells[-1] = nbformat.v4.new_code_cell("")  # keep memory flat
+        result = _raw_result(cell.get("outputs", []), seconds, self._options.limits.max_output_bytes)
+        if result.error is not None and seconds >= self._client.timeout:
+            result = dataclasses.replace(result, timed_out=True)
+        return result
+
+    def _check_watchdog(self) -> None:
+        fired = self._watchdog.fired
+        if fired is not None:
+            self.close()
+            raise KernelDied(fired)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._watchdog.stop()
+        try:
+            self._client._cleanup_kernel()
+        except Exception:  # noqa: BLE001 - cleanup must not mask the real outcome
+            pass
+        if self.pid > 0:
+            kill_group(self.pid)
+        self._log.close()
+        shutil.rmtree(self._runtime, ignore_errors=True)
+
+
+def _raw_result(outputs: list[Mapping[str, Any]], seconds: float, cap: int) -> RawResult:
+    text: list[str] = []
+    stderr: list[str] = []
+    replies: list[Mapping[str, Any]] = []
+    error: tuple[str, str] | None = None
+    timed_out = False
+    for out in outputs:
+        kind = out.get("output_type")
+        if kind == "stream":
+            (stderr if out.get("name") == "stderr" else text).append(str(out.get("text", "")))
+        elif kind in ("execute_result", "display_data"):
+            data = out.get("data", {})
+            reply = data.get(REPLY_MIME)
+            if isinstance(reply, Mapping):
+                replies.append(reply)
+            elif "text/plain" in data:
+                text.append(str(data["text/plain"]) + "\n")
+        elif kind == "error":
+            ename, evalue = str(out.get("ename", "")), str(out.get("evalue", ""))
+            if ename == _TIMEOUT_ENAME:
+                timed_out = True
+            error = (ename, evalue)
+    joined = "".join(text)
+    return RawResult(
+        text=joined[:cap],
+        stderr="".join(stderr)[:cap],
+        replies=tuple(replies),
+        error=error,
+        timed_out=timed_out,
+        seconds=seconds,
+    )
+
+
+class NbclientFactory:
+    name = "nbclient"
+
+    def start(self, options: KernelOptions) -> NbclientKernel:
+        return NbclientKernel(options)
