@@ -144,6 +144,8 @@ class CheckResult:
     diagnoses: tuple[str, ...] = ()
     needs_review: bool = False
     public: bool = True  # shown by `grade --check` (the public part of a rubric)
+    found: bool = True  # False when the student's answer for this check was not found
+    errored: bool = False  # True when the check could not run (the kernel died, ...)
 
 
 @dataclass(frozen=True)

@@ -61,7 +61,7 @@ def decode(data: Any, depth: int = 0) -> Value:
     raise ProbeProtocolError(f"unknown value tag {tag!r}")
 
 
-def _typed(v: Any, tp: type[Any]) -> Any:
+def _typed(v: Any, tp: type[bool] | type[str]) -> bool | str:
     if not isinstance(v, tp):
         raise ProbeProtocolError(f"expected {tp.__name__}")
     return v
@@ -131,3 +131,23 @@ def as_array(value: Value) -> npt.NDArray[np.float64] | None:
     if isinstance(value, tuple) and value and all(isinstance(v, int | float) for v in value):
         return np.asarray([float(v) for v in value])  # type: ignore[arg-type]
     return None
+
+
+def encode_value(value: Value) -> dict[str, Any]:
+    """Encode a decoded value again (for recordings); inverse of ``decode``."""
+    if isinstance(value, Array):
+        out = encode(value.data, value.kind if value.kind != "list" else "numpy")
+        out["grad"] = value.requires_grad
+        return out
+    if isinstance(value, Opaque):
+        return {
+            "t": "opaque",
+            "type": value.type_name,
+            "callable": value.callable,
+            "params": value.params,
+        }
+    if isinstance(value, tuple):
+        return {"t": "seq", "v": [encode_value(v) for v in value]}
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return {"t": "num", "v": str(value)}
+    return encode(value)

@@ -123,11 +123,15 @@ class LiveRun:
         except KernelDied as exc:
             self._kernel.close()
             self._kernel = None
-            raise ProbeError(f"the kernel died while running the submission's code ({exc})") from exc
+            raise ProbeError(
+                f"the kernel died while running the submission's code ({exc})"
+            ) from exc
         finally:
             self._budget -= time.monotonic() - start
         if raw.timed_out:
-            raise ProbeTimeout(f"the submission's code did not return within {payload['timeout']} s")
+            raise ProbeTimeout(
+                f"the submission's code did not return within {payload['timeout']} s"
+            )
         matching = [r for r in raw.replies if r.get("id") == req_id]
         if len(matching) != 1:
             raise ProbeProtocolError(f"expected one reply to {req_id}, got {len(matching)}")
@@ -165,18 +169,29 @@ class Driver:
     def _execute(self, notebook: Notebook, workdir: Path) -> LiveRun:
         start = time.monotonic()
         options = KernelOptions(workdir, self.limits, start + self.limits.notebook_timeout)
-        cells = [_CellState(c.index, c.source, analysis.facts(c.source)) for c in notebook.cells
-                 if c.kind == "code" and c.source.strip()]
+        cells = [
+            _CellState(c.index, c.source, analysis.facts(c.source))
+            for c in notebook.cells
+            if c.kind == "code" and c.source.strip()
+        ]
         imports = analysis.missing_imports([c.source for c in cells])
         progress = _Progress(notes=[f"added missing `{line}`" for line in imports])
         for state in cells:
             _, installs = analysis.strip_installs(state.source)
-            progress.notes.extend(f"skipped `{cmd}` (the grader does not install packages)"
-                                  for cmd in installs)
+            progress.notes.extend(
+                f"skipped `{cmd}` (the grader does not install packages)" for cmd in installs
+            )
         kernel = self._run_all(cells, options, imports, progress)
         records = tuple(c.record for c in cells if c.record is not None)
-        missing = sorted({m.group(1).split(".")[0] for r in records if r.error is not None
-                          for m in [_MISSING_MODULE.search(r.error.evalue)] if m is not None})
+        missing = sorted(
+            {
+                m.group(1).split(".")[0]
+                for r in records
+                if r.error is not None
+                for m in [_MISSING_MODULE.search(r.error.evalue)]
+                if m is not None
+            }
+        )
         execution = Execution(
             cells=records,
             seconds=time.monotonic() - start,
@@ -187,8 +202,13 @@ class Driver:
         )
         return LiveRun(execution, kernel, self.limits)
 
-    def _run_all(self, cells: list[_CellState], options: KernelOptions, imports: list[str],
-                 progress: _Progress) -> Kernel | None:
+    def _run_all(
+        self,
+        cells: list[_CellState],
+        options: KernelOptions,
+        imports: list[str],
+        progress: _Progress,
+    ) -> Kernel | None:
         """Run every cell; on a crash restart and replay. Returns the live kernel, if any."""
         while True:
             try:
@@ -307,11 +327,14 @@ def _cell_record(state: _CellState, raw: RawResult, captured: Mapping[str, Any])
         if raw.timed_out:
             ename, evalue = "Timeout", "the cell was interrupted after its time limit"
         error = CellError(cell=state.index + 1, ename=ename, evalue=evalue[:500])
-    results = tuple(v for v in (_safe_decode(x) for x in captured.get("results", []))
-                    if v is not None)
-    bindings = {str(k): v for k, v in (
-        (k, _safe_decode(x)) for k, x in dict(captured.get("bindings", {})).items()
-    ) if v is not None}
+    results = tuple(
+        v for v in (_safe_decode(x) for x in captured.get("results", [])) if v is not None
+    )
+    bindings = {
+        str(k): v
+        for k, v in ((k, _safe_decode(x)) for k, x in dict(captured.get("bindings", {})).items())
+        if v is not None
+    }
     return CellRun(
         index=state.index,
         text=raw.text,

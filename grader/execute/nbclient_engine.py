@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -139,7 +139,9 @@ class NbclientKernel:
         seconds = time.perf_counter() - start
         self._check_watchdog()
         self._nb.cells[-1] = nbformat.v4.new_code_cell("")  # keep memory flat
-        result = _raw_result(cell.get("outputs", []), seconds, self._options.limits.max_output_bytes)
+        result = _raw_result(
+            cell.get("outputs", []), seconds, self._options.limits.max_output_bytes
+        )
         if result.error is not None and seconds >= self._client.timeout:
             result = dataclasses.replace(result, timed_out=True)
         return result
@@ -157,7 +159,7 @@ class NbclientKernel:
         self._watchdog.stop()
         try:
             self._client._cleanup_kernel()
-        except Exception:  # noqa: BLE001 - cleanup must not mask the real outcome
+        except Exception:
             pass
         if self.pid > 0:
             kill_group(self.pid)

@@ -46,11 +46,14 @@ def tree_rss(pid: int) -> int:
 
 def kill_group(pid: int) -> None:
     """SIGKILL the process group led by ``pid`` (kernels start in their own session)."""
-    for target in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
-        try:
-            target()
-        except (ProcessLookupError, PermissionError):
-            pass
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 class Watchdog:

@@ -1,0 +1,119 @@
+"""Check types: the extension point of the grader.
+
+A check type is a class registered under the ``grader.checks`` entry-point group; the
+entry-point name is the ``type:`` used in rubrics. The built-in ones (function, property,
+output, error, prose, runs, module, source) are registered the same way in this package's
+``pyproject.toml``, so a course package adds its own exactly like this::
+
+    [project.entry-points."grader.checks"]
+    plot = "mycourse.checks:PlotCheck"
+
+A check type has three hooks, validated when the registry is built (an invalid plugin is a
+:class:`~grader.errors.PluginError` naming plugin, hook and argument):
+
+``schema``: ``dict``
+    JSON Schema of the whole check mapping in the rubric (``type``, ``points`` and the
+    type's own options). The rubric loader validates each check against it.
+``validate(self, spec: CheckSpec, reference: Reference | None) -> None``
+    Called once per check at rubric load time; raise ``spec.error(field, message)`` when the
+    check names something that does not exist (a reference function, a predicate).
+``run(self, spec: CheckSpec, ctx: CheckContext) -> CheckResult``
+    Judge one submission. Student failure is data: return a result (use ``ctx.result``),
+    never raise for something the student did. ``ctx`` gives the located answer, the
+    execution record, the reference, and a probe channel into the submission's process.
+
+Checks that evaluate diagnoses list the detector kinds they handle in ``handles``
+(``mutant``, ``shapes``, ``prose``, ``execution``).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+from functools import lru_cache
+from importlib.metadata import entry_points
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import jsonschema
+
+from ..errors import PluginError
+from ..model import CheckResult
+from ..rubric import CheckSpec, Reference
+from .context import CheckContext
+
+__all__ = ["CheckContext", "CheckType", "register", "registry"]
+
+
+@runtime_checkable
+class CheckType(Protocol):
+    name: ClassVar[str]
+    schema: ClassVar[dict[str, Any]]
+    handles: ClassVar[frozenset[str]]
+
+    def validate(self, spec: CheckSpec, reference: Reference | None) -> None: ...
+
+    def run(self, spec: CheckSpec, ctx: CheckContext) -> CheckResult: ...
+
+
+_EXTRA: dict[str, CheckType] = {}
+
+
+def _checked(plugin: str, obj: Any) -> CheckType:
+    """Instantiate and validate a check type, with errors naming plugin, hook and argument."""
+    try:
+        instance = obj() if isinstance(obj, type) else obj
+    except Exception as exc:
+        raise PluginError(plugin, "__init__", "-", f"cannot be instantiated: {exc}") from exc
+    schema = getattr(instance, "schema", None)
+    if not isinstance(schema, dict):
+        raise PluginError(plugin, "schema", "-", "must be a dict (a JSON Schema)")
+    try:
+        jsonschema.Draft202012Validator.check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        raise PluginError(
+            plugin,
+            "schema",
+            "/".join(map(str, exc.path)) or "-",
+            f"not a valid JSON Schema: {exc.message}",
+        ) from exc
+    for hook, params in (("validate", ["spec", "reference"]), ("run", ["spec", "ctx"])):
+        fn = getattr(instance, hook, None)
+        if not callable(fn):
+            raise PluginError(plugin, hook, "-", "is missing or not callable")
+        got = list(inspect.signature(fn).parameters)
+        if len(got) != len(params):
+            missing = params[len(got) :] or got[len(params) :]
+            raise PluginError(
+                plugin,
+                hook,
+                ", ".join(missing),
+                f"takes ({', '.join(got)}), expected ({', '.join(params)})",
+            )
+    handles: object = getattr(instance, "handles", frozenset())
+    if not isinstance(handles, frozenset):
+        raise PluginError(plugin, "handles", "-", "must be a frozenset of detector kinds")
+    return instance  # type: ignore[no-any-return]
+
+
+@lru_cache(maxsize=1)
+def _entry_point_types() -> Mapping[str, CheckType]:
+    found: dict[str, CheckType] = {}
+    for ep in entry_points(group="grader.checks"):
+        try:
+            obj = ep.load()
+        except Exception as exc:
+            raise PluginError(ep.name, "load", ep.value, f"cannot be imported: {exc}") from exc
+        found[ep.name] = _checked(ep.name, obj)
+    return found
+
+
+def registry() -> Mapping[str, CheckType]:
+    """All check types: entry points plus any registered at run time."""
+    return {**_entry_point_types(), **_EXTRA}
+
+
+def register(name: str, check_type: Any) -> CheckType:
+    """Register a check type in-process (tests, notebooks); same validation as plugins."""
+    instance = _checked(name, check_type)
+    _EXTRA[name] = instance
+    return instance

@@ -1,0 +1,98 @@
+"""Helpers shared by the built-in check types: schema pieces, comparison, wording."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ..rubric import CheckSpec, Reference
+
+FloatArray = npt.NDArray[np.float64]
+
+NAMES: dict[str, Any] = {"type": "array", "items": {"type": "string"}, "minItems": 1}
+TOLERANCE: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "rtol": {"type": "number", "minimum": 0},
+        "atol": {"type": "number", "minimum": 0},
+    },
+}
+COMMON: dict[str, Any] = {
+    "type": {"type": "string"},
+    "points": {"type": "number", "minimum": 0},
+    "name": {"type": "string"},
+    "public": {"type": "boolean"},
+    "feedback": {"type": "object"},
+    "editions": {"type": "array", "items": {"enum": ["d2l-1.0", "d2l-0.17"]}, "minItems": 1},
+}
+
+
+def schema(required_fields: Sequence[str], /, **props: Any) -> dict[str, Any]:
+    """The JSON Schema of a check: the common fields plus the type's own ``props``."""
+    return {
+        "type": "object",
+        "required": ["type", "points", *required_fields],
+        "additionalProperties": False,
+        "properties": {**COMMON, **props},
+    }
+
+
+def require_functions(spec: CheckSpec, reference: Reference | None, *fields: str) -> None:
+    """Every named option must be a function of the reference module."""
+    for f in fields:
+        name = spec.options.get(f)
+        if name is None:
+            continue
+        if reference is None:
+            raise spec.error(f, "the rubric names no reference module")
+        if not reference.has(str(name)):
+            raise spec.error(f, f"the reference {reference.name!r} has no function {name!r}")
+
+
+def tolerance(spec: CheckSpec) -> tuple[float, float]:
+    tol: Mapping[str, float] = spec.options.get("tolerance", {})
+    return float(tol.get("rtol", 1e-4)), float(tol.get("atol", 1e-5))
+
+
+def same(a: FloatArray | None, b: FloatArray | None, rtol: float, atol: float) -> bool:
+    """Numeric equality decided here, in the grader's process, with numpy only."""
+    if a is None or b is None:
+        return False
+    if a.shape != b.shape:
+        squeezed_a, squeezed_b = np.squeeze(a), np.squeeze(b)
+        if squeezed_a.shape != squeezed_b.shape or a.size != b.size:
+            return False
+        a, b = squeezed_a, squeezed_b
+    return bool(np.allclose(a, b, rtol=rtol, atol=atol, equal_nan=False))
+
+
+def shape_text(shape: Sequence[int]) -> str:
+    return "×".join(str(s) for s in shape) if shape else "scalar"
+
+
+def difference(got: FloatArray, expected: FloatArray, limit: int = 3) -> str:
+    """A short description of how two arrays differ: shapes, or a few differing entries."""
+    if got.shape != expected.shape:
+        return f"shape {shape_text(got.shape)}, expected {shape_text(expected.shape)}"
+    diff = np.abs(got - expected)
+    if diff.size == 0:
+        return "empty arrays"
+    where = np.argwhere(~np.isclose(got, expected, rtol=1e-4, atol=1e-5))
+    parts = [
+        f"[{', '.join(map(str, idx))}] is {got[tuple(idx)]:.4g}, expected {expected[tuple(idx)]:.4g}"
+        for idx in where[:limit]
+    ]
+    more = f" (and {len(where) - limit} more)" if len(where) > limit else ""
+    return f"{len(where)} of {diff.size} entries differ: " + "; ".join(parts) + more
+
+
+def verdict(value: Any) -> tuple[float, str, tuple[str, ...]]:
+    """A predicate's answer: (fraction, message[, diagnosis ids]) or a bool."""
+    if isinstance(value, tuple) and len(value) >= 2:
+        diags = tuple(str(d) for d in value[2]) if len(value) > 2 else ()
+        return float(value[0]), str(value[1]), diags
+    return (1.0, "", ()) if value else (0.0, "", ())

@@ -1,0 +1,291 @@
+"""What a check sees of one submission, and the small API it uses to query it.
+
+Values from the student's process arrive as decoded plain data (:mod:`grader.values`); the
+context never hands a check a live student object. Calls into the submission are cached so
+that several checks asking the same question cost one round trip.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from ..errors import ProbeError
+from ..locate import Answer
+from ..model import Array, CheckResult, Edition, Execution, Notebook, Value
+from ..rubric import CheckSpec, ExerciseSpec, Reference, Rubric
+from ..tensor_text import parse_arrays
+from ..values import as_array, decode, encode
+
+FloatArray = npt.NDArray[np.float64]
+
+
+class ProbeChannel(Protocol):
+    @property
+    def alive(self) -> bool: ...
+
+    def probe(self, request: dict[str, Any]) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class CallOutcome:
+    """The result of calling a student function: a value, or the error it raised."""
+
+    ok: bool
+    value: Value = None
+    ename: str = ""
+    evalue: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def array(self) -> FloatArray | None:
+        return as_array(self.value) if self.ok else None
+
+    def describe(self) -> str:
+        if self.ok:
+            arr = self.array
+            return f"an array of shape {tuple(arr.shape)}" if arr is not None else "a non-array"
+        return f"{self.ename}: {self.evalue}"[:200]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A value the student produced in some cell."""
+
+    value: FloatArray
+    cell: int  # 0-based notebook index
+    name: str | None  # the binding's name, None for displayed/printed values
+    origin: str  # "binding" | "result" | "printed"
+
+
+class CheckContext:
+    def __init__(
+        self,
+        *,
+        notebook: Notebook,
+        execution: Execution,
+        channel: ProbeChannel | None,
+        rubric: Rubric,
+        exercise: ExerciseSpec,
+        answers: Mapping[str, Answer],
+        edition: Edition | None,
+        cache: dict[str, Any],
+        seed: str = "",
+    ) -> None:
+        self.notebook = notebook
+        self.execution = execution
+        self.channel = channel
+        self.rubric = rubric
+        self.exercise = exercise
+        self.answers = answers
+        self.edition = edition
+        self._cache = cache  # shared by all checks of one submission
+        self._seed = seed
+
+    # ----------------------------------------------------------------- reference & rng
+    @property
+    def reference(self) -> Reference:
+        if self.rubric.reference is None:
+            raise ProbeError("this rubric has no reference module")
+        return self.rubric.reference
+
+    def rng(self, label: str) -> np.random.Generator:
+        """A deterministic generator per rubric version, exercise and label."""
+        key = f"{self._seed}|{self.rubric.version}|{self.exercise.id}|{label}"
+        return np.random.default_rng(int(hashlib.sha256(key.encode()).hexdigest()[:16], 16))
+
+    # ----------------------------------------------------------------- located answers
+    def answer(self, exercise_id: str | None = None) -> Answer:
+        eid = exercise_id or self.exercise.id
+        return self.answers.get(eid) or Answer(exercise=eid)
+
+    def candidates(self, exercise_ids: Sequence[str] | None = None) -> list[Candidate]:
+        """Arrays the student bound, displayed or printed in the given exercises' cells."""
+        out: list[Candidate] = []
+        cells: set[int] = set()
+        for eid in exercise_ids or [self.exercise.id]:
+            cells.update(self.answer(eid).code_cells)
+        for run in self.execution.cells:
+            if run.index not in cells:
+                continue
+            for name, value in run.bindings.items():
+                arr = as_array(value)
+                if arr is not None and arr.ndim >= 1:
+                    out.append(Candidate(arr, run.index, name, "binding"))
+            for value in run.results:
+                arr = as_array(value)
+                if arr is not None:
+                    out.append(Candidate(arr, run.index, None, "result"))
+            results = [as_array(v) for v in run.results]
+            for arr in parse_arrays(run.text):
+                if not any(
+                    r is not None and r.shape == arr.shape and np.allclose(r, arr) for r in results
+                ):
+                    out.append(Candidate(arr, run.index, None, "printed"))
+        return out
+
+    def env(self, upto_cell: int | None = None) -> dict[str, Value]:
+        """Names bound by the cells that ran up to ``upto_cell`` (inclusive), latest wins."""
+        env: dict[str, Value] = {}
+        for run in self.execution.cells:
+            env.update(run.bindings)
+            if upto_cell is not None and run.index == upto_cell:
+                break
+        return env
+
+    # ----------------------------------------------------------------- the live process
+    @property
+    def alive(self) -> bool:
+        return self.channel is not None and self.channel.alive
+
+    def _request(self, request: dict[str, Any]) -> dict[str, Any]:
+        key = json.dumps(request, sort_keys=True)
+        if key not in self._cache:
+            if self.channel is None or not self.channel.alive:
+                raise ProbeError("the notebook's process is not running")
+            self._cache[key] = self.channel.probe(request)
+        reply: dict[str, Any] = self._cache[key]
+        return reply
+
+    def namespace(self) -> Mapping[str, Mapping[str, Any]]:
+        """The student's top-level names: type, whether callable, parameter count."""
+        reply = self._request({"op": "namespace"})
+        ns = reply.get("namespace")
+        if not reply.get("ok") or not isinstance(ns, dict):
+            return {}
+        return {str(k): v for k, v in ns.items() if isinstance(v, dict)}
+
+    def get(self, name: str) -> Value:
+        reply = self._request({"op": "get", "name": name})
+        return decode(reply["value"]) if reply.get("ok") else None
+
+    def call(self, name: str, args: Sequence[Any], kind: str = "torch") -> CallOutcome:
+        req = {"op": "call", "target": name, "args": [encode(a, kind) for a in args]}
+        return self._outcome(self._request(req))
+
+    def module(
+        self,
+        name: str,
+        init_args: Sequence[Any],
+        params: Mapping[str, Any],
+        inputs: Sequence[Any],
+        backward: bool = False,
+    ) -> CallOutcome:
+        req = {
+            "op": "module",
+            "target": name,
+            "init_args": [encode(a) for a in init_args],
+            "params": {k: encode(v) for k, v in params.items()},
+            "inputs": [encode(a) for a in inputs],
+            "backward": backward,
+        }
+        return self._outcome(self._request(req))
+
+    @staticmethod
+    def _outcome(reply: Mapping[str, Any]) -> CallOutcome:
+        if not reply.get("ok"):
+            return CallOutcome(
+                False,
+                ename=str(reply.get("ename", "Error")),
+                evalue=str(reply.get("evalue", ""))[:300],
+            )
+        extra = {k: v for k, v in reply.items() if k in ("grads", "params")}
+        return CallOutcome(True, decode(reply.get("value")), extra=extra)
+
+    def functions(self, params: int | None = None, classes: bool = False) -> list[str]:
+        """Callables the student defined, optionally with a given positional arity."""
+        out = []
+        for name, entry in self.namespace().items():
+            if not entry.get("callable") or not entry.get("owner"):
+                continue
+            if bool(entry.get("is_class")) != classes:
+                continue
+            if params is not None and entry.get("params") != params:
+                continue
+            out.append(name)
+        return out
+
+    def find_callable(
+        self,
+        names: Sequence[str],
+        params: int | None,
+        behaves: Callable[[str], bool] | None = None,
+        classes: bool = False,
+        only: set[str] | None = None,
+    ) -> tuple[str | None, str]:
+        """A student callable by name/alias, else by behaviour (among ``only``, if given,
+        preferring those the exercise's cells define). Returns (name, how)."""
+        ns = self.namespace()
+        for name in names:
+            entry = ns.get(name)
+            if entry and entry.get("callable") and bool(entry.get("is_class")) == classes:
+                return name, "name"
+        if behaves is not None:
+            defined_here = set(self.answer().defines)
+            ordered = sorted(
+                (n for n in self.functions(params, classes) if only is None or n in only),
+                key=lambda n: (n not in defined_here, n),
+            )
+            for name in ordered[:12]:
+                if behaves(name):
+                    return name, "behaviour"
+        return None, "missing"
+
+    # ----------------------------------------------------------------- results
+    def result(
+        self,
+        spec: CheckSpec,
+        fraction: float,
+        feedback: Sequence[str] = (),
+        diagnoses: Sequence[str] = (),
+        *,
+        needs_review: bool = False,
+        found: bool = True,
+        errored: bool = False,
+    ) -> CheckResult:
+        fraction = min(1.0, max(0.0, fraction))
+        passed = fraction >= 1.0 - 1e-9
+        lines = list(feedback)
+        if passed and spec.feedback_pass:
+            lines.insert(0, spec.feedback_pass)
+        if not passed and spec.feedback_fail and found:
+            lines.append(spec.feedback_fail)
+        return CheckResult(
+            check=f"{self.exercise.id}/{spec.label}",
+            type=spec.type,
+            score=round(spec.points * fraction, 4),
+            max_score=spec.points,
+            passed=passed,
+            feedback=tuple(lines),
+            diagnoses=tuple(dict.fromkeys(diagnoses)),
+            needs_review=needs_review,
+            public=spec.public,
+            found=found,
+            errored=errored,
+        )
+
+    def diagnosis(self, diagnosis_id: str) -> str:
+        for d in self.exercise.diagnoses:
+            if d.id == diagnosis_id:
+                return d.feedback
+        return ""
+
+    def iter_diagnoses(self, kind: str) -> Iterator[Any]:
+        for d in self.exercise.diagnoses:
+            if (
+                (kind == "mutant" and d.mutant)
+                or (kind == "shapes" and d.shapes)
+                or (kind == "prose" and d.prose)
+                or (kind == "execution" and d.execution)
+            ):
+                yield d
+
+
+def is_array(value: Value) -> bool:
+    return isinstance(value, Array)

@@ -1,0 +1,96 @@
+"""``error``: the exercise shows (or shows the absence of) an error of an accepted kind.
+
+Evidence comes from the grader's own execution of the student's cells, never from outputs
+saved in the file: an error a cell raised here, or code that ran cleanly and matches
+``works`` (e.g. a ``.backward(`` call that succeeded shows that PyTorch differentiates it).
+An error of a kind not in ``accept`` gets the message of the matching ``explain`` entry
+(the rubric says why that error happens and how to avoid it).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, ClassVar
+
+from ..model import CellError, CheckResult
+from ..rubric import CheckSpec, Reference
+from .base import schema
+from .context import CheckContext
+
+_KIND: dict[str, Any] = {
+    "type": "object",
+    "required": ["ename"],
+    "additionalProperties": False,
+    "properties": {
+        "ename": {"type": "string"},
+        "evalue": {"type": "string"},
+        "message": {"type": "string"},
+    },
+}
+
+
+def _matches(kind: dict[str, Any], err: CellError) -> bool:
+    if not re.fullmatch(kind["ename"], err.ename):
+        return False
+    return not kind.get("evalue") or re.search(kind["evalue"], err.evalue, re.I) is not None
+
+
+class ErrorCheck:
+    name: ClassVar[str] = "error"
+    handles: ClassVar[frozenset[str]] = frozenset()
+    schema: ClassVar[dict[str, Any]] = schema(
+        [],
+        accept={"type": "array", "items": _KIND},
+        explain={"type": "array", "items": _KIND},
+        works={"type": "string"},
+    )
+
+    def validate(self, spec: CheckSpec, reference: Reference | None) -> None:
+        for key in ("accept", "explain"):
+            for i, kind in enumerate(spec.options.get(key, [])):
+                for f in ("ename", "evalue"):
+                    try:
+                        re.compile(kind.get(f, ""))
+                    except re.error as exc:
+                        raise spec.error(f"{key}[{i}].{f}", f"not a valid regex: {exc}") from None
+        if not spec.options.get("accept") and not spec.options.get("works"):
+            raise spec.error("accept", "give `accept` kinds, `works`, or both")
+
+    def run(self, spec: CheckSpec, ctx: CheckContext) -> CheckResult:
+        answer = ctx.answer()
+        runs = [r for r in ctx.execution.cells if r.index in answer.code_cells]
+        errors = [r.error for r in runs if r.error is not None]
+        accept = spec.options.get("accept", [])
+        explain = spec.options.get("explain", [])
+        for err in errors:
+            for kind in accept:
+                if _matches(kind, err):
+                    note = kind.get("message", "")
+                    return ctx.result(
+                        spec,
+                        1.0,
+                        [f"Cell {err.cell} shows {err.ename}: {err.evalue[:120]}. {note}".strip()],
+                    )
+        works = spec.options.get("works")
+        if works:
+            source = {c.index: c.source for c in ctx.notebook.cells}
+            for r in runs:
+                if r.error is None and re.search(works, source.get(r.index, "")):
+                    return ctx.result(spec, 1.0, [f"Cell {r.index + 1} runs it without an error."])
+        if errors:
+            lines = []
+            for err in errors[:2]:
+                hint = next((k.get("message", "") for k in explain if _matches(k, err)), "")
+                lines.append(
+                    f"Cell {err.cell} raised {err.ename}: {err.evalue[:120]}. {hint}".strip()
+                )
+            return ctx.result(spec, 0.0, lines)
+        return ctx.result(
+            spec,
+            0.0,
+            [
+                "This exercise shows no code that demonstrates the "
+                "behaviour (run it and keep the output)."
+            ],
+            found=bool(runs),
+        )

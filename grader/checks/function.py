@@ -1,0 +1,226 @@
+"""``function``: a student callable against the reference on generated hidden inputs.
+
+The grader generates the inputs (the reference module's case generator, seeded per rubric
+version), sends them to the student's process, receives plain arrays back, and compares
+them here with numpy. With ``predicate`` instead of ``reference``, each output is judged by
+a reference predicate (e.g. "is an edge detector for this direction").
+
+Diagnoses it evaluates: ``mutant`` (the student's outputs match a buggy variant of the
+reference on every case, where that variant differs from the reference) and ``shapes``
+(right on some input shapes, wrong or raising on others: a construction hard-coded for
+one shape).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..model import CheckResult
+from ..rubric import CheckSpec, Reference
+from .base import (
+    NAMES,
+    TOLERANCE,
+    FloatArray,
+    difference,
+    require_functions,
+    same,
+    schema,
+    tolerance,
+    verdict,
+)
+from .base import shape_text as st
+from .context import CallOutcome, CheckContext
+
+DTYPES = ("float32", "float64")
+
+
+@dataclass(frozen=True)
+class _Case:
+    args: tuple[Any, ...]
+    outcome: CallOutcome
+    expected: FloatArray | None
+    fraction: float
+    message: str
+    diagnoses: tuple[str, ...] = ()
+
+
+class FunctionCheck:
+    name: ClassVar[str] = "function"
+    handles: ClassVar[frozenset[str]] = frozenset({"mutant", "shapes"})
+    schema: ClassVar[dict[str, Any]] = schema(
+        ["function", "cases"],
+        function=NAMES,
+        params={"type": "integer", "minimum": 0},
+        reference={"type": "string"},
+        predicate={"type": "string"},
+        cases={"type": "string"},
+        dtypes={"type": "array", "items": {"enum": list(DTYPES)}},
+        tolerance=TOLERANCE,
+        scoring={"enum": ["fraction", "all"]},
+        spread={"type": "boolean"},
+        kind={"enum": ["torch", "numpy"]},
+        search={"enum": ["notebook", "exercise"]},
+    )
+
+    def validate(self, spec: CheckSpec, reference: Reference | None) -> None:
+        if ("reference" in spec.options) == ("predicate" in spec.options):
+            raise spec.error("reference", "give exactly one of `reference` or `predicate`")
+        require_functions(spec, reference, "reference", "predicate", "cases")
+
+    def run(self, spec: CheckSpec, ctx: CheckContext) -> CheckResult:
+        names: list[str] = list(spec.options["function"])
+        params = spec.options.get("params")
+        cases = ctx.reference.function(spec.options["cases"])(ctx.rng(spec.label))
+        if not ctx.alive:
+            return ctx.result(spec, 0, [_not_running(names[0])], found=False, errored=True)
+        probe = cases[: min(2, len(cases))]
+
+        def behaves(candidate: str) -> bool:
+            return all(c.fraction >= 1 for c in self._judge(spec, ctx, candidate, probe))
+
+        only = set(ctx.answer().defines) if spec.options.get("search") == "exercise" else None
+        found, how = ctx.find_callable(names, params, behaves, only=only)
+        if found is None:
+            return ctx.result(
+                spec,
+                0,
+                [
+                    f"No function `{names[0]}` was found: define it (any name works if "
+                    "it behaves like the book's) so that it can be tested."
+                ],
+                found=False,
+            )
+        judged = self._judge(spec, ctx, found, cases)
+        passed = sum(c.fraction for c in judged)
+        fraction = passed / len(judged) if judged else 0.0
+        if spec.options.get("scoring", "fraction") == "all" and fraction < 1:
+            fraction = 0.0
+        feedback, diagnoses = self._explain(spec, ctx, found, how, judged)
+        return ctx.result(spec, fraction, feedback, diagnoses)
+
+    # ------------------------------------------------------------------ judging
+    def _judge(
+        self, spec: CheckSpec, ctx: CheckContext, fn: str, cases: Sequence[tuple[Any, ...]]
+    ) -> list[_Case]:
+        rtol, atol = (float(x) for x in tolerance(spec))
+        dtypes = spec.options.get("dtypes", DTYPES)
+        kind = spec.options.get("kind", "torch")
+        reference = spec.options.get("reference")
+        predicate = spec.options.get("predicate")
+        out: list[_Case] = []
+        for i, case in enumerate(cases):
+            args = tuple(_as_dtype(a, dtypes[i % len(dtypes)]) for a in case)
+            call_args = _spread(args, ctx, fn) if spec.options.get("spread") else args
+            outcome = ctx.call(fn, call_args, kind)
+            got = outcome.array
+            if reference is not None:
+                expected = np.asarray(ctx.reference.function(reference)(*case), dtype=np.float64)
+                tol = (
+                    (max(rtol, 1e-4), max(atol, 1e-4))
+                    if dtypes[i % len(dtypes)] == "float32"
+                    else (rtol, atol)
+                )
+                ok = same(got, expected, *tol)
+                msg = (
+                    "" if ok else (outcome.describe() if got is None else difference(got, expected))
+                )
+                out.append(_Case(case, outcome, expected, 1.0 if ok else 0.0, msg))
+            else:
+                pred = ctx.reference.function(str(predicate))
+                if got is None:
+                    out.append(_Case(case, outcome, None, 0.0, outcome.describe()))
+                    continue
+                frac, msg, diags = verdict(pred(got, *case))
+                out.append(_Case(case, outcome, None, frac, msg, diags))
+        return out
+
+    def _explain(
+        self, spec: CheckSpec, ctx: CheckContext, fn: str, how: str, judged: list[_Case]
+    ) -> tuple[list[str], list[str]]:
+        feedback: list[str] = []
+        diagnoses: list[str] = []
+        failed = [c for c in judged if c.fraction < 1]
+        if how == "behaviour":
+            feedback.append(f"Tested your function `{fn}` (found by what it does).")
+        if not failed:
+            if not spec.feedback_pass:
+                feedback.append(f"`{fn}` is right on all {len(judged)} hidden test inputs.")
+            return feedback, diagnoses
+        for diag_id in dict.fromkeys(d for c in failed for d in c.diagnoses):
+            diagnoses.append(diag_id)
+            feedback.append(ctx.diagnosis(diag_id))
+        for d in ctx.iter_diagnoses("mutant"):
+            if _matches_mutant(ctx.reference.function(d.mutant), judged, *tolerance(spec)):
+                diagnoses.append(d.id)
+                feedback.append(d.feedback)
+        if not diagnoses:
+            for d in ctx.iter_diagnoses("shapes"):
+                if _shape_dependent(judged):
+                    diagnoses.append(d.id)
+                    feedback.append(d.feedback)
+        first = failed[0]
+        shapes = ", ".join(st(np.shape(a)) for a in first.args if np.ndim(a) > 0)
+        detail = first.message or first.outcome.describe()
+        feedback.append(
+            f"`{fn}` is wrong on {len(failed)} of {len(judged)} hidden test inputs; "
+            f"e.g. with inputs of shape {shapes}: {detail}"
+        )
+        return feedback, diagnoses
+
+
+def _as_dtype(arg: Any, dtype: str) -> Any:
+    if isinstance(arg, np.ndarray) and arg.dtype.kind == "f":
+        return arg.astype(dtype)
+    return arg
+
+
+def _spread(args: tuple[Any, ...], ctx: CheckContext, fn: str) -> tuple[Any, ...]:
+    """Call ``f(v1, v2)`` with the components of a single vector argument if f wants that."""
+    entry = ctx.namespace().get(fn, {})
+    want = entry.get("params")
+    if (
+        len(args) == 1
+        and isinstance(args[0], np.ndarray)
+        and args[0].ndim == 1
+        and isinstance(want, int)
+        and want == args[0].size > 1
+    ):
+        return tuple(float(x) for x in args[0])
+    return args
+
+
+def _matches_mutant(
+    mutant: Callable[..., Any], judged: list[_Case], rtol: float, atol: float
+) -> bool:
+    """The student's function behaves like ``mutant`` everywhere the mutant is wrong."""
+    differs = False
+    for case in judged:
+        m_out: FloatArray | None
+        try:
+            m_out = np.asarray(mutant(*case.args), dtype=np.float64)
+        except Exception:
+            m_out = None
+        if case.expected is not None and (
+            m_out is None or not same(m_out, case.expected, rtol, atol)
+        ):
+            differs = True
+        if m_out is None:
+            if case.outcome.ok:
+                return False
+        elif not same(case.outcome.array, m_out, max(rtol, 1e-4), max(atol, 1e-4)):
+            return False
+    return differs
+
+
+def _shape_dependent(judged: list[_Case]) -> bool:
+    ok_shapes = {tuple(np.shape(a) for a in c.args) for c in judged if c.fraction >= 1}
+    bad_shapes = {tuple(np.shape(a) for a in c.args) for c in judged if c.fraction < 1}
+    return bool(ok_shapes) and bool(bad_shapes) and not (ok_shapes & bad_shapes)
+
+
+def _not_running(name: str) -> str:
+    return f"`{name}` could not be tested: the notebook's process is not running."

@@ -1,0 +1,131 @@
+"""``module``: a student ``nn.Module`` class built, loaded with given parameters and run.
+
+The grader constructs the class with the kernel shape, sets its parameters to hidden
+values, runs forward (and backward when asked) and compares the output with the reference
+in its own process. With ``consistent_with``, an output that equals the student's *own*
+function (e.g. their ``corr2d``) plus the bias is accepted: a bug in that function is
+charged once, under its own exercise.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..model import CheckResult
+from ..rubric import CheckSpec, Reference
+from ..values import as_array, decode
+from .base import NAMES, TOLERANCE, difference, require_functions, same, schema, tolerance
+from .context import CheckContext
+
+
+class ModuleCheck:
+    name: ClassVar[str] = "module"
+    handles: ClassVar[frozenset[str]] = frozenset()
+    schema: ClassVar[dict[str, Any]] = schema(
+        ["class", "reference", "cases"],
+        **{"class": NAMES},
+        reference={"type": "string"},
+        cases={"type": "string"},
+        grads={"type": "string"},
+        consistent_with=NAMES,
+        tolerance=TOLERANCE,
+    )
+
+    def validate(self, spec: CheckSpec, reference: Reference | None) -> None:
+        require_functions(spec, reference, "reference", "cases", "grads")
+
+    def run(self, spec: CheckSpec, ctx: CheckContext) -> CheckResult:
+        names = list(spec.options["class"])
+        if not ctx.alive:
+            return ctx.result(
+                spec,
+                0,
+                [f"`{names[0]}` could not be tested: the notebook's process is not running."],
+                found=False,
+                errored=True,
+            )
+        cases = ctx.reference.function(spec.options["cases"])(ctx.rng(spec.label))
+        reference = ctx.reference.function(spec.options["reference"])
+        rtol, atol = tolerance(spec)
+        rtol, atol = max(rtol, 1e-4), max(atol, 1e-4)
+
+        def behaves(candidate: str) -> bool:
+            X, weight, bias = cases[0]
+            out = ctx.module(candidate, [list(weight.shape)], {"weight": weight, "bias": bias}, [X])
+            return same(out.array, np.asarray(reference(*cases[0]), dtype=np.float64), rtol, atol)
+
+        found, how = ctx.find_callable(names, 1, behaves, classes=True)
+        if found is None:
+            return ctx.result(
+                spec, 0, [f"No `{names[0]}(nn.Module)` class was found."], found=False
+            )
+        helper = self._own_function(spec, ctx)
+        good, notes, problems = 0.0, [], []
+        grads_fn = spec.options.get("grads")
+        for X, weight, bias in cases:
+            out = ctx.module(
+                found,
+                [list(weight.shape)],
+                {"weight": weight, "bias": bias},
+                [X],
+                backward=grads_fn is not None,
+            )
+            expected = np.asarray(reference(X, weight, bias), dtype=np.float64)
+            got = out.array
+            if not out.ok:
+                problems.append(f"building or running `{found}` raised {out.describe()}")
+                continue
+            if same(got, expected, rtol, atol):
+                good += 1
+            elif helper and same(got, _own(ctx, helper, X, weight, bias), rtol, atol):
+                good += 1
+                notes.append(
+                    f"`{found}` uses your `{helper}` correctly; the problem in "
+                    f"`{helper}` is marked under its own exercise."
+                )
+            else:
+                problems.append(
+                    f"`{found}` output: {difference(got, expected)}"
+                    if got is not None
+                    else f"`{found}` returned a non-tensor"
+                )
+                continue
+            if grads_fn is not None:
+                problem = _grad_problem(ctx, spec, out.extra.get("grads", {}), X, weight, bias)
+                if problem:
+                    good -= 0.5
+                    problems.append(problem)
+        fraction = max(0.0, good) / len(cases)
+        feedback = (
+            [f"Tested your class `{found}` (found by what it does)."] if how == "behaviour" else []
+        )
+        feedback += sorted(set(notes)) + problems[:2]
+        return ctx.result(spec, fraction, feedback)
+
+    @staticmethod
+    def _own_function(spec: CheckSpec, ctx: CheckContext) -> str | None:
+        names = spec.options.get("consistent_with") or []
+        ns = ctx.namespace()
+        return next((n for n in names if ns.get(n, {}).get("callable")), None)
+
+
+def _own(ctx: CheckContext, fn: str, X: Any, weight: Any, bias: Any) -> Any:
+    out = ctx.call(fn, [X, weight])
+    arr = out.array
+    return None if arr is None else arr + float(np.asarray(bias).reshape(-1)[0])
+
+
+def _grad_problem(
+    ctx: CheckContext, spec: CheckSpec, grads: Any, X: Any, weight: Any, bias: Any
+) -> str | None:
+    expected = ctx.reference.function(spec.options["grads"])(X, weight, bias)
+    for pname, exp in expected.items():
+        raw = grads.get(pname) if isinstance(grads, dict) else None
+        got = as_array(decode(raw)) if raw is not None else None
+        if got is None:
+            return f"no gradient reached `{pname}` after backward()"
+        if not same(got, np.asarray(exp, dtype=np.float64), 1e-3, 1e-3):
+            return f"the gradient of `{pname}` is wrong: {difference(got, np.asarray(exp))}"
+    return None

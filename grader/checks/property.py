@@ -1,0 +1,72 @@
+"""``property``: a value the student made satisfies a reference predicate.
+
+Candidates are the arrays the student bound, displayed or printed in the exercise's cells
+(values captured when each cell ran, so later reassignments do not matter). Names in
+``names`` are preferred; otherwise the candidate the predicate likes best is judged
+("found by behaviour"). A predicate returns ``(fraction, message)`` or
+``(fraction, message, diagnosis_ids)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from ..model import CheckResult
+from ..rubric import CheckSpec, Reference
+from .base import NAMES, require_functions, schema, verdict
+from .context import CheckContext
+
+
+def judge(ctx: CheckContext, predicate: str, value: Any) -> tuple[float, str, tuple[str, ...]]:
+    """Apply a reference predicate in the grader's process."""
+    try:
+        return verdict(ctx.reference.function(predicate)(value))
+    except (ValueError, TypeError, IndexError) as exc:
+        return 0.0, f"this value cannot be judged ({type(exc).__name__})", ()
+
+
+class PropertyCheck:
+    name: ClassVar[str] = "property"
+    handles: ClassVar[frozenset[str]] = frozenset()
+    schema: ClassVar[dict[str, Any]] = schema(
+        ["predicate"],
+        predicate={"type": "string"},
+        names=NAMES,
+        **{"from": NAMES},
+        what={"type": "string"},
+        min_size={"type": "integer", "minimum": 1},
+    )
+
+    def validate(self, spec: CheckSpec, reference: Reference | None) -> None:
+        require_functions(spec, reference, "predicate")
+
+    def run(self, spec: CheckSpec, ctx: CheckContext) -> CheckResult:
+        what = spec.options.get("what", "value")
+        names = list(spec.options.get("names", []))
+        min_size = int(spec.options.get("min_size", 2))
+        sources = list(spec.options.get("from", [ctx.exercise.id]))
+        pool = [c for c in ctx.candidates(sources) if c.value.size >= min_size]
+        if not pool:
+            return ctx.result(
+                spec,
+                0,
+                [
+                    f"No {what} was found in your answer to this exercise "
+                    "(define it or display it in a code cell)."
+                ],
+                found=False,
+            )
+        scored = [(c, *judge(ctx, spec.options["predicate"], c.value)) for c in pool]
+        named = [s for s in scored if s[0].name in names]
+        if named:  # the student's own name for it: judge their latest definition
+            best = max(named, key=lambda s: s[0].cell)
+        else:  # found by behaviour: the candidate the predicate likes best
+            best = max(scored, key=lambda s: (s[1], s[0].cell))
+        cand, frac, msg, diags = best
+        label = f"`{cand.name}`" if cand.name else f"the {what} shown in cell {cand.cell + 1}"
+        lines = [f"Judged {label}: {msg}" if msg else f"Judged {label}."]
+        for d in diags:
+            text = ctx.diagnosis(d)
+            if text:
+                lines.append(text)
+        return ctx.result(spec, frac, lines, diags)

@@ -1,0 +1,89 @@
+"""``prose``: the student's words state the required concepts and avoid misconceptions.
+
+A transparent, deterministic matcher (:mod:`grader.prose`): each required concept has
+regex patterns and its share of the points; each misconception is a diagnosis of the
+exercise with ``prose`` patterns. When the matcher is unsure (hedged, negated or long
+answers it cannot place), the result is marked ``needs_review`` for a human instead of
+being guessed.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from ..model import CheckResult
+from ..prose import Concept, judge
+from ..rubric import CheckSpec, Reference
+from .base import schema
+from .context import CheckContext
+
+_CONCEPT: dict[str, Any] = {
+    "type": "object",
+    "required": ["id", "patterns"],
+    "additionalProperties": False,
+    "properties": {
+        "id": {"type": "string"},
+        "patterns": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+        "weight": {"type": "number", "exclusiveMinimum": 0},
+        "hint": {"type": "string"},
+        "negated_ok": {"type": "boolean"},
+    },
+}
+REVIEW_BELOW = 0.6
+LONG_ANSWER_WORDS = 25
+
+
+class ProseCheck:
+    name: ClassVar[str] = "prose"
+    handles: ClassVar[frozenset[str]] = frozenset({"prose"})
+    schema: ClassVar[dict[str, Any]] = schema(
+        ["required"],
+        required={"type": "array", "items": _CONCEPT, "minItems": 1},
+        review_below={"type": "number", "minimum": 0, "maximum": 1},
+        misconception_penalty={"type": "number", "minimum": 0, "maximum": 1},
+    )
+
+    def validate(self, spec: CheckSpec, reference: Reference | None) -> None:
+        import re
+
+        for i, c in enumerate(spec.options["required"]):
+            for j, p in enumerate(c["patterns"]):
+                try:
+                    re.compile(p)
+                except re.error as exc:
+                    raise spec.error(f"required[{i}].patterns[{j}]", f"bad regex: {exc}") from None
+
+    def run(self, spec: CheckSpec, ctx: CheckContext) -> CheckResult:
+        text = ctx.answer().prose
+        required = [
+            Concept(c["id"], tuple(c["patterns"]), bool(c.get("negated_ok", False)))
+            for c in spec.options["required"]
+        ]
+        weights = {c["id"]: float(c.get("weight", 1.0)) for c in spec.options["required"]}
+        hints = {c["id"]: c.get("hint", "") for c in spec.options["required"]}
+        wrong = [Concept(d.id, d.prose) for d in ctx.iter_diagnoses("prose")]
+        if not text.strip():
+            return ctx.result(
+                spec, 0.0, ["No written answer was found for this exercise."], found=False
+            )
+        verdict = judge(text, required, wrong)
+        total = sum(weights.values())
+        got = sum(weights[m.id] for m in verdict.required if m.found)
+        fraction = got / total if total else 0.0
+        lines: list[str] = []
+        diagnoses: list[str] = []
+        penalty = float(spec.options.get("misconception_penalty", 0.5))
+        for m in verdict.misconceptions:
+            if m.found:
+                diagnoses.append(m.id)
+                lines.append(ctx.diagnosis(m.id))
+                fraction = max(0.0, fraction - penalty)
+        for m in verdict.required:
+            if not m.found and hints[m.id]:
+                lines.append(hints[m.id])
+        review_below = float(spec.options.get("review_below", REVIEW_BELOW))
+        unsure = verdict.confidence < review_below
+        unplaced = fraction < 1.0 and verdict.words >= LONG_ANSWER_WORDS and not diagnoses
+        if unsure or unplaced:
+            lines.append("A person will review this written answer.")
+        return ctx.result(spec, fraction, lines, diagnoses, needs_review=unsure or unplaced)

@@ -1,0 +1,60 @@
+"""``runs``: the notebook runs top to bottom in a fresh process.
+
+Also evaluates the execution diagnoses: ``out-of-order`` (a cell used a name that only a
+later cell, or no cell, defines: the notebook only worked in the student's own session)
+and ``missing-module`` (an import the grading environment lacks).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from ..model import CheckResult
+from ..rubric import CheckSpec, Reference
+from .base import schema
+from .context import CheckContext
+
+KILLED = {
+    "timeout": "the notebook was stopped because it ran out of time",
+    "memory": "the notebook was stopped because it used more memory than allowed",
+    "crashed": "the notebook's process crashed",
+}
+
+
+class RunsCheck:
+    name: ClassVar[str] = "runs"
+    handles: ClassVar[frozenset[str]] = frozenset({"execution"})
+    schema: ClassVar[dict[str, Any]] = schema([])
+
+    def validate(self, spec: CheckSpec, reference: Reference | None) -> None:
+        return None
+
+    def run(self, spec: CheckSpec, ctx: CheckContext) -> CheckResult:
+        ex = ctx.execution
+        runs = ex.cells
+        if not runs:
+            return ctx.result(spec, 0.0, ["The notebook has no code to run."], found=False)
+        clean = sum(1 for r in runs if r.error is None and r.attempts == 1)
+        fraction = clean / len(runs)
+        lines: list[str] = []
+        diagnoses: list[str] = []
+        if ex.killed:
+            fraction = 0.0
+            lines.append(KILLED[ex.killed].capitalize() + ".")
+        for err in ex.errors[:5]:
+            lines.append(f"Cell {err.cell} raised {err.ename}: {err.evalue[:160]}")
+        if len(ex.errors) > 5:
+            lines.append(f"... and {len(ex.errors) - 5} more cells raised errors.")
+        out_of_order = [r for r in runs if r.attempts > 1]
+        added = [n for n in ex.notes if n.startswith("added missing")]
+        for d in ctx.iter_diagnoses("execution"):
+            if d.execution == "out-of-order" and (out_of_order or added):
+                diagnoses.append(d.id)
+                cells = ", ".join(str(r.index + 1) for r in out_of_order)
+                where = f" (cells {cells} ran only after later cells)" if cells else ""
+                lines.append(d.feedback + where)
+            if d.execution == "missing-module" and ex.missing_modules:
+                diagnoses.append(d.id)
+                lines.append(f"{d.feedback} Missing here: {', '.join(ex.missing_modules)}.")
+        lines.extend(n[0].upper() + n[1:] + "." for n in ex.notes)
+        return ctx.result(spec, fraction, lines, diagnoses)

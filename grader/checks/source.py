@@ -1,0 +1,77 @@
+"""``source``: the student's function is written with a required construct.
+
+Reads the source of the cell that defines the function (by name, else any function the
+exercise's cells define) with :mod:`ast` and looks for the construct inside the function:
+``@`` and calls such as ``matmul``/``mm``/``einsum`` for "use a matrix product".
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Any, ClassVar
+
+from .. import analysis
+from ..model import CheckResult
+from ..rubric import CheckSpec, Reference
+from .base import NAMES, schema
+from .context import CheckContext
+
+
+def _uses(fn: ast.AST, operators: set[str], calls: set[str]) -> bool:
+    for node in ast.walk(fn):
+        if isinstance(node, ast.BinOp | ast.AugAssign) and type(node.op).__name__ in operators:
+            return True
+        if isinstance(node, ast.Call):
+            f = node.func
+            name = f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", "")
+            if name in calls:
+                return True
+    return False
+
+
+class SourceCheck:
+    name: ClassVar[str] = "source"
+    handles: ClassVar[frozenset[str]] = frozenset()
+    schema: ClassVar[dict[str, Any]] = schema(
+        ["function", "describe"],
+        function=NAMES,
+        operators={"type": "array", "items": {"enum": ["MatMult", "Mult", "Add"]}},
+        calls={"type": "array", "items": {"type": "string"}},
+        describe={"type": "string"},
+    )
+
+    def validate(self, spec: CheckSpec, reference: Reference | None) -> None:
+        if not spec.options.get("operators") and not spec.options.get("calls"):
+            raise spec.error("operators", "give `operators`, `calls`, or both")
+
+    def run(self, spec: CheckSpec, ctx: CheckContext) -> CheckResult:
+        names = list(spec.options["function"])
+        operators = set(spec.options.get("operators", []))
+        calls = set(spec.options.get("calls", []))
+        describe = spec.options["describe"]
+        answer = ctx.answer()
+        defs: list[tuple[str, ast.FunctionDef]] = []
+        for cell in ctx.notebook.cells:
+            if cell.kind != "code" or not analysis.facts(cell.source).functions:
+                continue
+            try:
+                tree = ast.parse(cell.source)
+            except SyntaxError:
+                continue
+            for node in tree.body:
+                if isinstance(node, ast.FunctionDef) and (
+                    node.name in names or cell.index in answer.code_cells
+                ):
+                    defs.append((node.name, node))
+        if not defs:
+            return ctx.result(
+                spec,
+                0.0,
+                [f"No function for this exercise was found (e.g. `{names[0]}`)."],
+                found=False,
+            )
+        defs.sort(key=lambda d: d[0] not in names)
+        for fname, node in defs:
+            if _uses(node, operators, calls):
+                return ctx.result(spec, 1.0, [f"`{fname}` uses {describe}."])
+        return ctx.result(spec, 0.0, [f"`{defs[0][0]}` does not use {describe}."])

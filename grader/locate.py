@@ -1,0 +1,237 @@
+"""Find each exercise's answer in a free-form notebook.
+
+Order of evidence, strongest first:
+
+1. cell metadata (template notebooks tag cells with the exercise id);
+2. the wording of the book's question (either edition) in a heading, a list item, a line
+   of markdown or a leading code comment;
+3. the exercise number of the detected edition ("2.3", "Q2 (c)", "Exercise 4.1");
+4. content: a code cell that defines a name the rubric lists for the exercise.
+
+A matched line opens a *section* that runs until the next matched line, or the next
+unmatched heading at the same or a higher level (``# 2. Design some kernels manually.``
+closes ``## 1.3``). Everything in a section belongs to its exercise: code cells, markdown
+and code comments (the student's words, minus the question text itself).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from . import analysis
+from .model import EDITIONS, Edition, Notebook
+from .rubric import ExerciseSpec, Rubric
+
+_HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.*)$")
+_LIST = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
+_NUMBER = re.compile(
+    r"^\s*(?:#+\s*)?(?:\*\*)?\s*(?:exercises?|ex\.?|q(?:uestion)?\.?|problem|task)?\s*"
+    r"(\d{1,2})(?:\s*[.)]?\s*(?:\(?([0-9]{1,2}|[a-d])\)?))?(?:[.):]|\s|$)",
+    re.IGNORECASE,
+)
+_CODE_COMMENT = re.compile(r"^\s*#+\s?(.*)$")
+_LABELLED = re.compile(
+    r"\s*(?:\*\*)?(?:exercises?|ex\.?|q(?:uestion)?\.?\s*\d|problem|task)", re.IGNORECASE
+)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """Where one exercise's answer is in the notebook."""
+
+    exercise: str
+    cells: tuple[int, ...] = ()
+    code_cells: tuple[int, ...] = ()
+    prose: str = ""
+    defines: tuple[str, ...] = ()
+    via: str = "none"  # tag | wording | number | content | none
+
+    @property
+    def found(self) -> bool:
+        return bool(self.cells)
+
+
+@dataclass
+class _Section:
+    exercise: str
+    via: str
+    level: int  # heading level that opened it; 7 for a non-heading line
+    cells: list[int] = field(default_factory=list)
+    prose: list[str] = field(default_factory=list)
+
+
+def detect_edition(notebook: Notebook, rubric: Rubric) -> Edition | None:
+    """The book edition whose signals (regexes in the rubric) occur most often."""
+    text = "\n".join(c.source for c in notebook.cells)
+    scores = {
+        ed: sum(len(re.findall(p, text, re.IGNORECASE | re.MULTILINE)) for p in signals)
+        for ed, signals in rubric.editions.items()
+    }
+    ranked = sorted(scores.items(), key=lambda kv: kv[1], reverse=True)
+    if not ranked or ranked[0][1] == 0 or (len(ranked) > 1 and ranked[0][1] == ranked[1][1]):
+        return None
+    best = ranked[0][0]
+    for edition in EDITIONS:
+        if edition == best:
+            return edition
+    return None
+
+
+def _number(text: str) -> str | None:
+    m = _NUMBER.match(text)
+    if not m:
+        return None
+    major, minor = m.group(1), m.group(2)
+    if minor is None:
+        return major
+    if minor.isalpha():
+        minor = str(ord(minor.lower()) - ord("a") + 1)
+    return f"{major}.{minor}"
+
+
+class _Matcher:
+    def __init__(self, exercises: Sequence[ExerciseSpec], edition: Edition | None) -> None:
+        self.wording = [(e.id, re.compile(p, re.IGNORECASE)) for e in exercises for p in e.wording]
+        self.numbers: dict[str, str] = {}
+        for e in exercises:
+            for ed, num in e.numbers.items():
+                if edition is None or ed == edition:
+                    self.numbers.setdefault(num, e.id)
+
+    def match(self, line: str, structural: bool, numbered: bool) -> tuple[str, str] | None:
+        """(exercise id, via) for a line, if it names an exercise. Only *structural* lines
+        (headings, a cell's first line, list items, questions, leading code comments) can;
+        numbers count only in headings and first lines (not in numbered answer lists)."""
+        if not structural:
+            return None
+        best: tuple[int, str] | None = None
+        for eid, rx in self.wording:
+            m = rx.search(line)
+            if m and (best is None or len(m.group(0)) > best[0]):
+                best = (len(m.group(0)), eid)
+        if best is not None:
+            return best[1], "wording"
+        if numbered:
+            num = _number(line)
+            if num is not None and num in self.numbers:
+                return self.numbers[num], "number"
+        return None
+
+
+def locate(notebook: Notebook, rubric: Rubric, edition: Edition | None) -> dict[str, Answer]:
+    exercises = rubric.for_edition(edition)
+    matcher = _Matcher(exercises, edition)
+    sections: list[_Section] = []
+    current: _Section | None = None
+    tagged: dict[str, list[int]] = {}
+    facts = {c.index: analysis.facts(c.source) for c in notebook.cells if c.kind == "code"}
+
+    for cell in notebook.cells:
+        if cell.exercise is not None:
+            tagged.setdefault(cell.exercise, []).append(cell.index)
+            continue
+        if cell.kind == "markdown":
+            current = _scan_markdown(cell.source, cell.index, matcher, sections, current)
+        elif cell.kind == "code":
+            current = _scan_code(cell.source, cell.index, matcher, sections, current)
+
+    answers: dict[str, Answer] = {}
+    by_id: dict[str, list[_Section]] = {}
+    for s in sections:
+        by_id.setdefault(s.exercise, []).append(s)
+    assigned = {i for s in sections for i in s.cells} | {i for v in tagged.values() for i in v}
+    for ex in exercises:
+        cells: list[int] = list(tagged.get(ex.id, []))
+        prose: list[str] = []
+        via = "tag" if cells else "none"
+        for s in by_id.get(ex.id, []):
+            cells.extend(s.cells)
+            prose.extend(s.prose)
+            via = s.via if via == "none" else via
+        for i in tagged.get(ex.id, []):
+            prose.append(_words(notebook.cells[i].source, notebook.cells[i].kind))
+        if ex.names:
+            for idx, f in facts.items():
+                if idx not in assigned and f.defines & set(ex.names):
+                    cells.append(idx)
+                    via = "content" if via == "none" else via
+        cells = sorted(set(cells))
+        code = tuple(i for i in cells if notebook.cells[i].kind == "code")
+        defines = tuple(sorted({n for i in code for n in facts[i].defines}))
+        answers[ex.id] = Answer(
+            ex.id, tuple(cells), code, "\n".join(p for p in prose if p), defines, via
+        )
+    return answers
+
+
+def _scan_markdown(
+    source: str, index: int, matcher: _Matcher, sections: list[_Section], current: _Section | None
+) -> _Section | None:
+    kept: list[str] = []
+    first = True
+    for line in source.splitlines():
+        if not line.strip():
+            kept.append(line)
+            continue
+        heading = _HEADING.match(line)
+        level = len(heading.group(1)) if heading else 7
+        numbered = first or heading is not None
+        structural = numbered or bool(_LIST.match(line)) or line.rstrip().endswith("?")
+        first = False
+        hit = matcher.match(line, structural, numbered)
+        if hit is not None:
+            _flush(current, index, kept)
+            kept = []
+            current = _Section(hit[0], hit[1], level, cells=[index])
+            sections.append(current)
+            continue  # the question line itself is not the student's answer
+        if heading is not None and current is not None and level <= current.level:
+            _flush(current, index, kept)
+            kept = []
+            current = None
+            continue
+        kept.append(line)
+    _flush(current, index, kept)
+    return current
+
+
+def _scan_code(
+    source: str, index: int, matcher: _Matcher, sections: list[_Section], current: _Section | None
+) -> _Section | None:
+    lines = source.splitlines()
+    for line in lines[:3]:  # a leading comment may name the exercise
+        m = _CODE_COMMENT.match(line)
+        if not m:
+            break
+        comment = m.group(1)
+        hit = matcher.match(comment, True, bool(_LABELLED.match(comment)))
+        if hit is not None:
+            current = _Section(hit[0], hit[1], 7)
+            sections.append(current)
+            break
+    if current is not None:
+        current.cells.append(index)
+        comments = [m.group(1) for ln in lines if (m := _CODE_COMMENT.match(ln))]
+        current.prose.extend(comments)
+    return current
+
+
+def _flush(section: _Section | None, index: int, lines: list[str]) -> None:
+    text = "\n".join(lines).strip()
+    if section is None or not text:
+        return
+    if index not in section.cells:
+        section.cells.append(index)
+    section.prose.append(text)
+
+
+def _words(source: str, kind: str) -> str:
+    if kind == "markdown":
+        return source
+    return "\n".join(m.group(1) for ln in source.splitlines() if (m := _CODE_COMMENT.match(ln)))
+
+
+def located_ids(answers: Mapping[str, Answer]) -> set[str]:
+    return {k for k, a in answers.items() if a.found}

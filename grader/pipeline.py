@@ -1,0 +1,215 @@
+"""The grading pipeline for one submission: load -> execute -> locate -> check.
+
+This is the library API the CLI wraps::
+
+    from grader import Grader, load_rubric, executor
+    g = Grader(load_rubric("rubrics/conv-layer.yaml"), executor("nbclient"))
+    result = g.grade_path("submission.ipynb")     # a frozen SubmissionResult
+
+Student failure is data: a notebook that does not parse, crashes, or runs forever still
+gives a ``SubmissionResult`` (with zero scores and the cause); only input that is not a
+notebook gives ``status="invalid"``. Instructor failure (a bad rubric) raises at load time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import traceback
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from .checks import CheckContext, registry
+from .errors import GraderError, InputError, ProbeError
+from .execute import Executor, Run
+from .load import load
+from .locate import Answer, detect_edition, locate
+from .model import (
+    CheckResult,
+    Edition,
+    Execution,
+    ExecutionSummary,
+    ExerciseResult,
+    Notebook,
+    Status,
+    SubmissionResult,
+)
+from .rubric import CheckSpec, ExerciseSpec, Rubric
+
+EditionChoice = Literal["auto", "d2l-1.0", "d2l-0.17"]
+
+
+@dataclass(frozen=True)
+class Options:
+    edition: EditionChoice = "auto"
+    public_only: bool = False  # `grade --check`: only the public checks of the rubric
+    seed: str = ""  # mixed into the hidden inputs' seed (a course secret)
+
+
+def student_id(path: str | Path, pattern: str | None = None) -> str:
+    """The student id of a submission: the file name's stem, or the first group of
+    ``pattern`` (a regex searched in the file name)."""
+    name = Path(path).name
+    if pattern:
+        m = re.search(pattern, name)
+        if m:
+            return m.group(1) if m.groups() else m.group(0)
+    return Path(path).stem
+
+
+def content_hash(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class Grader:
+    def __init__(self, rubric: Rubric, executor: Executor, options: Options | None = None):
+        self.rubric = rubric
+        self.executor = executor
+        self.options = options or Options()
+
+    def grade_path(self, path: str | Path, student: str | None = None) -> SubmissionResult:
+        who = student or student_id(path)
+        try:
+            notebook = load(path)
+        except InputError as exc:
+            return SubmissionResult(path=str(path), status="invalid", error=str(exc), student=who)
+        return replace(self.grade_notebook(notebook), student=who)
+
+    def grade_notebook(self, notebook: Notebook) -> SubmissionResult:
+        edition = self._edition(notebook)
+        answers = locate(notebook, self.rubric, edition)
+        exercises = self._exercises(edition, answers)
+        cache: dict[str, Any] = {}  # probe replies, shared by all checks of this submission
+        with self.executor.run(notebook) as run:
+            results = tuple(
+                self._exercise(notebook, run, ex, answers, edition, cache) for ex in exercises
+            )
+            execution = run.execution
+        diagnoses = tuple(dict.fromkeys(d for r in results for d in r.diagnoses))
+        return SubmissionResult(
+            path=notebook.path,
+            status="graded",
+            edition=edition,
+            score=round(sum(r.score for r in results), 4),
+            max_score=sum(r.max_score for r in results),
+            exercises=results,
+            diagnoses=diagnoses,
+            execution=ExecutionSummary(
+                seconds=execution.seconds,
+                errors=execution.errors,
+                killed=execution.killed,
+                notes=(*notebook.notes, *execution.notes),
+            ),
+        )
+
+    # ------------------------------------------------------------------ internals
+    def _edition(self, notebook: Notebook) -> Edition | None:
+        if self.options.edition != "auto":
+            return self.options.edition
+        return detect_edition(notebook, self.rubric)
+
+    def _exercises(
+        self, edition: Edition | None, answers: Mapping[str, Answer]
+    ) -> list[ExerciseSpec]:
+        """The exercises this submission is charged for. With an unknown edition: those of
+        every edition, plus edition-specific ones the student answered."""
+        if edition is not None:
+            chosen = list(self.rubric.for_edition(edition))
+        else:
+            every = {e for ex in self.rubric.exercises for e in ex.editions}
+            chosen = [
+                ex
+                for ex in self.rubric.exercises
+                if set(ex.editions) >= every or answers.get(ex.id, Answer(ex.id)).found
+            ]
+        return chosen
+
+    def _exercise(
+        self,
+        notebook: Notebook,
+        run: Run,
+        ex: ExerciseSpec,
+        answers: Mapping[str, Answer],
+        edition: Edition | None,
+        cache: dict[str, Any],
+    ) -> ExerciseResult:
+        ctx = CheckContext(
+            notebook=notebook,
+            execution=run.execution,
+            channel=run,
+            rubric=self.rubric,
+            exercise=ex,
+            answers=answers,
+            edition=edition,
+            cache=cache,
+            seed=self.options.seed,
+        )
+        checks = [
+            c
+            for c in ex.checks
+            if (c.public or not self.options.public_only)
+            and (not c.editions or edition is None or edition in c.editions)
+        ]
+        results = tuple(self._check(spec, ctx) for spec in checks)
+        return aggregate(ex, results, run.execution)
+
+    @staticmethod
+    def _check(spec: CheckSpec, ctx: CheckContext) -> CheckResult:
+        check_type = registry()[spec.type]
+        try:
+            return check_type.run(spec, ctx)
+        except ProbeError as exc:
+            return ctx.result(spec, 0.0, [f"Could not be checked: {exc}."], errored=True)
+        except GraderError:
+            raise
+        except Exception as exc:  # a bug in a check type must not stop a batch
+            where = traceback.extract_tb(exc.__traceback__)[-1]
+            return ctx.result(
+                spec,
+                0.0,
+                [
+                    f"Could not be checked (grader error in `{spec.type}` check: "
+                    f"{type(exc).__name__} at {Path(where.filename).name}:{where.lineno}); "
+                    "your instructor will look at it."
+                ],
+                errored=True,
+                needs_review=True,
+            )
+
+
+def aggregate(
+    ex: ExerciseSpec, results: Sequence[CheckResult], execution: Execution
+) -> ExerciseResult:
+    score = round(sum(r.score for r in results), 4)
+    max_score = sum(r.max_score for r in results)
+    status: Status
+    if results and not any(r.found for r in results):
+        status = "missing"
+    elif any(r.errored for r in results) and score < max_score:
+        status = "error"
+    elif score >= max_score - 1e-9:
+        status = "pass"
+    elif score > 0:
+        status = "partial"
+    else:
+        status = "fail"
+    feedback = tuple(dict.fromkeys(line for r in results for line in r.feedback if line))
+    if status == "missing" and execution.killed:
+        feedback = (*feedback, "The notebook was stopped before this exercise could be checked.")
+    return ExerciseResult(
+        id=ex.id,
+        title=ex.title,
+        score=score,
+        max_score=max_score,
+        status=status,
+        feedback=feedback,
+        diagnoses=tuple(dict.fromkeys(d for r in results for d in r.diagnoses)),
+        needs_review=any(r.needs_review for r in results),
+        checks=tuple(results),
+    )

@@ -1,0 +1,360 @@
+"""Rubrics: YAML files validated against a schema, with errors naming file, line and field.
+
+A rubric names a *reference module* (``reference: conv_layer`` loads
+``<course>/reference/conv_layer.py`` next to the ``rubrics/`` folder). Checks name functions
+in that module (reference implementations, mutants, predicates, case generators); the
+loader verifies that every name exists, so a typo is an instructor error at load time, not
+a zero for every student.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType, ModuleType
+from typing import Any
+
+import jsonschema
+import yaml
+
+from ..errors import ReferenceError_, RubricError
+from ..model import EDITIONS, Edition
+from .schema import RUBRIC
+
+
+@dataclass(frozen=True)
+class DiagnosisSpec:
+    id: str
+    feedback: str
+    mutant: str | None = None
+    prose: tuple[str, ...] = ()
+    shapes: bool = False
+    execution: str | None = None
+    penalty: float = 0.0
+    example: str = ""  # what a submission with this mistake looks like (for `grade validate`)
+    line: int | None = None
+
+    @property
+    def kind(self) -> str:
+        for kind in ("mutant", "prose", "shapes", "execution"):
+            if getattr(self, kind):
+                return kind
+        return "predicate"
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    type: str
+    points: float
+    label: str
+    options: Mapping[str, Any]
+    public: bool = True
+    feedback_pass: str = ""
+    feedback_fail: str = ""
+    file: str = ""
+    line: int | None = None
+    editions: tuple[str, ...] = ()  # empty: every edition
+
+    def error(self, field: str, message: str) -> RubricError:
+        return RubricError(self.file, self.line, field, message)
+
+
+@dataclass(frozen=True)
+class ExerciseSpec:
+    id: str
+    title: str
+    points: float
+    editions: tuple[Edition, ...]
+    kind: str  # "section" (the section's own code) or "exercise"
+    wording: tuple[str, ...]
+    numbers: Mapping[str, str]
+    names: tuple[str, ...]
+    checks: tuple[CheckSpec, ...]
+    diagnoses: tuple[DiagnosisSpec, ...]
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The rubric's reference module: functions looked up by name."""
+
+    name: str
+    path: str
+    module: ModuleType
+
+    def has(self, name: str) -> bool:
+        return callable(getattr(self.module, name, None))
+
+    def function(self, name: str) -> Callable[..., Any]:
+        fn = getattr(self.module, name, None)
+        if not callable(fn):
+            raise ReferenceError_(self.path, None, name, "no such function in the reference")
+        return fn  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class Rubric:
+    id: str
+    version: str  # the declared version plus a hash of the rubric and reference contents
+    title: str
+    path: str
+    editions: Mapping[str, tuple[str, ...]]  # edition -> signal regexes
+    exercises: tuple[ExerciseSpec, ...]
+    reference: Reference | None
+
+    def for_edition(self, edition: Edition | None) -> tuple[ExerciseSpec, ...]:
+        if edition is None:
+            return self.exercises
+        return tuple(e for e in self.exercises if edition in e.editions)
+
+    def exercise(self, exercise_id: str) -> ExerciseSpec:
+        for e in self.exercises:
+            if e.id == exercise_id:
+                return e
+        raise KeyError(exercise_id)
+
+
+# ---------------------------------------------------------------- YAML with line numbers
+
+
+def _compose(text: str, path: str) -> tuple[Any, dict[tuple[Any, ...], int]]:
+    """Parse YAML; return plain data and a map from field path to 1-based line."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise RubricError(path, line, "", f"not valid YAML: {problem}") from None
+    lines: dict[tuple[Any, ...], int] = {}
+
+    def convert(n: yaml.Node | None, where: tuple[Any, ...]) -> Any:
+        if n is None:
+            return None
+        lines[where] = n.start_mark.line + 1
+        if isinstance(n, yaml.MappingNode):
+            out: dict[str, Any] = {}
+            for key_node, value_node in n.value:
+                key = yaml.safe_load(yaml.serialize(key_node))
+                lines[(*where, key)] = key_node.start_mark.line + 1
+                if key in out:
+                    raise RubricError(path, key_node.start_mark.line + 1, str(key), "duplicate key")
+                out[key] = convert(value_node, (*where, key))
+            return out
+        if isinstance(n, yaml.SequenceNode):
+            return [convert(item, (*where, i)) for i, item in enumerate(n.value)]
+        return yaml.safe_load(yaml.serialize(n))
+
+    return convert(node, ()), lines
+
+
+def _line(lines: Mapping[tuple[Any, ...], int], where: tuple[Any, ...]) -> int | None:
+    while True:
+        if where in lines:
+            return lines[where]
+        if not where:
+            return None
+        where = where[:-1]
+
+
+def _field(where: tuple[Any, ...]) -> str:
+    out = ""
+    for part in where:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _validate(
+    data: Any,
+    schema: Mapping[str, Any],
+    path: str,
+    lines: Mapping[tuple[Any, ...], int],
+    base: tuple[Any, ...] = (),
+) -> None:
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(data), key=lambda e: (len(e.absolute_path), e.message))
+    if errors:
+        err = jsonschema.exceptions.best_match(errors) or errors[0]
+        where = (*base, *err.absolute_path)
+        raise RubricError(path, _line(lines, where), _field(where) or "(top level)", err.message)
+
+
+# ---------------------------------------------------------------- loading
+
+
+def load_reference(rubric_path: Path, name: str) -> Reference:
+    """Import ``reference/<name>.py`` beside the rubric folder under a private name."""
+    candidates = [
+        rubric_path.parent.parent / "reference" / f"{name}.py",
+        rubric_path.parent / "reference" / f"{name}.py",
+    ]
+    for file in candidates:
+        if file.is_file():
+            break
+    else:
+        raise ReferenceError_(
+            str(rubric_path),
+            None,
+            "reference",
+            f"no reference module {name!r} (looked for reference/{name}.py)",
+        )
+    digest = hashlib.sha256(str(file.resolve()).encode()).hexdigest()[:12]
+    mod_name = f"_grader_reference_{name}_{digest}"
+    if mod_name in sys.modules:
+        module = sys.modules[mod_name]
+    else:
+        spec = importlib.util.spec_from_file_location(mod_name, file)
+        if spec is None or spec.loader is None:
+            raise ReferenceError_(str(file), None, "", "cannot be imported")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[mod_name] = module
+        try:
+            spec.loader.exec_module(module)
+        except Exception as exc:
+            del sys.modules[mod_name]
+            line = getattr(exc, "lineno", None)
+            raise ReferenceError_(str(file), line, "", f"import failed: {exc}") from exc
+    return Reference(name, str(file), module)
+
+
+def load_rubric(path: str | Path) -> Rubric:
+    """Load and validate one rubric file. Raises RubricError / ReferenceError_."""
+    from ..checks import registry  # the check types validate their own options
+
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RubricError(str(p), None, "", f"cannot read: {exc}") from None
+    file = str(p)
+    data, lines = _compose(text, file)
+    _validate(data, RUBRIC, file, lines)
+    reference = load_reference(p, data["reference"]) if "reference" in data else None
+    types = registry()
+    exercises = []
+    seen: set[str] = set()
+    for i, ex in enumerate(data["exercises"]):
+        where = ("exercises", i)
+        if ex["id"] in seen:
+            raise RubricError(
+                file,
+                _line(lines, (*where, "id")),
+                _field((*where, "id")),
+                f"duplicate exercise id {ex['id']!r}",
+            )
+        seen.add(ex["id"])
+        exercises.append(_exercise(ex, where, file, lines, types, reference))
+    content = text.encode() + (Path(reference.path).read_bytes() if reference else b"")
+    digest = hashlib.sha256(content).hexdigest()[:12]
+    return Rubric(
+        id=data["rubric"],
+        version=f"{data['version']}+{digest}",
+        title=data["title"],
+        path=file,
+        editions=MappingProxyType(
+            {k: tuple(v["signals"]) for k, v in data.get("editions", {}).items()}
+        ),
+        exercises=tuple(exercises),
+        reference=reference,
+    )
+
+
+def _exercise(
+    ex: Mapping[str, Any],
+    where: tuple[Any, ...],
+    file: str,
+    lines: Mapping[tuple[Any, ...], int],
+    types: Mapping[str, Any],
+    reference: Reference | None,
+) -> ExerciseSpec:
+    diagnoses = tuple(
+        DiagnosisSpec(
+            id=d["id"],
+            feedback=d["feedback"],
+            mutant=d.get("mutant"),
+            prose=tuple(d.get("prose", ())),
+            shapes=bool(d.get("shapes", False)),
+            execution=d.get("execution"),
+            penalty=float(d.get("penalty", 0.0)),
+            example=d.get("example", ""),
+            line=_line(lines, (*where, "diagnoses", j)),
+        )
+        for j, d in enumerate(ex.get("diagnoses", []))
+    )
+    for j, d in enumerate(diagnoses):
+        if d.mutant and (reference is None or not reference.has(d.mutant)):
+            w = (*where, "diagnoses", j, "mutant")
+            raise RubricError(
+                file, _line(lines, w), _field(w), f"the reference has no function {d.mutant!r}"
+            )
+    checks = []
+    for j, c in enumerate(ex["checks"]):
+        cw = (*where, "checks", j)
+        check_type = types.get(c["type"])
+        if check_type is None:
+            raise RubricError(
+                file,
+                _line(lines, (*cw, "type")),
+                _field((*cw, "type")),
+                f"unknown check type {c['type']!r}; known: {', '.join(sorted(types))}",
+            )
+        _validate(c, check_type.schema, file, lines, cw)
+        feedback = c.get("feedback", {})
+        spec = CheckSpec(
+            type=c["type"],
+            points=float(c["points"]),
+            label=c.get("name", f"{c['type']}-{j + 1}"),
+            options=MappingProxyType(dict(c)),
+            public=bool(c.get("public", True)),
+            feedback_pass=feedback.get("pass", ""),
+            feedback_fail=feedback.get("fail", ""),
+            file=file,
+            line=_line(lines, cw),
+            editions=tuple(c.get("editions", ())),
+        )
+        check_type.validate(spec, reference)
+        checks.append(spec)
+    for ed in ex.get("editions", EDITIONS):
+        total = sum(c.points for c in checks if not c.editions or ed in c.editions)
+        if abs(total - float(ex["points"])) > 1e-9:
+            raise RubricError(
+                file,
+                _line(lines, (*where, "points")),
+                _field((*where, "points")),
+                f"is {ex['points']} but the checks' points for {ed} add up to {total:g}",
+            )
+    match = ex.get("match", {})
+    return ExerciseSpec(
+        id=ex["id"],
+        title=ex["title"],
+        points=float(ex["points"]),
+        editions=tuple(ex.get("editions", EDITIONS)),
+        kind=ex.get("kind", "exercise"),
+        wording=tuple(match.get("wording", ())),
+        numbers=MappingProxyType(dict(match.get("numbers", {}))),
+        names=tuple(match.get("names", ())),
+        checks=tuple(checks),
+        diagnoses=diagnoses,
+        line=_line(lines, where),
+    )
+
+
+def default_rubrics_dir() -> Path:
+    """``rubrics/`` of the course: the current directory's, else the one shipped beside the
+    package in a source checkout."""
+    here = Path.cwd() / "rubrics"
+    if here.is_dir():
+        return here
+    return Path(__file__).resolve().parents[2] / "rubrics"
+
+
+def load_all(directory: str | Path | None = None) -> list[Rubric]:
+    d = Path(directory) if directory is not None else default_rubrics_dir()
+    files = sorted([*d.glob("*.yaml"), *d.glob("*.yml")])
+    if not files:
+        raise RubricError(str(d), None, "", "no rubric files (*.yaml) found")
+    return [load_rubric(f) for f in files]
