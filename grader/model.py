@@ -159,6 +159,7 @@ class ExerciseResult:
     diagnoses: tuple[str, ...] = ()
     needs_review: bool = False
     checks: tuple[CheckResult, ...] = ()
+    cells: tuple[int, ...] = ()  # 0-based notebook cells where the answer was found
 
 
 @dataclass(frozen=True)

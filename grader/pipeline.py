@@ -157,7 +157,7 @@ class Grader:
             and (not c.editions or edition is None or edition in c.editions)
         ]
         results = tuple(self._check(spec, ctx) for spec in checks)
-        return aggregate(ex, results, run.execution)
+        return replace(aggregate(ex, results, run.execution), cells=ctx.answer().cells)
 
     @staticmethod
     def _check(spec: CheckSpec, ctx: CheckContext) -> CheckResult:

@@ -1,0 +1,224 @@
+"""Grade many submissions: in parallel, with a gradebook, resumable.
+
+Each submission is graded in a worker *process* of the grader (never in the student's
+process): a local process pool by default, or a Dask cluster with ``scheduler``. One bad
+submission never stops the batch: anything that goes wrong becomes that submission's
+result. With a gradebook, a submission whose content and rubric version are unchanged is
+not graded again (``regrade`` forces it), each result is stored as soon as it arrives (an
+interrupted batch resumes where it stopped), and instructor overrides are applied.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field, replace
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any, TextIO
+
+from .execute import Limits
+from .model import SubmissionResult
+from .pipeline import Options, content_hash, student_id
+
+
+@dataclass(frozen=True)
+class BatchConfig:
+    rubric_path: str
+    engine: str = "nbclient"
+    limits: Limits = field(default_factory=Limits)
+    options: Options = field(default_factory=Options)
+    jobs: int = 0  # 0: one per core
+    gradebook: str | None = None
+    regrade: bool = False
+    scheduler: str | None = None  # tcp://host:port of a Dask scheduler
+    student_pattern: str | None = None
+    sandbox: str = "auto"
+
+
+@dataclass(frozen=True)
+class Submission:
+    path: str
+    student: str
+    content_hash: str | None  # None when the file cannot be read
+
+
+# ----------------------------------------------------------------------------- workers
+
+_GRADERS: dict[tuple[str, str, Limits, Options, str], Any] = {}
+
+
+def grade_one(config: BatchConfig, path: str, student: str) -> SubmissionResult:
+    """Grade one file in this (worker) process. Never raises."""
+    from .execute import executor
+    from .pipeline import Grader
+    from .rubric import load_rubric
+
+    key = (config.rubric_path, config.engine, config.limits, config.options, config.sandbox)
+    try:
+        grader = _GRADERS.get(key)
+        if grader is None:
+            grader = Grader(load_rubric(config.rubric_path),
+                            executor(config.engine, config.limits, sandbox=config.sandbox),
+                            config.options)
+            _GRADERS[key] = grader
+        result: SubmissionResult = grader.grade_path(path, student)
+        return result
+    except Exception as exc:  # noqa: BLE001 - one submission must not stop the batch
+        return failed(path, student, f"the grader failed on this file ({type(exc).__name__}: "
+                                     f"{exc})")
+
+
+def grade_bytes(config: BatchConfig, name: str, data: bytes, student: str) -> SubmissionResult:
+    """For remote workers: grade a submission sent as bytes (the worker has no shared disk)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="grader-remote-") as tmp:
+        local = Path(tmp) / Path(name).name
+        local.write_bytes(data)
+        return replace(grade_one(config, str(local), student), path=name)
+
+
+def failed(path: str, student: str, error: str) -> SubmissionResult:
+    return SubmissionResult(path=path, status="invalid", error=f"{path}: {error}",
+                            student=student)
+
+
+# ----------------------------------------------------------------------------- progress
+
+
+class Progress:
+    """A one-line progress bar on a terminal; silent otherwise (CI, pipes, --format json)."""
+
+    def __init__(self, total: int, enabled: bool, stream: TextIO = sys.stderr) -> None:
+        self.total = total
+        self.done = 0
+        self.enabled = enabled and total > 1
+        self.stream = stream
+        self.start = time.monotonic()
+
+    def step(self, result: SubmissionResult, cached: bool = False) -> None:
+        self.done += 1
+        if not self.enabled:
+            return
+        width = 30
+        filled = int(width * self.done / self.total)
+        rate = self.done / max(time.monotonic() - self.start, 1e-6)
+        who = (result.student or Path(result.path).stem)[:24]
+        tag = " (unchanged)" if cached else ""
+        self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} "
+                          f"{rate:.1f}/s {who}{tag}\033[K")
+        if self.done == self.total:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+def progress_wanted(fmt: str) -> bool:
+    return fmt == "text" and sys.stderr.isatty() and not os.environ.get("CI")
+
+
+# ----------------------------------------------------------------------------- batch
+
+
+def submissions(files: Sequence[str], pattern: str | None) -> list[Submission]:
+    out = []
+    for f in files:
+        try:
+            digest: str | None = content_hash(f)
+        except OSError:
+            digest = None
+        out.append(Submission(f, student_id(f, pattern), digest))
+    return out
+
+
+def grade_many(config: BatchConfig, files: Sequence[str],
+               on_result: Callable[[SubmissionResult, bool], None] | None = None,
+               ) -> list[SubmissionResult]:
+    """Grade ``files``; results in input order. ``on_result(result, cached)`` is called as
+    each one is known (for a progress bar)."""
+    from .gradebook import Gradebook
+    from .rubric import load_rubric
+
+    rubric = load_rubric(config.rubric_path)
+    subs = submissions(files, config.student_pattern)
+    results: dict[int, SubmissionResult] = {}
+    book = Gradebook(config.gradebook) if config.gradebook else None
+    try:
+        todo: list[int] = []
+        for i, sub in enumerate(subs):
+            cached = None
+            if sub.content_hash is None:
+                results[i] = failed(sub.path, sub.student, "cannot be read")
+            elif book is not None and not config.regrade:
+                cached = book.lookup(sub.student, sub.content_hash, rubric.version)
+            if cached is not None:
+                results[i] = replace(cached, path=sub.path)
+            if i in results:
+                if on_result:
+                    on_result(results[i], cached is not None)
+            else:
+                todo.append(i)
+        for i, result in _run(config, [subs[i] for i in todo], todo):
+            sub = subs[i]
+            if book is not None and sub.content_hash is not None and result.status == "graded":
+                book.record(sub.student, sub.content_hash, rubric.version, result,
+                            engine=config.engine)
+            results[i] = result
+            if on_result:
+                on_result(result, False)
+        ordered = [results[i] for i in range(len(subs))]
+        if book is not None:
+            ordered = [book.apply_overrides(r.student, r) if r.student and r.status == "graded"
+                       else r for r in ordered]
+        return ordered
+    finally:
+        if book is not None:
+            book.close()
+
+
+def _run(config: BatchConfig, subs: Sequence[Submission],
+         ids: Sequence[int]) -> Iterator[tuple[int, SubmissionResult]]:
+    if not subs:
+        return
+    if config.scheduler:
+        yield from _run_dask(config, subs, ids)
+        return
+    jobs = config.jobs or os.cpu_count() or 1
+    if jobs == 1 or len(subs) == 1:
+        for i, sub in zip(ids, subs, strict=True):
+            yield i, grade_one(config, sub.path, sub.student)
+        return
+    ctx = get_context("forkserver")
+    with ProcessPoolExecutor(max_workers=min(jobs, len(subs)), mp_context=ctx) as pool:
+        futures: dict[Future[SubmissionResult], tuple[int, Submission]] = {
+            pool.submit(grade_one, config, sub.path, sub.student): (i, sub)
+            for i, sub in zip(ids, subs, strict=True)
+        }
+        for fut in as_completed(futures):
+            i, sub = futures[fut]
+            try:
+                yield i, fut.result()
+            except Exception as exc:  # noqa: BLE001 - a worker died: that file fails alone
+                yield i, failed(sub.path, sub.student, f"the grading worker died ({exc})")
+
+
+def _run_dask(config: BatchConfig, subs: Sequence[Submission],
+              ids: Sequence[int]) -> Iterator[tuple[int, SubmissionResult]]:
+    from distributed import Client, as_completed as dask_completed
+
+    with Client(config.scheduler, timeout="30s") as client:
+        futures = {}
+        for i, sub in zip(ids, subs, strict=True):
+            data = Path(sub.path).read_bytes()
+            fut = client.submit(grade_bytes, config, sub.path, data, sub.student,
+                                key=f"grade-{i}-{sub.content_hash}", pure=False)
+            futures[fut] = (i, sub)
+        for fut in dask_completed(list(futures)):
+            i, sub = futures[fut]
+            try:
+                yield i, fut.result()
+            except Exception as exc:  # noqa: BLE001 - a remote failure fails that file alone
+                yield i, failed(sub.path, sub.student, f"the remote worker failed ({exc})")
