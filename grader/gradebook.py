@@ -208,6 +208,7 @@ exercise_results = Table(
     Column("status", String(16), nullable=False),
     Column("needs_review", Boolean, nullable=False),
     Column("feedback", Text, nullable=False),
+    Column("cells", Text, nullable=False, default="[]"),
     UniqueConstraint("submission_id", "exercise_id", name="uq_exercise_results_exercise"),
     UniqueConstraint("submission_id", "position", name="uq_exercise_results_position"),
 )
@@ -663,6 +664,7 @@ def _encode(
                 "status": _pick(e.status, _STATUSES, f"status of {exercise_id}"),
                 "needs_review": bool(e.needs_review),
                 "feedback": _json_strings(e.feedback, f"feedback of {exercise_id}"),
+                "cells": json.dumps([int(c) for c in e.cells]),
             }
         )
         for i, d in enumerate(e.diagnoses):
@@ -724,6 +726,7 @@ def _decode(
             feedback=_decode_strings(e.feedback, f"{where}, feedback of {e.exercise_id}"),
             diagnoses=tuple(diagnoses_of.get((sid, str(e.exercise_id)), ())),
             needs_review=bool(e.needs_review),
+            cells=tuple(int(c) for c in json.loads(e.cells or "[]")),
         )
         for e in exercises_of.get(sid, ())
     )

@@ -184,6 +184,7 @@ def test_every_model_field_is_known_to_the_gradebook() -> None:
             "diagnoses",
             "needs_review",
             "checks",
+            "cells",
         },
         "ExecutionSummary": {"seconds", "errors", "killed", "notes"},
         "CellError": {"cell", "ename", "evalue"},
