@@ -149,6 +149,20 @@ class _Scope(ast.NodeVisitor):
             self.defined.add(alias.asname or alias.name)
 
 
+def indentation_lost(source: str) -> bool:
+    """True when a cell has block openers (``for ...:``) followed by lines that are not
+    indented: the typical sign of a notebook whose whitespace was collapsed in transit."""
+    lines = [ln for ln in source.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    for this, following in zip(lines, lines[1:], strict=False):
+        if this.rstrip().endswith(":") and _indent(following) <= _indent(this):
+            return True
+    return False
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
 def missing_imports(sources: list[str]) -> list[str]:
     """Import lines for conventional names that code uses but no cell ever defines."""
     defined: set[str] = set()

@@ -58,7 +58,7 @@ class RubricError(LocatedError):
     """A rubric file does not satisfy the schema or names something that does not exist."""
 
 
-class ReferenceError_(LocatedError):  # noqa: N801 - avoid shadowing the builtin ReferenceError
+class ReferenceError_(LocatedError):
     """The reference solution is broken (a missing function, a failing predicate)."""
 
 
@@ -69,7 +69,9 @@ class PluginError(GraderError):
         self.plugin = plugin
         self.hook = hook
         self.argument = argument
-        super().__init__(f"check plugin {plugin!r}, hook {hook!r}, argument {argument!r}: {message}")
+        super().__init__(
+            f"check plugin {plugin!r}, hook {hook!r}, argument {argument!r}: {message}"
+        )
 
 
 class ExecutionError(GraderError):

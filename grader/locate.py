@@ -33,7 +33,9 @@ _NUMBER = re.compile(
 )
 _CODE_COMMENT = re.compile(r"^\s*#+\s?(.*)$")
 _LABELLED = re.compile(
-    r"\s*(?:\*\*)?(?:exercises?|ex\.?|q(?:uestion)?\.?\s*\d|problem|task)", re.IGNORECASE
+    r"\s*(?:\*\*)?(?:exercises?\b|ex\b\.?|q(?:uestion)?\.?\s*\d|problem\b|task\b"
+    r"|\d{1,2}(?:\.\d{1,2})?[.):\s])",
+    re.IGNORECASE,
 )
 
 
@@ -181,6 +183,9 @@ def _scan_markdown(
         structural = numbered or bool(_LIST.match(line)) or line.rstrip().endswith("?")
         first = False
         hit = matcher.match(line, structural, numbered)
+        if hit is not None and current is not None and hit[0] == current.exercise \
+                and heading is None:
+            hit = None  # the answer mentions its own topic ("Blurring reduces noise")
         if hit is not None:
             _flush(current, index, kept)
             kept = []
@@ -206,7 +211,9 @@ def _scan_code(
         if not m:
             break
         comment = m.group(1)
-        hit = matcher.match(comment, True, bool(_LABELLED.match(comment)))
+        if not _LABELLED.match(comment):  # "# 2.3 blur", "# Exercise 4": not any comment
+            continue
+        hit = matcher.match(comment, True, True)
         if hit is not None:
             current = _Section(hit[0], hit[1], 7)
             sections.append(current)

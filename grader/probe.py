@@ -92,8 +92,12 @@ def _encode_array(np_arr, kind, grad, limit):  # type: ignore[no-untyped-def]
         return {"t": "opaque", "type": f"array[{dtype}]", "callable": False, "params": None}
     size = int(np_arr.size)
     if size > limit:
-        return {"t": "opaque", "type": f"{kind}{list(np_arr.shape)}", "callable": False,
-                "params": None}
+        return {
+            "t": "opaque",
+            "type": f"{kind}{list(np_arr.shape)}",
+            "callable": False,
+            "params": None,
+        }
     np_mod = _numpy()
     arr = np_mod.ascontiguousarray(np_arr).astype(np_arr.dtype.newbyteorder("<"), copy=False)
     return {
@@ -134,8 +138,12 @@ def encode(obj, limit=MAX_ELEMENTS, depth=0):  # type: ignore[no-untyped-def]
         if tp in (list, tuple) and depth < 4:
             items = [encode(x, limit, depth + 1) for x in obj[:MAX_SEQ]]
             return {"t": "seq", "v": items}
-        return {"t": "opaque", "type": _type_name(obj), "callable": callable(obj),
-                "params": _positional_params(obj) if callable(obj) else None}
+        return {
+            "t": "opaque",
+            "type": _type_name(obj),
+            "callable": callable(obj),
+            "params": _positional_params(obj) if callable(obj) else None,
+        }
     except BaseException:
         return {"t": "opaque", "type": _type_name(obj), "callable": False, "params": None}
 
@@ -246,8 +254,12 @@ class Probe:
             op = req.get("op")
             fn = getattr(self, "op_" + str(op), None)
             if fn is None:
-                return {"id": req.get("id"), "ok": False, "ename": "ProbeError",
-                        "evalue": f"unknown op {op!r}"}
+                return {
+                    "id": req.get("id"),
+                    "ok": False,
+                    "ename": "ProbeError",
+                    "evalue": f"unknown op {op!r}",
+                }
             reply = fn(req)
             reply["id"] = req.get("id")
             return reply
@@ -343,8 +355,7 @@ class Probe:
                 out.sum().backward()
                 for pname, p in net.named_parameters():
                     grads[pname] = p.grad
-            return {"output": out, "grads": grads,
-                    "params": sorted(named)}
+            return {"output": out, "grads": grads, "params": sorted(named)}
 
         try:
             value, _ = self._timed(seconds, run)

@@ -71,9 +71,9 @@ def variant(
     else:
         answer = locate(notebook, rubric, edition)[ex.id]
         at = max(answer.cells) + 1 if answer.cells else len(cells)
-        if d.prose:  # the mistaken words replace the reference's own answer text
+        if d.prose:  # the mistaken words replace the reference's own words (text, comments)
             cells = [
-                c
+                _without_comments(c) if c.index in answer.cells else c
                 for c in cells
                 if not (
                     c.index in answer.cells
@@ -85,6 +85,13 @@ def variant(
         cells.insert(at, Cell(0, "markdown" if d.prose else "code", d.example))
     renumbered = tuple(replace(c, index=i) for i, c in enumerate(cells))
     return replace(notebook, cells=renumbered, path=f"{notebook.path}#{ex.id}:{d.id}")
+
+
+def _without_comments(cell: Cell) -> Cell:
+    if cell.kind != "code":
+        return cell
+    kept = [ln for ln in cell.source.splitlines() if not ln.lstrip().startswith("#")]
+    return replace(cell, source="\n".join(kept) + "\n")
 
 
 def validate(rubrics_dir: Path | None, engine: str) -> list[Row]:

@@ -60,6 +60,21 @@ class OutputCheck:
         what = spec.options.get("what", "result")
         shown = [c for c in ctx.candidates() if c.origin in ("result", "printed")]
         if not shown:
+            failed = [
+                r.error
+                for r in ctx.execution.cells
+                if r.index in ctx.answer().code_cells and r.error is not None
+            ]
+            if failed:
+                err = failed[0]
+                return ctx.result(
+                    spec,
+                    0,
+                    [
+                        f"The {what} could not be checked: cell {err.cell} raised "
+                        f"{err.ename}: {err.evalue[:120]}"
+                    ],
+                )
             return ctx.result(
                 spec,
                 0,

@@ -1,5 +1,8 @@
 """``prose``: the student's words state the required concepts and avoid misconceptions.
 
+A misconception counts only when the answer misses a required concept: a complete answer
+that names a misconception is refuting it.
+
 A transparent, deterministic matcher (:mod:`grader.prose`): each required concept has
 regex patterns and its share of the points; each misconception is a diagnosis of the
 exercise with ``prose`` patterns. When the matcher is unsure (hedged, negated or long
@@ -73,8 +76,11 @@ class ProseCheck:
         lines: list[str] = []
         diagnoses: list[str] = []
         penalty = float(spec.options.get("misconception_penalty", 0.5))
+        complete = all(m.found for m in verdict.required)
         for m in verdict.misconceptions:
-            if m.found:
+            # An answer that states every required concept and also names a misconception is
+            # refuting it ("2d + 1 is common but not the minimum"), not making it.
+            if m.found and not complete:
                 diagnoses.append(m.id)
                 lines.append(ctx.diagnosis(m.id))
                 fraction = max(0.0, fraction - penalty)

@@ -1,18 +1,33 @@
 """``runs``: the notebook runs top to bottom in a fresh process.
 
 Also evaluates the execution diagnoses: ``out-of-order`` (a cell used a name that only a
-later cell, or no cell, defines: the notebook only worked in the student's own session)
-and ``missing-module`` (an import the grading environment lacks).
+later cell, or no cell, defines: the notebook only worked in the student's own session),
+``missing-module`` (an import the grading environment lacks) and ``indentation-lost``
+(code whose indentation was collapsed, e.g. by copying it through a web form).
 """
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from .. import analysis
 from ..model import CheckResult
 from ..rubric import CheckSpec, Reference
 from .base import schema
 from .context import CheckContext
+
+
+def _indentation_lost(ctx: CheckContext) -> list[int]:
+    """1-based numbers of cells that failed to parse because their indentation is gone."""
+    sources = {c.index: c.source for c in ctx.notebook.cells}
+    return [
+        r.index + 1
+        for r in ctx.execution.cells
+        if r.error is not None
+        and r.error.ename in ("IndentationError", "SyntaxError")
+        and analysis.indentation_lost(sources.get(r.index, ""))
+    ]
+
 
 KILLED = {
     "timeout": "the notebook was stopped because it ran out of time",
@@ -53,6 +68,9 @@ class RunsCheck:
                 cells = ", ".join(str(r.index + 1) for r in out_of_order)
                 where = f" (cells {cells} ran only after later cells)" if cells else ""
                 lines.append(d.feedback + where)
+            if d.execution == "indentation-lost" and (lost := _indentation_lost(ctx)):
+                diagnoses.append(d.id)
+                lines.append(f"{d.feedback} Cells: {', '.join(map(str, lost))}.")
             if d.execution == "missing-module" and ex.missing_modules:
                 diagnoses.append(d.id)
                 lines.append(f"{d.feedback} Missing here: {', '.join(ex.missing_modules)}.")

@@ -22,7 +22,7 @@ DIAGNOSIS: dict[str, Any] = {
         "mutant": {"type": "string"},
         "prose": _PATTERNS,
         "shapes": {"type": "boolean"},
-        "execution": {"enum": ["out-of-order", "missing-module"]},
+        "execution": {"enum": ["out-of-order", "missing-module", "indentation-lost"]},
         "predicate": {"const": True},
         "penalty": {"type": "number", "minimum": 0},
         "example": {"type": "string", "minLength": 1},
