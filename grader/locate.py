@@ -28,7 +28,7 @@ _HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.*)$")
 _LIST = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
 _NUMBER = re.compile(
     r"^\s*(?:#+\s*)?(?:\*\*)?\s*(?:exercises?|ex\.?|q(?:uestion)?\.?|problem|task)?\s*"
-    r"(\d{1,2})(?:\s*[.)]?\s*(?:\(?([0-9]{1,2}|[a-d])\)?))?(?:[.):]|\s|$)",
+    r"(\d{1,2})(?:\s*[.)]?\s*(?:\(?([0-9]{1,2}|[a-d])\)?))?(?:[.):*]|\s|$)",
     re.IGNORECASE,
 )
 _CODE_COMMENT = re.compile(r"^\s*#+\s?(.*)$")
@@ -183,8 +183,12 @@ def _scan_markdown(
         structural = numbered or bool(_LIST.match(line)) or line.rstrip().endswith("?")
         first = False
         hit = matcher.match(line, structural, numbered)
-        if hit is not None and current is not None and hit[0] == current.exercise \
-                and heading is None:
+        if (
+            hit is not None
+            and current is not None
+            and hit[0] == current.exercise
+            and heading is None
+        ):
             hit = None  # the answer mentions its own topic ("Blurring reduces noise")
         if hit is not None:
             _flush(current, index, kept)

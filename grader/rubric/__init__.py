@@ -13,7 +13,7 @@ import hashlib
 import importlib.util
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType, ModuleType
 from typing import Any
@@ -58,9 +58,14 @@ class CheckSpec:
     file: str = ""
     line: int | None = None
     editions: tuple[str, ...] = ()  # empty: every edition
+    field_lines: Mapping[str, int] = field(default_factory=dict)
+    path: str = ""  # e.g. "exercises[3].checks[0]"
 
     def error(self, field: str, message: str) -> RubricError:
-        return RubricError(self.file, self.line, field, message)
+        """An instructor error at one of this check's fields (``"inputs[0].predicate"``)."""
+        key = field.split("[")[0].split(".")[0]
+        line = self.field_lines.get(key, self.line)
+        return RubricError(self.file, line, f"{self.path}.{field}" if self.path else field, message)
 
 
 @dataclass(frozen=True)
@@ -180,6 +185,14 @@ def _validate(
     if errors:
         err = jsonschema.exceptions.best_match(errors) or errors[0]
         where = (*base, *err.absolute_path)
+        if err.validator == "additionalProperties" and isinstance(err.instance, dict):
+            known = set(err.schema.get("properties", {})) if isinstance(err.schema, dict) else set()
+            extra = sorted(str(k) for k in err.instance if k not in known)
+            if extra:
+                where = (*where, extra[0])
+                raise RubricError(
+                    path, _line(lines, where), _field(where), f"unknown field {extra[0]!r}"
+                )
         raise RubricError(path, _line(lines, where), _field(where) or "(top level)", err.message)
 
 
@@ -315,6 +328,8 @@ def _exercise(
             file=file,
             line=_line(lines, cw),
             editions=tuple(c.get("editions", ())),
+            field_lines=MappingProxyType({str(k): lines[(*cw, k)] for k in c if (*cw, k) in lines}),
+            path=_field(cw),
         )
         check_type.validate(spec, reference)
         checks.append(spec)

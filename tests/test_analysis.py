@@ -1,0 +1,48 @@
+from grader import analysis
+
+
+def test_facts_defs_uses_imports() -> None:
+    f = analysis.facts(
+        "import torch\nfrom torch import nn\ndef corr2d(X, K):\n    return Z\n"
+        "Y = corr2d(X, K)\nX[:, 1] = 0\n"
+    )
+    assert f.parses
+    assert {"torch", "nn", "corr2d", "Y"} <= f.defines
+    assert "X" not in f.defines  # X[:, 1] = 0 changes X but does not bind it
+    assert "X" in f.uses and "K" in f.uses  # used before any binding in the cell
+    assert "Z" not in f.uses  # only inside a function body, which does not run here
+    assert f.imports == ("torch", "torch")
+    assert f.functions == ("corr2d",)
+
+
+def test_facts_on_broken_source_reports_the_syntax_error() -> None:
+    f = analysis.facts("for i in range(3):\nprint(i)\n")
+    assert not f.parses and f.syntax_error is not None and "line 2" in f.syntax_error
+
+
+def test_magics_do_not_break_analysis() -> None:
+    f = analysis.facts("%matplotlib inline\n!ls\nx = np.ones(3)\n")
+    assert f.parses and "np" in f.uses and "x" in f.defines
+
+
+def test_strip_installs_keeps_line_numbers() -> None:
+    src = "!pip install d2l==1.0.3\nimport torch\n  %pip install x\n"
+    out, found = analysis.strip_installs(src)
+    assert out.count("\n") == src.count("\n")
+    assert found == ("!pip install d2l==1.0.3", "%pip install x")
+    assert "pip" not in out.splitlines()[0]
+
+
+def test_missing_imports_only_for_names_no_cell_defines() -> None:
+    assert analysis.missing_imports(["x = torch.ones(2)", "y = np.zeros(2)"]) == [
+        "import torch",
+        "import numpy as np",
+    ]
+    assert analysis.missing_imports(["x = torch.ones(2)", "import torch"]) == []
+    assert analysis.missing_imports(["import numpy as np\nnp.ones(1)"]) == []
+
+
+def test_indentation_lost() -> None:
+    assert analysis.indentation_lost("for i in range(3):\nprint(i)\n")
+    assert not analysis.indentation_lost("for i in range(3):\n    print(i)\n")
+    assert not analysis.indentation_lost("x = 1\ny = 2\n")

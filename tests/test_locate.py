@@ -1,0 +1,138 @@
+"""Finding answers in free-form notebooks: headings, wording, numbers, tags, content."""
+
+from __future__ import annotations
+
+from grader.locate import detect_edition, locate
+from grader.model import Cell, Notebook
+from grader.rubric import Rubric
+
+
+def nb(*cells: tuple[str, str], tags: dict[int, str] | None = None) -> Notebook:
+    tags = tags or {}
+    return Notebook(
+        "t.ipynb",
+        "ipynb",
+        tuple(
+            Cell(i, kind, src, exercise=tags.get(i))  # type: ignore[arg-type]
+            for i, (kind, src) in enumerate(cells)
+        ),
+    )
+
+
+def md(s: str) -> tuple[str, str]:
+    return ("markdown", s)
+
+
+def code(s: str) -> tuple[str, str]:
+    return ("code", s)
+
+
+def test_book_headings_and_group_heading_closing_a_section(rubric: Rubric) -> None:
+    notebook = nb(
+        md("# 1. Construct an image X with diagonal edges."),
+        code("X = torch.eye(8)"),
+        md("## 1.1 What happens if you apply the kernel K in this section to it?"),
+        code("corr2d(X, K)"),
+        md("It detects the diagonal: +1 on it and -1 below."),
+        md("# 2. Design some kernels manually."),
+        md("some notes that belong to no exercise"),
+        md("## 2.3 How would you design a blur kernel? Why might you want to use such a kernel?"),
+        code("blur = torch.ones(3, 3) / 9"),
+    )
+    a = locate(notebook, rubric, "d2l-1.0")
+    assert a["diagonal-edges"].code_cells == (1,)
+    assert a["diagonal-apply-kernel"].cells == (2, 3, 4)
+    assert "detects the diagonal" in a["diagonal-apply-kernel"].prose
+    assert "What happens" not in a["diagonal-apply-kernel"].prose  # the question is not prose
+    assert a["blur-kernel"].code_cells == (8,)
+    assert 6 not in a["diagonal-apply-kernel"].cells  # closed by the group heading
+    assert a["diagonal-apply-kernel"].via == "wording"
+
+
+def test_student_numbering_styles(rubric: Rubric) -> None:
+    notebook = nb(
+        md("## Q2 (c)"),
+        code("gauss = torch.tensor([[1., 2., 1.], [2., 4., 2.], [1., 2., 1.]]) / 16"),
+        md("**Exercise 4**"),
+        code("def mm_corr(X, K): ..."),
+        md("### 3"),
+        md("No error: backward works."),
+    )
+    a = locate(notebook, rubric, "d2l-1.0")
+    assert a["blur-kernel"].cells == (0, 1) and a["blur-kernel"].via == "number"
+    assert a["corr2d-as-matmul"].code_cells == (3,)
+    assert a["autograd-error"].prose == "No error: backward works."
+
+
+def test_numbers_follow_the_edition(rubric: Rubric) -> None:
+    notebook = nb(md("### 4.2"), md("A ones kernel: the running sum."))
+    assert locate(notebook, rubric, "d2l-0.17")["integral-kernel"].found
+    assert "integral-kernel" not in locate(notebook, rubric, "d2l-1.0")
+
+
+def test_numbered_answer_lists_do_not_jump_between_exercises(rubric: Rubric) -> None:
+    notebook = nb(
+        md("## 2.3 How would you design a blur kernel?"),
+        md(
+            "Why blur?\n\n1. **Noise reduction**: smoothing\n2. Anti-aliasing\n"
+            "3. Smoothing before derivatives"
+        ),
+    )
+    a = locate(notebook, rubric, "d2l-1.0")
+    assert "Anti-aliasing" in a["blur-kernel"].prose
+    assert not a["diagonal-edges"].found and not a["diagonal-apply-kernel"].found
+
+
+def test_forum_style_list_of_questions(rubric: Rubric) -> None:
+    notebook = nb(
+        md(
+            "### Exercises\n\n1. What happens if you apply the kernel K in this section to it?\n"
+            "* zero matrix.\n2. What happens if you transpose X?\n* No change\n"
+            "3. What happens if you transpose K?\n* zero matrix.\n"
+        )
+    )
+    a = locate(notebook, rubric, "d2l-0.17")
+    assert a["diagonal-apply-kernel"].prose.strip() == "* zero matrix."
+    assert a["diagonal-transpose-input"].prose.strip() == "* No change"
+    assert a["diagonal-transpose-kernel"].prose.strip() == "* zero matrix."
+
+
+def test_cell_tags_win(rubric: Rubric) -> None:
+    notebook = nb(
+        md("## 2.3 blur"),
+        code("K2 = torch.tensor([[1., -2., 1.]])"),
+        tags={1: "second-derivative-kernel"},
+    )
+    a = locate(notebook, rubric, "d2l-1.0")
+    assert (
+        a["second-derivative-kernel"].cells == (1,) and a["second-derivative-kernel"].via == "tag"
+    )
+    assert 1 not in a["blur-kernel"].cells
+
+
+def test_labelled_code_comments_open_a_section_other_comments_do_not(rubric: Rubric) -> None:
+    notebook = nb(
+        code("# 2.3 blur kernel\nbox = torch.ones(3, 3) / 9"),
+        code("# transpose X and K: corr2d(X.T, K.T) == corr2d(X, K).T\nZ = 1"),
+    )
+    a = locate(notebook, rubric, "d2l-1.0")
+    assert a["blur-kernel"].code_cells == (0, 1)
+    assert "transpose X and K" in a["blur-kernel"].prose
+
+
+def test_content_fallback_finds_unlabelled_definitions(rubric: Rubric) -> None:
+    notebook = nb(code("def corr2d_matmul(X, K):\n    return X"), code("def corr2d(X, K): ..."))
+    a = locate(notebook, rubric, "d2l-1.0")
+    assert a["corr2d-as-matmul"].code_cells == (0,) and a["corr2d-as-matmul"].via == "content"
+    assert a["corr2d"].code_cells == (1,)
+
+
+def test_edition_detection(rubric: Rubric) -> None:
+    new = nb(
+        md("# 7.2 Convolutions for Images"),
+        md("## 2.1 Given a directional vector v, derive an edge-detection kernel"),
+    )
+    old = nb(md("# 6.2 Convolutions for Images"), md("What is the kernel for an integral?"))
+    assert detect_edition(new, rubric) == "d2l-1.0"
+    assert detect_edition(old, rubric) == "d2l-0.17"
+    assert detect_edition(nb(code("x = 1")), rubric) is None
