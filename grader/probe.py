@@ -249,6 +249,7 @@ class Probe:
 
     # -- requests ----------------------------------------------------------------------
     def handle(self, request_json):  # type: ignore[no-untyped-def]
+        req = {}
         try:
             req = _json.loads(request_json)
             op = req.get("op")
@@ -264,7 +265,8 @@ class Probe:
             reply["id"] = req.get("id")
             return reply
         except BaseException as exc:  # the student's code may raise anything
-            return {"ok": False, "ename": _type_name(exc), "evalue": str(exc)[:MAX_STR]}
+            return {"id": req.get("id") if isinstance(req, dict) else None, "ok": False,
+                    "ename": _type_name(exc), "evalue": str(exc)[:MAX_STR]}
 
     def _lookup(self, name):  # type: ignore[no-untyped-def]
         if name not in self.ns:

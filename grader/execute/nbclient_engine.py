@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import shutil
 import sys
@@ -23,6 +24,9 @@ from .kernel import REPLY_MIME, KernelDied, KernelOptions, RawResult
 from .watchdog import Watchdog, kill_group
 
 KERNEL_NAME = "grader-python"
+_QUIET = logging.getLogger("grader.nbclient")  # nbclient logs timeouts as errors: they are data
+_QUIET.addHandler(logging.NullHandler())
+_QUIET.propagate = False
 _TIMEOUT_ENAME = "CellTimeout"
 
 
@@ -107,6 +111,7 @@ class NbclientKernel:
             startup_timeout=60,
             resources={"metadata": {"path": str(options.workdir)}},
         )
+        self._client.log = _QUIET
         self._closed = False
         self._client.start_new_kernel(
             cwd=str(options.workdir),
@@ -142,8 +147,9 @@ class NbclientKernel:
         result = _raw_result(
             cell.get("outputs", []), seconds, self._options.limits.max_output_bytes
         )
-        if result.error is not None and seconds >= self._client.timeout:
-            result = dataclasses.replace(result, timed_out=True)
+        if seconds >= self._client.timeout:  # interrupted (or not even started) in time
+            error = result.error or ("Timeout", "the cell was interrupted after its time limit")
+            result = dataclasses.replace(result, timed_out=True, error=error)
         return result
 
     def _check_watchdog(self) -> None:

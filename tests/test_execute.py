@@ -1,0 +1,111 @@
+"""The execution engine against real Jupyter kernels: errors, timeouts, memory, crashes."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from grader.execute import Limits, executor
+from grader.model import Cell, Execution, Notebook
+
+pytestmark = [pytest.mark.kernel, pytest.mark.slow]
+GiB = 1024**3
+
+
+def notebook(*sources: str) -> Notebook:
+    return Notebook("t.ipynb", "ipynb", tuple(Cell(i, "code", s) for i, s in enumerate(sources)))
+
+
+def run(nb: Notebook, limits: Limits) -> Execution:
+    with executor("nbclient", limits).run(nb) as live:
+        return live.execution
+
+
+def test_errors_warnings_deferral_imports_and_cell_timeout() -> None:
+    nb = notebook(
+        "import warnings\nwarnings.warn('deprecated thing')\nx = np.ones(3)\nx",  # np: no import
+        "print(later * 2)",  # uses a name that only the next cell defines
+        "later = 21",
+        "1 / 0",
+        "import time\ntime.sleep(60)",  # interrupted after the cell timeout
+        "!pip install d2l==1.0.3\nafter = 'still running'\nafter",
+    )
+    start = time.monotonic()
+    ex = run(nb, Limits(cell_timeout=3))
+    assert time.monotonic() - start < 30
+    by = {c.index: c for c in ex.cells}
+    assert by[0].error is None  # a stderr warning is not a failure
+    assert "added missing `import numpy as np`" in ex.notes
+    assert by[1].error is None and by[1].attempts == 2 and "42" in by[1].text
+    assert by[1].first_error is not None and by[1].first_error.ename == "NameError"
+    assert by[3].error is not None and by[3].error.ename == "ZeroDivisionError"
+    assert by[3].error.cell == 4
+    assert by[4].timed_out and by[4].error is not None and by[4].error.ename == "Timeout"
+    assert by[5].error is None and by[5].results == ("still running",)
+    assert any("skipped `!pip install d2l==1.0.3`" in n for n in ex.notes)
+    assert ex.killed is None
+
+
+def test_notebook_timeout_stops_the_run() -> None:
+    nb = notebook("import time\ntime.sleep(30)", "x = 1")
+    start = time.monotonic()
+    ex = run(nb, Limits(cell_timeout=60, notebook_timeout=5))
+    assert time.monotonic() - start < 20
+    assert ex.killed == "timeout"
+    assert ex.cells[0].error is not None
+    assert all(c.index != 1 for c in ex.cells)  # nothing ran after the deadline
+
+
+def test_memory_limit_kills_the_cell_and_the_rest_still_runs() -> None:
+    nb = notebook(
+        "import torch\nbig = []\nfor _ in range(40):\n    big.append(torch.ones(256, 1024, 1024))",
+        "y = 2 + 2\ny",
+    )
+    ex = run(nb, Limits(memory_bytes=1 * GiB))
+    assert ex.killed == "memory"
+    first = ex.cells[0]
+    assert first.error is not None and first.error.ename in ("MemoryLimit", "RuntimeError")
+    rest = [c for c in ex.cells if c.index == 1]
+    assert rest and rest[0].results == (4,)
+
+
+def test_a_dead_kernel_is_reported_and_the_rest_is_graded() -> None:
+    nb = notebook("a = 1", "import os\nos._exit(3)", "b = a + 1\nb")
+    ex = run(nb, Limits())
+    assert ex.killed == "crashed"
+    crashed = next(c for c in ex.cells if c.index == 1)
+    assert crashed.error is not None and crashed.error.ename == "KernelDied"
+    last = next(c for c in ex.cells if c.index == 2)
+    assert last.error is None and last.results == (2,)
+    assert any("restarted" in n for n in ex.notes)
+
+
+def test_a_cell_that_ignores_interrupts_is_killed() -> None:
+    nb = notebook(
+        "import time\nwhile True:\n    try:\n        time.sleep(0.2)\n"
+        "    except KeyboardInterrupt:\n        pass",
+        "z = 3\nz",
+    )
+    start = time.monotonic()
+    ex = run(nb, Limits(cell_timeout=2))
+    assert time.monotonic() - start < 45
+    assert next(c for c in ex.cells if c.index == 1).results == (3,)
+    assert next(c for c in ex.cells if c.index == 0).error is not None
+
+
+def test_probe_calls_student_functions_with_plain_data() -> None:
+    import numpy as np
+
+    from grader.values import as_array, decode, encode
+
+    nb = notebook("import torch\ndef double(x):\n    print('noise')\n    return x * 2\n"
+                  "def slow(x):\n    import time\n    time.sleep(30)")
+    with executor("nbclient", Limits(probe_timeout=1)).run(nb) as live:
+        reply = live.probe({"op": "call", "target": "double", "args": [encode(np.eye(2))]})
+        out = as_array(decode(reply["value"]))
+        assert out is not None and np.array_equal(out, 2 * np.eye(2))
+        slow = live.probe({"op": "call", "target": "slow", "args": [encode(1.0)]})
+        assert slow["ok"] is False and slow["ename"] == "Timeout"
+        missing = live.probe({"op": "call", "target": "nothere", "args": []})
+        assert missing["ename"] == "NameError"
