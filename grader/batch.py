@@ -37,6 +37,7 @@ class BatchConfig:
     scheduler: str | None = None  # tcp://host:port of a Dask scheduler
     student_pattern: str | None = None
     sandbox: str = "auto"
+    hidden: tuple[str, ...] = ()  # paths no submission may see (see execute.course_paths)
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ class Submission:
 
 # ----------------------------------------------------------------------------- workers
 
-_GRADERS: dict[tuple[str, str, Limits, Options, str], Any] = {}
+_GRADERS: dict[tuple[str, str, Limits, Options, str, tuple[str, ...]], Any] = {}
 
 
 def grade_one(config: BatchConfig, path: str, student: str) -> SubmissionResult:
@@ -57,13 +58,14 @@ def grade_one(config: BatchConfig, path: str, student: str) -> SubmissionResult:
     from .pipeline import Grader
     from .rubric import load_rubric
 
-    key = (config.rubric_path, config.engine, config.limits, config.options, config.sandbox)
+    key = (config.rubric_path, config.engine, config.limits, config.options, config.sandbox,
+           config.hidden)
     try:
         grader = _GRADERS.get(key)
         if grader is None:
-            grader = Grader(load_rubric(config.rubric_path),
-                            executor(config.engine, config.limits, sandbox=config.sandbox),
-                            config.options)
+            run = executor(config.engine, config.limits, sandbox=config.sandbox,
+                           hidden=[Path(h) for h in config.hidden])
+            grader = Grader(load_rubric(config.rubric_path), run, config.options)
             _GRADERS[key] = grader
         result: SubmissionResult = grader.grade_path(path, student)
         return result

@@ -19,14 +19,28 @@ from pathlib import Path
 
 from . import __version__
 from .errors import GraderError
-from .execute import ENGINES, Limits, executor
+from .execute import ENGINES, Limits, course_paths, resolve_sandbox
 from .model import SubmissionResult
-from .pipeline import Grader, Options
+from .pipeline import Options
 from .report import REPORTERS, ReportOptions, render
-from .rubric import Rubric, default_rubrics_dir, load_all, load_rubric
+from .rubric import default_rubrics_dir
 
 SUFFIXES = (".ipynb", ".py", ".md", ".txt")
 SUBCOMMANDS = ("validate", "assign")
+GRADESCOPE_HELP = """\
+Running as a Gradescope autograder
+  Gradescope runs /autograder/run_autograder in its container, with the student's files in
+  /autograder/submission and expects /autograder/results/results.json. Put this in the
+  autograder zip (setup.sh installs the grader, e.g. `pip install grader torch==2.13.0`):
+
+    #!/usr/bin/env bash
+    cd /autograder/source   # the course repo with rubrics/ and reference/
+    grade /autograder/submission --format gradescope --sandbox auto \\
+        > /autograder/results/results.json
+
+  Scores, per-exercise tests and feedback appear in Gradescope; the hidden reference and
+  rubrics stay in /autograder/source, out of the submission's sandbox.
+"""
 
 
 def _size(text: str) -> int:
@@ -42,32 +56,37 @@ def parser() -> argparse.ArgumentParser:
         prog="grade",
         description="Grade Dive into Deep Learning notebooks (Convolutions for Images).",
         epilog="Subcommands: `grade validate` checks the rubrics against their references; "
-        "`grade assign REF.ipynb` makes a student notebook. Exit codes: 0 graded, "
+        "`grade assign REF.ipynb -o OUT` makes a student notebook. Exit codes: 0 graded, "
         "1 --fail-under not met, 2 usage error or invalid input.",
     )
     p.add_argument("paths", nargs="*", help="notebooks (.ipynb, .py, .md, pasted .txt) or folders")
     p.add_argument("--format", "-f", default="text", choices=sorted(REPORTERS))
     p.add_argument("--edition", default="auto", choices=["auto", "d2l-1.0", "d2l-0.17"])
     p.add_argument("--engine", default="nbclient", choices=sorted(ENGINES))
+    p.add_argument("--sandbox", default="auto", choices=["auto", "bwrap", "weak", "none"],
+                   help="isolation of submissions (default auto: bwrap if it can start here)")
     p.add_argument("--rubric", help="rubric YAML (default: the one in ./rubrics)")
-    p.add_argument(
-        "--fail-under",
-        type=float,
-        metavar="PERCENT",
-        help="exit 1 if any submission scores below this percentage of its maximum",
-    )
-    p.add_argument(
-        "--check",
-        action="store_true",
-        help="grade only the public part of the rubric (for students, locally)",
-    )
+    p.add_argument("--fail-under", type=float, metavar="PERCENT",
+                   help="exit 1 if any submission scores below this percentage of its maximum")
+    p.add_argument("--check", action="store_true",
+                   help="grade only the public part of the rubric (for students, locally)")
+    p.add_argument("--jobs", "-j", type=int, default=0, help="parallel workers (default: cores)")
+    p.add_argument("--gradebook", metavar="PATH_OR_URL",
+                   help="SQLite path or SQLAlchemy URL (default ./gradebook.db when grading "
+                   "several submissions)")
+    p.add_argument("--no-gradebook", action="store_true", help="do not use a gradebook")
+    p.add_argument("--regrade", action="store_true", help="grade again even if unchanged")
+    p.add_argument("--report", metavar="DIR", help="write the class report (HTML, CSV, notebooks)")
+    p.add_argument("--csv-layout", choices=["canvas", "moodle"], default="canvas")
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="grade on a Dask cluster")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds per cell (default 30)")
-    p.add_argument(
-        "--notebook-timeout", type=float, default=300.0, help="seconds per notebook (default 300)"
-    )
+    p.add_argument("--notebook-timeout", type=float, default=300.0,
+                   help="seconds per notebook (default 300)")
     p.add_argument("--memory", default="2GiB", help="memory limit per notebook (default 2GiB)")
     p.add_argument("--student-pattern", help="regex on the file name; group 1 is the student id")
     p.add_argument("--color", choices=["auto", "always", "never"], default="auto")
+    p.add_argument("--gradescope-autograder", action="store_true",
+                   help="explain how to run as a Gradescope autograder, then exit")
     p.add_argument("--version", action="version", version=f"grader {__version__}")
     return p
 
@@ -89,14 +108,17 @@ def collect(paths: Sequence[str]) -> list[str]:
     return out
 
 
-def _rubric(arg: str | None) -> Rubric:
+def rubric_path(arg: str | None) -> str:
     if arg:
-        return load_rubric(arg)
-    rubrics = load_all(default_rubrics_dir())
-    if len(rubrics) > 1:
-        names = ", ".join(Path(r.path).name for r in rubrics)
-        raise GraderError(f"several rubrics found ({names}); choose one with --rubric")
-    return rubrics[0]
+        return arg
+    d = default_rubrics_dir()
+    files = sorted([*d.glob("*.yaml"), *d.glob("*.yml")])
+    if not files:
+        raise GraderError(f"no rubric found in {d}; give one with --rubric")
+    if len(files) > 1:
+        raise GraderError(f"several rubrics in {d} ({', '.join(f.name for f in files)}); "
+                          "choose one with --rubric")
+    return str(files[0])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -106,51 +128,87 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return tools.main(args_list[0], args_list[1:])
     args = parser().parse_args(args_list)
+    if args.gradescope_autograder:
+        print(GRADESCOPE_HELP, end="")
+        return 0
     if not args.paths:
         parser().print_usage(sys.stderr)
         print("grade: error: give at least one notebook or folder", file=sys.stderr)
         return 2
     try:
-        limits = Limits(
-            cell_timeout=args.timeout,
-            notebook_timeout=args.notebook_timeout,
-            memory_bytes=_size(args.memory),
-        )
+        limits = Limits(cell_timeout=args.timeout, notebook_timeout=args.notebook_timeout,
+                        memory_bytes=_size(args.memory))
     except ValueError:
         print(f"grade: error: --memory {args.memory!r} is not a size like 2GiB", file=sys.stderr)
-        return 2
-    try:
-        rubric = _rubric(args.rubric)
-        grader = Grader(
-            rubric,
-            executor(args.engine, limits),
-            Options(
-                edition=args.edition, public_only=args.check, seed=os.environ.get("GRADER_SEED", "")
-            ),
-        )
-    except GraderError as exc:
-        print(f"grade: error: {exc}", file=sys.stderr)
         return 2
     files = collect(args.paths)
     if not files:
         print("grade: error: no submissions found in " + ", ".join(args.paths), file=sys.stderr)
         return 2
-    results: list[SubmissionResult] = []
-    for f in files:
-        from .pipeline import student_id
+    try:
+        return _grade(args, limits, files)
+    except GraderError as exc:
+        print(f"grade: error: {exc}", file=sys.stderr)
+        return 2
 
-        results.append(grader.grade_path(f, student_id(f, args.student_pattern)))
-    color = args.color == "always" or (
-        args.color == "auto" and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+
+def _grade(args: argparse.Namespace, limits: Limits, files: list[str]) -> int:
+    from .batch import BatchConfig, Progress, grade_many, progress_wanted
+    from .rubric import load_rubric
+
+    path = rubric_path(args.rubric)
+    load_rubric(path)  # instructor errors surface before any submission runs
+    sandbox = resolve_sandbox(args.sandbox)
+    if sandbox.note:
+        print(f"grade: {sandbox.note}", file=sys.stderr)
+    several = len(files) > 1 or any(Path(p).is_dir() for p in args.paths)
+    gradebook = None if args.no_gradebook else (
+        args.gradebook or ("gradebook.db" if several else None))
+    config = BatchConfig(
+        rubric_path=path,
+        engine=args.engine,
+        limits=limits,
+        options=Options(edition=args.edition, public_only=args.check,
+                        seed=os.environ.get("GRADER_SEED", "")),
+        jobs=args.jobs,
+        gradebook=gradebook,
+        regrade=args.regrade,
+        scheduler=args.scheduler,
+        student_pattern=args.student_pattern,
+        sandbox=args.sandbox,
+        hidden=tuple(str(p) for p in course_paths(path, files)),
     )
-    sys.stdout.write(
-        render(args.format, results, ReportOptions(color=color, public_only=args.check))
-    )
+    progress = Progress(len(files), progress_wanted(args.format))
+    results = grade_many(config, files, on_result=progress.step)
+    color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty()
+                                       and not os.environ.get("NO_COLOR"))
+    options = ReportOptions(color=color, public_only=args.check, csv_layout=args.csv_layout)
+    output = render(args.format, results, options)
+    if args.check and args.format == "text":
+        output = ("PUBLIC CHECKS ONLY: this is the part of the rubric you can see; the final "
+                  "grade also uses hidden checks.\n\n" + output)
+    sys.stdout.write(output)
     sys.stdout.flush()
+    _side_outputs(args, results)
     for r in results:
         if r.status == "invalid":
             print(f"grade: {r.error}", file=sys.stderr)
     return exit_code(results, args.fail_under)
+
+
+def _side_outputs(args: argparse.Namespace, results: list[SubmissionResult]) -> None:
+    if args.report:
+        from .report.site import write_site
+
+        site = write_site(results, Path(args.report), csv_layout=args.csv_layout,
+                          public_only=args.check)
+        print(f"grade: report written to {site.index}", file=sys.stderr)
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        from .report.markdown import summary as markdown_summary
+
+        with open(summary, "a", encoding="utf-8") as fh:
+            fh.write(markdown_summary(results, args.fail_under))
 
 
 def exit_code(results: Sequence[SubmissionResult], fail_under: float | None) -> int:

@@ -8,14 +8,23 @@ rubric tests need no kernel.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from ..errors import ExecutionError
 from ..model import Execution, Notebook
 from .driver import Driver, LiveRun
-from .kernel import Kernel, KernelDied, KernelFactory, KernelOptions, Limits, RawResult
+from .kernel import (
+    Kernel,
+    KernelDied,
+    KernelFactory,
+    KernelOptions,
+    Limits,
+    RawResult,
+    SandboxChoice,
+)
 
 
 class Run(Protocol):
@@ -38,9 +47,11 @@ class Executor(Protocol):
 class DriverExecutor:
     """An :class:`Executor` over one engine."""
 
-    def __init__(self, factory: KernelFactory, limits: Limits | None = None) -> None:
+    def __init__(self, factory: KernelFactory, limits: Limits | None = None,
+                 sandbox: SandboxChoice | None = None, hidden: Sequence[Path] = ()) -> None:
         self.name = factory.name
-        self._driver = Driver(factory, limits)
+        self.sandbox = sandbox or SandboxChoice()
+        self._driver = Driver(factory, limits, self.sandbox, tuple(hidden))
 
     def run(self, notebook: Notebook) -> AbstractContextManager[LiveRun]:
         return self._driver.run(notebook)
@@ -55,15 +66,42 @@ def _nbclient() -> KernelFactory:
 ENGINES: dict[str, Callable[[], KernelFactory]] = {"nbclient": _nbclient}
 
 
-def executor(engine: str = "nbclient", limits: Limits | None = None) -> DriverExecutor:
-    """The executor for an engine name (``--engine``)."""
+def resolve_sandbox(requested: str) -> SandboxChoice:
+    """``--sandbox auto|bwrap|weak|none`` -> the isolation to use, with a note for the user
+    when it is weaker than bwrap. Raises SandboxUnavailable for ``bwrap`` that cannot start."""
+    from . import sandbox
+
+    if requested not in ("auto", "bwrap", "weak", "none"):
+        raise ExecutionError(f"unknown sandbox {requested!r}; choose auto, bwrap, weak or none")
+    status = sandbox.choose(requested)  # type: ignore[arg-type]
+    return SandboxChoice(status.mode, "" if status.mode == "bwrap" else status.reason)
+
+
+def course_paths(rubric_path: str | Path | None, submissions: Sequence[str | Path] = ()
+                 ) -> tuple[Path, ...]:
+    """What a submission must not see: the course's reference/ and rubrics/, the folders of
+    the submissions (other students' work), and the default private paths."""
+    from . import sandbox
+
+    paths: list[Path] = []
+    if rubric_path is not None:
+        course = Path(rubric_path).resolve().parent.parent
+        paths += [course / "reference", course / "rubrics", Path(rubric_path).resolve().parent]
+    paths += [Path(s).resolve().parent for s in submissions]
+    paths += list(sandbox.default_hidden())
+    return tuple(dict.fromkeys(p for p in paths if p.exists()))
+
+
+def executor(engine: str = "nbclient", limits: Limits | None = None, sandbox: str = "auto",
+             hidden: Sequence[Path] = ()) -> DriverExecutor:
+    """The executor for an engine name (``--engine``) and sandbox (``--sandbox``)."""
     try:
         factory = ENGINES[engine]()
     except KeyError:
         raise ExecutionError(
             f"unknown engine {engine!r}; choose one of: {', '.join(sorted(ENGINES))}"
         ) from None
-    return DriverExecutor(factory, limits)
+    return DriverExecutor(factory, limits, resolve_sandbox(sandbox), hidden)
 
 
 __all__ = [

@@ -31,7 +31,15 @@ from .. import analysis
 from ..errors import ProbeError, ProbeProtocolError, ProbeTimeout
 from ..model import CellError, CellRun, Execution, Killed, Notebook, Value
 from ..values import decode
-from .kernel import Kernel, KernelDied, KernelFactory, KernelOptions, Limits, RawResult
+from .kernel import (
+    Kernel,
+    KernelDied,
+    KernelFactory,
+    KernelOptions,
+    Limits,
+    RawResult,
+    SandboxChoice,
+)
 
 PROBE_SOURCE = (Path(__file__).resolve().parent.parent / "probe.py").read_text()
 HIDDEN = "# grader:hidden\n"
@@ -149,9 +157,12 @@ class LiveRun:
 class Driver:
     """Runs notebooks with one engine (a :class:`KernelFactory`)."""
 
-    def __init__(self, factory: KernelFactory, limits: Limits | None = None) -> None:
+    def __init__(self, factory: KernelFactory, limits: Limits | None = None,
+                 sandbox: SandboxChoice | None = None, hidden: tuple[Path, ...] = ()) -> None:
         self.factory = factory
         self.limits = limits or Limits()
+        self.sandbox = sandbox or SandboxChoice()
+        self.hidden = hidden
 
     @contextmanager
     def run(self, notebook: Notebook) -> Iterator[LiveRun]:
@@ -168,7 +179,8 @@ class Driver:
     # ------------------------------------------------------------------ execution
     def _execute(self, notebook: Notebook, workdir: Path) -> LiveRun:
         start = time.monotonic()
-        options = KernelOptions(workdir, self.limits, start + self.limits.notebook_timeout)
+        options = KernelOptions(workdir, self.limits, start + self.limits.notebook_timeout,
+                                sandbox=self.sandbox, hidden=self.hidden)
         cells = [
             _CellState(c.index, c.source, analysis.facts(c.source))
             for c in notebook.cells
@@ -176,6 +188,8 @@ class Driver:
         ]
         imports = analysis.missing_imports([c.source for c in cells])
         progress = _Progress(notes=[f"added missing `{line}`" for line in imports])
+        if self.sandbox.mode != "bwrap" and self.sandbox.note:
+            progress.notes.append(f"sandbox: {self.sandbox.note}")
         for state in cells:
             _, installs = analysis.strip_installs(state.source)
             progress.notes.extend(

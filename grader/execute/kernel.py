@@ -52,11 +52,21 @@ class KernelDied(Exception):
 
 
 @dataclass(frozen=True)
+class SandboxChoice:
+    """The isolation every kernel of a run gets (see :mod:`grader.execute.sandbox`)."""
+
+    mode: Literal["bwrap", "weak", "none"] = "none"
+    note: str = ""  # said once to the user, and recorded in each execution's notes
+
+
+@dataclass(frozen=True)
 class KernelOptions:
     workdir: Path
     limits: Limits
     deadline: float  # time.monotonic() value at which the whole notebook must stop
     env: Mapping[str, str] = field(default_factory=dict)
+    sandbox: SandboxChoice = field(default_factory=SandboxChoice)
+    hidden: tuple[Path, ...] = ()  # paths the submission must not see (reference, rubrics...)
 
 
 class Kernel(Protocol):

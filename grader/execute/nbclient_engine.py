@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import os
@@ -20,10 +21,12 @@ from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 
+from . import sandbox
 from .kernel import REPLY_MIME, KernelDied, KernelOptions, RawResult
 from .watchdog import Watchdog, kill_group
 
 KERNEL_NAME = "grader-python"
+LAUNCHER = sandbox.LAUNCHER
 _QUIET = logging.getLogger("grader.nbclient")  # nbclient logs timeouts as errors: they are data
 _QUIET.addHandler(logging.NullHandler())
 _QUIET.propagate = False
@@ -55,33 +58,27 @@ def kernel_environment(options: KernelOptions) -> dict[str, str]:
     return env
 
 
-def _kernelspec_dir() -> Path:
-    """A kernelspec whose argv runs the rlimit launcher, then ipykernel."""
-    root = Path(tempfile.gettempdir()) / f"grader-kernels-{os.getuid()}"
-    spec_dir = root / KERNEL_NAME
+def kernel_argv() -> list[str]:
+    """The kernel command before sandboxing: the rlimit launcher, then ipykernel."""
+    return [sys.executable, str(LAUNCHER), "--", sys.executable, "-m", "ipykernel_launcher",
+            "-f", "{connection_file}"]
+
+
+def _write_kernelspec(root: Path, argv: list[str], message_interrupts: bool) -> Path:
+    """A kernelspec for one kernel (its sandbox argv names that kernel's own paths)."""
+    spec_dir = root / "kernels" / KERNEL_NAME
     spec_dir.mkdir(parents=True, exist_ok=True)
-    launcher = Path(__file__).with_name("launch.py")
-    spec = {
-        "argv": [
-            sys.executable,
-            str(launcher),
-            "--",
-            sys.executable,
-            "-m",
-            "ipykernel_launcher",
-            "-f",
-            "{connection_file}",
-        ],
-        "display_name": "grader (Python 3)",
-        "language": "python",
-    }
-    path = spec_dir / "kernel.json"
-    text = json.dumps(spec, indent=1)
-    if not path.exists() or path.read_text() != text:
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(text)
-        tmp.replace(path)
-    return root
+    spec: dict[str, object] = {"argv": argv, "display_name": "grader (Python 3)",
+                               "language": "python"}
+    if message_interrupts:  # bwrap does not forward SIGINT: interrupt over the control channel
+        spec["interrupt_mode"] = "message"
+    (spec_dir / "kernel.json").write_text(json.dumps(spec, indent=1))
+    return root / "kernels"
+
+
+@functools.lru_cache(maxsize=1)
+def _python_prefixes() -> tuple[Path, ...]:
+    return sandbox.kernel_python_prefixes()
 
 
 class NbclientKernel:
@@ -90,11 +87,22 @@ class NbclientKernel:
     def __init__(self, options: KernelOptions) -> None:
         self._options = options
         self._nb = nbformat.v4.new_notebook()
-        km = AsyncKernelManager(kernel_name=KERNEL_NAME)
-        km.kernel_spec_manager = KernelSpecManager(kernel_dirs=[str(_kernelspec_dir())])
         # Unix sockets, not TCP: nothing listens on the network, and it works inside a
-        # sandbox with no network namespace of its own.
+        # sandbox with a network namespace of its own.
         self._runtime = Path(tempfile.mkdtemp(prefix="grader-kernel-"))
+        env = kernel_environment(options)
+        mode = options.sandbox.mode
+        argv = kernel_argv()
+        if mode != "none":
+            spec = sandbox.SandboxSpec(
+                workdir=options.workdir, runtime_dir=self._runtime,
+                python_prefixes=_python_prefixes() if mode == "bwrap" else (),
+                hidden=tuple(options.hidden), limits=options.limits, env=env,
+            )
+            argv = sandbox.wrap(argv, spec, mode)
+        kernels = _write_kernelspec(self._runtime, argv, message_interrupts=mode == "bwrap")
+        km = AsyncKernelManager(kernel_name=KERNEL_NAME)
+        km.kernel_spec_manager = KernelSpecManager(kernel_dirs=[str(kernels)])
         km.transport = "ipc"
         km.ip = str(self._runtime / "kernel")
         km.connection_file = str(self._runtime / "connection.json")
@@ -115,7 +123,7 @@ class NbclientKernel:
         self._closed = False
         self._client.start_new_kernel(
             cwd=str(options.workdir),
-            env=kernel_environment(options),
+            env=env,
             stdout=self._log,
             stderr=self._log,
         )
