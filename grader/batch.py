@@ -58,20 +58,31 @@ def grade_one(config: BatchConfig, path: str, student: str) -> SubmissionResult:
     from .pipeline import Grader
     from .rubric import load_rubric
 
-    key = (config.rubric_path, config.engine, config.limits, config.options, config.sandbox,
-           config.hidden)
+    key = (
+        config.rubric_path,
+        config.engine,
+        config.limits,
+        config.options,
+        config.sandbox,
+        config.hidden,
+    )
     try:
         grader = _GRADERS.get(key)
         if grader is None:
-            run = executor(config.engine, config.limits, sandbox=config.sandbox,
-                           hidden=[Path(h) for h in config.hidden])
+            run = executor(
+                config.engine,
+                config.limits,
+                sandbox=config.sandbox,
+                hidden=[Path(h) for h in config.hidden],
+            )
             grader = Grader(load_rubric(config.rubric_path), run, config.options)
             _GRADERS[key] = grader
         result: SubmissionResult = grader.grade_path(path, student)
         return result
     except Exception as exc:  # noqa: BLE001 - one submission must not stop the batch
-        return failed(path, student, f"the grader failed on this file ({type(exc).__name__}: "
-                                     f"{exc})")
+        return failed(
+            path, student, f"the grader failed on this file ({type(exc).__name__}: {exc})"
+        )
 
 
 def grade_bytes(config: BatchConfig, name: str, data: bytes, student: str) -> SubmissionResult:
@@ -85,8 +96,7 @@ def grade_bytes(config: BatchConfig, name: str, data: bytes, student: str) -> Su
 
 
 def failed(path: str, student: str, error: str) -> SubmissionResult:
-    return SubmissionResult(path=path, status="invalid", error=f"{path}: {error}",
-                            student=student)
+    return SubmissionResult(path=path, status="invalid", error=f"{path}: {error}", student=student)
 
 
 # ----------------------------------------------------------------------------- progress
@@ -111,8 +121,10 @@ class Progress:
         rate = self.done / max(time.monotonic() - self.start, 1e-6)
         who = (result.student or Path(result.path).stem)[:24]
         tag = " (unchanged)" if cached else ""
-        self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} "
-                          f"{rate:.1f}/s {who}{tag}\033[K")
+        self.stream.write(
+            f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} "
+            f"{rate:.1f}/s {who}{tag}\033[K"
+        )
         if self.done == self.total:
             self.stream.write("\n")
         self.stream.flush()
@@ -136,9 +148,11 @@ def submissions(files: Sequence[str], pattern: str | None) -> list[Submission]:
     return out
 
 
-def grade_many(config: BatchConfig, files: Sequence[str],
-               on_result: Callable[[SubmissionResult, bool], None] | None = None,
-               ) -> list[SubmissionResult]:
+def grade_many(
+    config: BatchConfig,
+    files: Sequence[str],
+    on_result: Callable[[SubmissionResult, bool], None] | None = None,
+) -> list[SubmissionResult]:
     """Grade ``files``; results in input order. ``on_result(result, cached)`` is called as
     each one is known (for a progress bar)."""
     from .gradebook import Gradebook
@@ -166,23 +180,27 @@ def grade_many(config: BatchConfig, files: Sequence[str],
         for i, result in _run(config, [subs[i] for i in todo], todo):
             sub = subs[i]
             if book is not None and sub.content_hash is not None and result.status == "graded":
-                book.record(sub.student, sub.content_hash, rubric.version, result,
-                            engine=config.engine)
+                book.record(
+                    sub.student, sub.content_hash, rubric.version, result, engine=config.engine
+                )
             results[i] = result
             if on_result:
                 on_result(result, False)
         ordered = [results[i] for i in range(len(subs))]
         if book is not None:
-            ordered = [book.apply_overrides(r.student, r) if r.student and r.status == "graded"
-                       else r for r in ordered]
+            ordered = [
+                book.apply_overrides(r.student, r) if r.student and r.status == "graded" else r
+                for r in ordered
+            ]
         return ordered
     finally:
         if book is not None:
             book.close()
 
 
-def _run(config: BatchConfig, subs: Sequence[Submission],
-         ids: Sequence[int]) -> Iterator[tuple[int, SubmissionResult]]:
+def _run(
+    config: BatchConfig, subs: Sequence[Submission], ids: Sequence[int]
+) -> Iterator[tuple[int, SubmissionResult]]:
     if not subs:
         return
     if config.scheduler:
@@ -207,16 +225,24 @@ def _run(config: BatchConfig, subs: Sequence[Submission],
                 yield i, failed(sub.path, sub.student, f"the grading worker died ({exc})")
 
 
-def _run_dask(config: BatchConfig, subs: Sequence[Submission],
-              ids: Sequence[int]) -> Iterator[tuple[int, SubmissionResult]]:
+def _run_dask(
+    config: BatchConfig, subs: Sequence[Submission], ids: Sequence[int]
+) -> Iterator[tuple[int, SubmissionResult]]:
     from distributed import Client, as_completed as dask_completed
 
     with Client(config.scheduler, timeout="30s") as client:
         futures = {}
         for i, sub in zip(ids, subs, strict=True):
             data = Path(sub.path).read_bytes()
-            fut = client.submit(grade_bytes, config, sub.path, data, sub.student,
-                                key=f"grade-{i}-{sub.content_hash}", pure=False)
+            fut = client.submit(
+                grade_bytes,
+                config,
+                sub.path,
+                data,
+                sub.student,
+                key=f"grade-{i}-{sub.content_hash}",
+                pure=False,
+            )
             futures[fut] = (i, sub)
         for fut in dask_completed(list(futures)):
             i, sub = futures[fut]

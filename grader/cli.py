@@ -63,30 +63,48 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--format", "-f", default="text", choices=sorted(REPORTERS))
     p.add_argument("--edition", default="auto", choices=["auto", "d2l-1.0", "d2l-0.17"])
     p.add_argument("--engine", default="nbclient", choices=sorted(ENGINES))
-    p.add_argument("--sandbox", default="auto", choices=["auto", "bwrap", "weak", "none"],
-                   help="isolation of submissions (default auto: bwrap if it can start here)")
+    p.add_argument(
+        "--sandbox",
+        default="auto",
+        choices=["auto", "bwrap", "weak", "none"],
+        help="isolation of submissions (default auto: bwrap if it can start here)",
+    )
     p.add_argument("--rubric", help="rubric YAML (default: the one in ./rubrics)")
-    p.add_argument("--fail-under", type=float, metavar="PERCENT",
-                   help="exit 1 if any submission scores below this percentage of its maximum")
-    p.add_argument("--check", action="store_true",
-                   help="grade only the public part of the rubric (for students, locally)")
+    p.add_argument(
+        "--fail-under",
+        type=float,
+        metavar="PERCENT",
+        help="exit 1 if any submission scores below this percentage of its maximum",
+    )
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="grade only the public part of the rubric (for students, locally)",
+    )
     p.add_argument("--jobs", "-j", type=int, default=0, help="parallel workers (default: cores)")
-    p.add_argument("--gradebook", metavar="PATH_OR_URL",
-                   help="SQLite path or SQLAlchemy URL (default ./gradebook.db when grading "
-                   "several submissions)")
+    p.add_argument(
+        "--gradebook",
+        metavar="PATH_OR_URL",
+        help="SQLite path or SQLAlchemy URL (default ./gradebook.db when grading "
+        "several submissions)",
+    )
     p.add_argument("--no-gradebook", action="store_true", help="do not use a gradebook")
     p.add_argument("--regrade", action="store_true", help="grade again even if unchanged")
     p.add_argument("--report", metavar="DIR", help="write the class report (HTML, CSV, notebooks)")
     p.add_argument("--csv-layout", choices=["canvas", "moodle"], default="canvas")
     p.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="grade on a Dask cluster")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds per cell (default 30)")
-    p.add_argument("--notebook-timeout", type=float, default=300.0,
-                   help="seconds per notebook (default 300)")
+    p.add_argument(
+        "--notebook-timeout", type=float, default=300.0, help="seconds per notebook (default 300)"
+    )
     p.add_argument("--memory", default="2GiB", help="memory limit per notebook (default 2GiB)")
     p.add_argument("--student-pattern", help="regex on the file name; group 1 is the student id")
     p.add_argument("--color", choices=["auto", "always", "never"], default="auto")
-    p.add_argument("--gradescope-autograder", action="store_true",
-                   help="explain how to run as a Gradescope autograder, then exit")
+    p.add_argument(
+        "--gradescope-autograder",
+        action="store_true",
+        help="explain how to run as a Gradescope autograder, then exit",
+    )
     p.add_argument("--version", action="version", version=f"grader {__version__}")
     return p
 
@@ -116,8 +134,9 @@ def rubric_path(arg: str | None) -> str:
     if not files:
         raise GraderError(f"no rubric found in {d}; give one with --rubric")
     if len(files) > 1:
-        raise GraderError(f"several rubrics in {d} ({', '.join(f.name for f in files)}); "
-                          "choose one with --rubric")
+        raise GraderError(
+            f"several rubrics in {d} ({', '.join(f.name for f in files)}); choose one with --rubric"
+        )
     return str(files[0])
 
 
@@ -136,8 +155,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("grade: error: give at least one notebook or folder", file=sys.stderr)
         return 2
     try:
-        limits = Limits(cell_timeout=args.timeout, notebook_timeout=args.notebook_timeout,
-                        memory_bytes=_size(args.memory))
+        limits = Limits(
+            cell_timeout=args.timeout,
+            notebook_timeout=args.notebook_timeout,
+            memory_bytes=_size(args.memory),
+        )
     except ValueError:
         print(f"grade: error: --memory {args.memory!r} is not a size like 2GiB", file=sys.stderr)
         return 2
@@ -162,14 +184,16 @@ def _grade(args: argparse.Namespace, limits: Limits, files: list[str]) -> int:
     if sandbox.note:
         print(f"grade: {sandbox.note}", file=sys.stderr)
     several = len(files) > 1 or any(Path(p).is_dir() for p in args.paths)
-    gradebook = None if args.no_gradebook else (
-        args.gradebook or ("gradebook.db" if several else None))
+    gradebook = (
+        None if args.no_gradebook else (args.gradebook or ("gradebook.db" if several else None))
+    )
     config = BatchConfig(
         rubric_path=path,
         engine=args.engine,
         limits=limits,
-        options=Options(edition=args.edition, public_only=args.check,
-                        seed=os.environ.get("GRADER_SEED", "")),
+        options=Options(
+            edition=args.edition, public_only=args.check, seed=os.environ.get("GRADER_SEED", "")
+        ),
         jobs=args.jobs,
         gradebook=gradebook,
         regrade=args.regrade,
@@ -180,13 +204,16 @@ def _grade(args: argparse.Namespace, limits: Limits, files: list[str]) -> int:
     )
     progress = Progress(len(files), progress_wanted(args.format))
     results = grade_many(config, files, on_result=progress.step)
-    color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty()
-                                       and not os.environ.get("NO_COLOR"))
+    color = args.color == "always" or (
+        args.color == "auto" and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    )
     options = ReportOptions(color=color, public_only=args.check, csv_layout=args.csv_layout)
     output = render(args.format, results, options)
     if args.check and args.format == "text":
-        output = ("PUBLIC CHECKS ONLY: this is the part of the rubric you can see; the final "
-                  "grade also uses hidden checks.\n\n" + output)
+        output = (
+            "PUBLIC CHECKS ONLY: this is the part of the rubric you can see; the final "
+            "grade also uses hidden checks.\n\n" + output
+        )
     sys.stdout.write(output)
     sys.stdout.flush()
     _side_outputs(args, results)
@@ -200,8 +227,9 @@ def _side_outputs(args: argparse.Namespace, results: list[SubmissionResult]) -> 
     if args.report:
         from .report.site import write_site
 
-        site = write_site(results, Path(args.report), csv_layout=args.csv_layout,
-                          public_only=args.check)
+        site = write_site(
+            results, Path(args.report), csv_layout=args.csv_layout, public_only=args.check
+        )
         print(f"grade: report written to {site.index}", file=sys.stderr)
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:

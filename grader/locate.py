@@ -224,13 +224,20 @@ def _scan_code(
             break
     if current is not None:
         current.cells.append(index)
-        comments = [m.group(1) for ln in lines if (m := _CODE_COMMENT.match(ln))]
+        comments = [
+            m.group(1)
+            for ln in lines
+            if (m := _CODE_COMMENT.match(ln)) and ln.strip() not in PLACEHOLDERS
+        ]
         current.prose.extend(comments)
     return current
 
 
+PLACEHOLDERS = frozenset({"*Your answer here.*", "YOUR ANSWER HERE", "# YOUR CODE HERE"})
+
+
 def _flush(section: _Section | None, index: int, lines: list[str]) -> None:
-    text = "\n".join(lines).strip()
+    text = "\n".join(ln for ln in lines if ln.strip() not in PLACEHOLDERS).strip()
     if section is None or not text:
         return
     if index not in section.cells:
@@ -239,9 +246,15 @@ def _flush(section: _Section | None, index: int, lines: list[str]) -> None:
 
 
 def _words(source: str, kind: str) -> str:
+    """The student's words in a tagged cell: markdown minus headings (the template's
+    questions) and placeholders, or a code cell's comments."""
     if kind == "markdown":
-        return source
-    return "\n".join(m.group(1) for ln in source.splitlines() if (m := _CODE_COMMENT.match(ln)))
+        lines = [ln for ln in source.splitlines() if not _HEADING.match(ln)]
+    else:
+        lines = [m.group(1) for ln in source.splitlines() if (m := _CODE_COMMENT.match(ln))]
+    return "\n".join(
+        ln for ln in lines if ln.strip() not in PLACEHOLDERS and ln.strip() != "YOUR CODE HERE"
+    ).strip()
 
 
 def located_ids(answers: Mapping[str, Answer]) -> set[str]:

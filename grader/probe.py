@@ -265,8 +265,12 @@ class Probe:
             reply["id"] = req.get("id")
             return reply
         except BaseException as exc:  # the student's code may raise anything
-            return {"id": req.get("id") if isinstance(req, dict) else None, "ok": False,
-                    "ename": _type_name(exc), "evalue": str(exc)[:MAX_STR]}
+            return {
+                "id": req.get("id") if isinstance(req, dict) else None,
+                "ok": False,
+                "ename": _type_name(exc),
+                "evalue": str(exc)[:MAX_STR],
+            }
 
     def _lookup(self, name):  # type: ignore[no-untyped-def]
         if name not in self.ns:

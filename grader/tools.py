@@ -172,7 +172,7 @@ def _print_rows(rows: Sequence[Row]) -> None:
 # ---------------------------------------------------------------------------- assign
 
 _CODE_STUB = "# YOUR CODE HERE\n"
-_PROSE_STUB = "*Your answer here.*"
+_PROSE_STUB = "*Your answer here.*"  # locate.PLACEHOLDERS: never read as the student's words
 
 
 def _stub(source: str) -> str:
@@ -187,7 +187,8 @@ def _stub(source: str) -> str:
     out: list[str] = []
     for node in tree.body:
         if isinstance(node, ast.FunctionDef | ast.ClassDef):
-            out.extend(lines[node.lineno - 1 : node.body[0].lineno - 1])
+            header = lines[node.lineno - 1 : node.body[0].lineno - 1]
+            out.extend(ln for ln in header if not ln.lstrip().startswith("#"))
             doc = ast.get_docstring(node)
             indent = " " * (node.body[0].col_offset)
             if doc:

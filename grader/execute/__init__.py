@@ -47,8 +47,13 @@ class Executor(Protocol):
 class DriverExecutor:
     """An :class:`Executor` over one engine."""
 
-    def __init__(self, factory: KernelFactory, limits: Limits | None = None,
-                 sandbox: SandboxChoice | None = None, hidden: Sequence[Path] = ()) -> None:
+    def __init__(
+        self,
+        factory: KernelFactory,
+        limits: Limits | None = None,
+        sandbox: SandboxChoice | None = None,
+        hidden: Sequence[Path] = (),
+    ) -> None:
         self.name = factory.name
         self.sandbox = sandbox or SandboxChoice()
         self._driver = Driver(factory, limits, self.sandbox, tuple(hidden))
@@ -77,8 +82,9 @@ def resolve_sandbox(requested: str) -> SandboxChoice:
     return SandboxChoice(status.mode, "" if status.mode == "bwrap" else status.reason)
 
 
-def course_paths(rubric_path: str | Path | None, submissions: Sequence[str | Path] = ()
-                 ) -> tuple[Path, ...]:
+def course_paths(
+    rubric_path: str | Path | None, submissions: Sequence[str | Path] = ()
+) -> tuple[Path, ...]:
     """What a submission must not see: the course's reference/ and rubrics/, the folders of
     the submissions (other students' work), and the default private paths."""
     from . import sandbox
@@ -92,8 +98,12 @@ def course_paths(rubric_path: str | Path | None, submissions: Sequence[str | Pat
     return tuple(dict.fromkeys(p for p in paths if p.exists()))
 
 
-def executor(engine: str = "nbclient", limits: Limits | None = None, sandbox: str = "auto",
-             hidden: Sequence[Path] = ()) -> DriverExecutor:
+def executor(
+    engine: str = "nbclient",
+    limits: Limits | None = None,
+    sandbox: str = "auto",
+    hidden: Sequence[Path] = (),
+) -> DriverExecutor:
     """The executor for an engine name (``--engine``) and sandbox (``--sandbox``)."""
     try:
         factory = ENGINES[engine]()

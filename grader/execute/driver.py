@@ -157,8 +157,13 @@ class LiveRun:
 class Driver:
     """Runs notebooks with one engine (a :class:`KernelFactory`)."""
 
-    def __init__(self, factory: KernelFactory, limits: Limits | None = None,
-                 sandbox: SandboxChoice | None = None, hidden: tuple[Path, ...] = ()) -> None:
+    def __init__(
+        self,
+        factory: KernelFactory,
+        limits: Limits | None = None,
+        sandbox: SandboxChoice | None = None,
+        hidden: tuple[Path, ...] = (),
+    ) -> None:
         self.factory = factory
         self.limits = limits or Limits()
         self.sandbox = sandbox or SandboxChoice()
@@ -179,8 +184,13 @@ class Driver:
     # ------------------------------------------------------------------ execution
     def _execute(self, notebook: Notebook, workdir: Path) -> LiveRun:
         start = time.monotonic()
-        options = KernelOptions(workdir, self.limits, start + self.limits.notebook_timeout,
-                                sandbox=self.sandbox, hidden=self.hidden)
+        options = KernelOptions(
+            workdir,
+            self.limits,
+            start + self.limits.notebook_timeout,
+            sandbox=self.sandbox,
+            hidden=self.hidden,
+        )
         cells = [
             _CellState(c.index, c.source, analysis.facts(c.source))
             for c in notebook.cells

@@ -60,16 +60,27 @@ def kernel_environment(options: KernelOptions) -> dict[str, str]:
 
 def kernel_argv() -> list[str]:
     """The kernel command before sandboxing: the rlimit launcher, then ipykernel."""
-    return [sys.executable, str(LAUNCHER), "--", sys.executable, "-m", "ipykernel_launcher",
-            "-f", "{connection_file}"]
+    return [
+        sys.executable,
+        str(LAUNCHER),
+        "--",
+        sys.executable,
+        "-m",
+        "ipykernel_launcher",
+        "-f",
+        "{connection_file}",
+    ]
 
 
 def _write_kernelspec(root: Path, argv: list[str], message_interrupts: bool) -> Path:
     """A kernelspec for one kernel (its sandbox argv names that kernel's own paths)."""
     spec_dir = root / "kernels" / KERNEL_NAME
     spec_dir.mkdir(parents=True, exist_ok=True)
-    spec: dict[str, object] = {"argv": argv, "display_name": "grader (Python 3)",
-                               "language": "python"}
+    spec: dict[str, object] = {
+        "argv": argv,
+        "display_name": "grader (Python 3)",
+        "language": "python",
+    }
     if message_interrupts:  # bwrap does not forward SIGINT: interrupt over the control channel
         spec["interrupt_mode"] = "message"
     (spec_dir / "kernel.json").write_text(json.dumps(spec, indent=1))
@@ -95,9 +106,12 @@ class NbclientKernel:
         argv = kernel_argv()
         if mode != "none":
             spec = sandbox.SandboxSpec(
-                workdir=options.workdir, runtime_dir=self._runtime,
+                workdir=options.workdir,
+                runtime_dir=self._runtime,
                 python_prefixes=_python_prefixes() if mode == "bwrap" else (),
-                hidden=tuple(options.hidden), limits=options.limits, env=env,
+                hidden=tuple(options.hidden),
+                limits=options.limits,
+                env=env,
             )
             argv = sandbox.wrap(argv, spec, mode)
         kernels = _write_kernelspec(self._runtime, argv, message_interrupts=mode == "bwrap")

@@ -23,13 +23,22 @@ def summary(results: Sequence[SubmissionResult], fail_under: float | None = None
         percent = 100.0 * r.score / r.max_score if r.max_score else 0.0
         verdict = ""
         if fail_under is not None:
-            verdict = " (passes)" if percent >= fail_under - 1e-9 else \
-                f" (below the required {fail_under:g}%)"
-        lines += [f"### {who}: {r.score:g}/{r.max_score:g} ({percent:.0f}%){verdict}", "",
-                  "| exercise | score | status | feedback |", "|---|---|---|---|"]
+            verdict = (
+                " (passes)"
+                if percent >= fail_under - 1e-9
+                else f" (below the required {fail_under:g}%)"
+            )
+        lines += [
+            f"### {who}: {r.score:g}/{r.max_score:g} ({percent:.0f}%){verdict}",
+            "",
+            "| exercise | score | status | feedback |",
+            "|---|---|---|---|",
+        ]
         for e in r.exercises:
             first = _cell(e.feedback[0]) if e.feedback else ""
-            lines.append(f"| {e.id} | {e.score:g}/{e.max_score:g} | "
-                         f"{_MARK.get(e.status, '')} {e.status} | {first[:200]} |")
+            lines.append(
+                f"| {e.id} | {e.score:g}/{e.max_score:g} | "
+                f"{_MARK.get(e.status, '')} {e.status} | {first[:200]} |"
+            )
         lines.append("")
     return "\n".join(lines) + "\n"
