@@ -26,7 +26,7 @@ from .report import REPORTERS, ReportOptions, render
 from .rubric import default_rubrics_dir
 
 SUFFIXES = (".ipynb", ".py", ".md", ".txt")
-SUBCOMMANDS = ("validate", "assign")
+SUBCOMMANDS = ("validate", "assign", "override")
 GRADESCOPE_HELP = """\
 Running as a Gradescope autograder
   Gradescope runs /autograder/run_autograder in its container, with the student's files in

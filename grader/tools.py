@@ -6,6 +6,9 @@ full marks; every diagnosis is detected, and costs points, on a variant of the r
 notebook that makes that mistake (a mutant function swapped in, or the diagnosis's
 ``example`` cell added to the exercise's answer).
 
+``override`` stores an instructor's score for one exercise of one student in the
+gradebook; it is applied to every later result of that student, regrades included.
+
 ``assign`` turns a reference notebook into the student-facing one: solutions stripped,
 questions kept, every cell tagged with its exercise id so templates are graded by tag.
 """
@@ -234,7 +237,33 @@ def assign(reference: Path, rubric: Rubric, out: Path) -> Notebook:
 # ---------------------------------------------------------------------------- entry
 
 
+def override(argv: Sequence[str]) -> int:
+    """``grade override STUDENT EXERCISE SCORE --reason ...``: an instructor's score that
+    survives regrading (stored in the gradebook, applied to every later result)."""
+    from .gradebook import Gradebook
+
+    p = argparse.ArgumentParser(prog="grade override",
+                                description="Set an exercise score by hand (kept on regrade).")
+    p.add_argument("student")
+    p.add_argument("exercise")
+    p.add_argument("score", type=float)
+    p.add_argument("--reason", required=True)
+    p.add_argument("--author", default="")
+    p.add_argument("--gradebook", default="gradebook.db")
+    args = p.parse_args(argv)
+    try:
+        with Gradebook(args.gradebook) as book:
+            book.set_override(args.student, args.exercise, args.score, args.reason, args.author)
+    except GraderError as exc:
+        print(f"grade override: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{args.student} / {args.exercise}: score set to {args.score:g} ({args.reason})")
+    return 0
+
+
 def main(command: str, argv: Sequence[str]) -> int:
+    if command == "override":
+        return override(argv)
     if command == "validate":
         p = argparse.ArgumentParser(
             prog="grade validate", description="Check rubrics against their references."

@@ -8,6 +8,7 @@ rubric tests need no kernel.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from contextlib import AbstractContextManager
@@ -68,7 +69,21 @@ def _nbclient() -> KernelFactory:
     return NbclientFactory()
 
 
-ENGINES: dict[str, Callable[[], KernelFactory]] = {"nbclient": _nbclient}
+_WARM: list[KernelFactory] = []
+_WARM_LOCK = threading.Lock()
+
+
+def _warm() -> KernelFactory:
+    """One fork server per grader process, shared by every executor in it."""
+    from .warm import WarmFactory
+
+    with _WARM_LOCK:
+        if not _WARM:
+            _WARM.append(WarmFactory())
+        return _WARM[0]
+
+
+ENGINES: dict[str, Callable[[], KernelFactory]] = {"nbclient": _nbclient, "warm": _warm}
 
 
 def resolve_sandbox(requested: str) -> SandboxChoice:

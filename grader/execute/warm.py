@@ -1,0 +1,1642 @@
+"""The warm engine: kernels forked from a pre-warmed server, with ipykernel's semantics.
+
+Starting a Jupyter kernel and importing torch costs seconds per notebook while a typical
+submission computes for milliseconds. This engine pays the start-up once::
+
+    grader process ─ WarmFactory ─────────────── control socket (SOCK_SEQPACKET + SCM_RIGHTS)
+      │                                                   │
+      │                    fork server  `python -c <bootstrap> --serve FD` (see _bootstrap)
+      │                    own session; imports IPython/ipykernel, numpy, torch, matplotlib
+      │                    (never runs a torch op); forks on request and reaps; single-threaded
+      │                          ├── kernel A  (fork; setsid; rlimits; chdir; fresh shell)
+      │                          └── kernel B
+      └── one socketpair (SOCK_STREAM, length-prefixed JSON) per kernel, straight to the
+          grader process: the server hands the kernel's end over at fork time and then
+          forgets it, so a kernel never talks through the server.
+
+``start()`` sends the server a socket end and the kernel's environment; the forked child
+becomes a session leader, applies the same resource limits as ``launch.py`` (read from the
+same ``GRADER_LIMIT_*`` variables, then removed from the environment), chdirs into the
+workdir and builds a fresh ipykernel ``ZMQInteractiveShell`` with ipykernel's own
+displayhook, display publisher, ``_showtraceback`` and cell-name compiler. Their messages
+go to an in-process "session" that serialises content exactly like jupyter_client (so
+what cannot cross a real kernel boundary fails here too) and applies nbclient's output
+rules (``clear_output``, display-id updates). The grader turns the outputs into a
+:class:`RawResult` with the nbclient engine's own ``_raw_result``.
+
+Output capture: Python-level ``sys.stdout``/``sys.stderr`` are replaced by streams that
+record text in order with displays (no buffering, so ordering equals call order).
+File-descriptor-level output (C code, ``os.system``, subprocesses) is captured like
+ipykernel's ``capture_fd_output``: fds 1 and 2 are pipes drained by a reader thread into
+the same streams; ``sys.stdout.fileno()`` is, as in ipykernel, a descriptor that bypasses
+capture (here the kernel's log file). Text beyond ``Limits.max_output_bytes`` is dropped
+in the child, which leaves the capped result unchanged.
+
+Preloaded packages are *hidden* in each child: their modules are taken out of
+``sys.modules`` and put back (the same objects, never re-executed) by a meta-path finder
+when the notebook imports them, with the packages they import. So ``'torch' in
+sys.modules`` and ``matplotlib.pyplot`` attribute access behave as in a fresh kernel.
+
+Timeouts interrupt the kernel's process group with SIGINT (like Jupyter's interrupt); the
+per-notebook deadline and memory limit are enforced by a :class:`Watchdog` on the child.
+Only this module's parent-side code runs in the grader process; importing it is cheap.
+
+Sandboxes (``KernelOptions.sandbox``): ``none`` as above; ``weak`` gives the child what the
+sandbox module's ``weak`` wrapper gives an exec'd kernel (its clean environment, no new
+privileges, death with its parent, no capabilities when root); ``bwrap`` is refused with
+:class:`SandboxUnavailable`: children forked from one shared server cannot each get their
+own namespaces and bind mounts, and running them unsandboxed would be a silent downgrade.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import itertools
+import json
+import os
+import select
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+import weakref
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, cast
+
+from ..errors import ExecutionError, SandboxUnavailable
+from .kernel import REPLY_MIME, KernelDied, KernelOptions, Limits, RawResult
+from .watchdog import Watchdog, kill_group
+
+if TYPE_CHECKING:
+    from importlib.machinery import ModuleSpec
+
+__all__ = ["DEFAULT_PRELOAD", "WarmFactory", "WarmKernel", "warm_available"]
+
+#: Imported by the fork server (those not installed are skipped). Never anything that
+#: starts threads or runs torch ops at import time.
+DEFAULT_PRELOAD: tuple[str, ...] = (
+    "numpy",
+    "torch",
+    "matplotlib",
+    "matplotlib.pyplot",
+    "PIL.Image",
+    "torchvision",
+)
+
+INTERRUPT_GRACE = 4.0  # s to wait for the answer after SIGINT (nbclient's iopub_timeout)
+# What the nbclient engine reports for an interrupted cell that produced no error itself.
+_TIMEOUT_ERROR = ("Timeout", "the cell was interrupted after its time limit")
+_HEADER = struct.Struct("!Q")
+_MAX_FRAME = 1 << 30
+_STDIN_MSG = "raw_input was called, but this frontend does not support input requests."
+_GETPASS_MSG = "getpass was called, but this frontend does not support input requests."
+_LIMIT_VARS = ("GRADER_LIMIT_AS", "GRADER_LIMIT_NPROC", "GRADER_LIMIT_FSIZE", "GRADER_LIMIT_CPU")
+
+
+def warm_available() -> tuple[bool, str]:
+    """Whether the warm engine can run here, and why not."""
+    if os.name != "posix" or not hasattr(os, "fork"):
+        return False, "the warm engine needs os.fork (POSIX)"
+    if not sys.platform.startswith("linux"):
+        return False, "the warm engine needs Linux (/proc for the watchdog, fork after imports)"
+    if not hasattr(socket, "send_fds") or not hasattr(socket, "AF_UNIX"):
+        return False, "the warm engine needs Unix sockets with SCM_RIGHTS"
+    import importlib.util
+
+    for module in ("IPython", "ipykernel", "jupyter_client"):
+        if importlib.util.find_spec(module) is None:
+            return False, f"the warm engine needs {module}, which is not installed"
+    return True, "fork server available"
+
+
+# ==================================================================================== framing
+def _frame(obj: Any) -> bytes:
+    data = json.dumps(obj, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+    return _HEADER.pack(len(data)) + data
+
+
+def _next_frame(buf: bytearray) -> Any | None:
+    """Pop one decoded frame from ``buf`` if a whole one is there."""
+    if len(buf) < _HEADER.size:
+        return None
+    (size,) = _HEADER.unpack_from(buf)
+    if size > _MAX_FRAME:
+        raise ValueError(f"frame of {size} bytes")
+    end = _HEADER.size + size
+    if len(buf) < end:
+        return None
+    data = bytes(buf[_HEADER.size : end])
+    del buf[:end]
+    return json.loads(data)
+
+
+# ============================================================================= grader side
+def _engine_helpers() -> tuple[Callable[..., RawResult], Callable[[KernelOptions], dict[str, str]]]:
+    """The nbclient engine's output mapping and kernel environment (imported lazily)."""
+    from .nbclient_engine import _raw_result, kernel_environment
+
+    return _raw_result, kernel_environment
+
+
+class WarmKernel:
+    """One forked kernel, driven over its own socket."""
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        pid: int,
+        pidfd: int | None,
+        options: KernelOptions,
+        scratch: Path,
+        raw_result: Callable[..., RawResult],
+    ) -> None:
+        self.pid = pid
+        self._sock = sock
+        self._sock.setblocking(False)
+        self._pidfd = pidfd
+        self._options = options
+        self._scratch = scratch
+        self._log = scratch / "kernel.log"
+        self._raw_result = raw_result
+        self._buf = bytearray()
+        self._out = bytearray()
+        self._ids = itertools.count(1)
+        self._closed = False
+        self.log_tail = ""
+        self._lock = threading.Lock()
+        self._watchdog = Watchdog(pid, options.deadline, options.limits.memory_bytes)
+
+    # ------------------------------------------------------------------ Kernel protocol
+    def execute(self, code: str, timeout: float) -> RawResult:
+        with self._lock:
+            return self._execute(code, timeout)
+
+    def _execute(self, code: str, timeout: float) -> RawResult:
+        if self._closed:
+            raise KernelDied("crashed", "the kernel was already closed")
+        self._check_watchdog()
+        remaining = self._options.deadline - time.monotonic()
+        limit = max(1.0, min(timeout, remaining + 1))
+        req_id = next(self._ids)
+        start = time.perf_counter()
+        self._out += _frame({"op": "execute", "id": req_id, "code": code})
+        self._flush_out()
+        reply = self._wait_reply(req_id, start + limit)
+        interrupted = reply is None
+        if reply is None:
+            self._interrupt()
+            reply = self._wait_reply(req_id, time.perf_counter() + INTERRUPT_GRACE)
+        seconds = time.perf_counter() - start
+        self._check_watchdog()
+        if reply is None:  # ignored the interrupt: the driver will find it unresponsive
+            return RawResult(error=_TIMEOUT_ERROR, timed_out=True, seconds=seconds)
+        outputs = reply.get("outputs")
+        if not isinstance(outputs, list):
+            raise self._died("the kernel sent a reply without outputs")
+        result = self._raw_result(outputs, seconds, self._options.limits.max_output_bytes)
+        if interrupted:
+            result = RawResult(
+                text=result.text,
+                stderr=result.stderr,
+                replies=result.replies,
+                error=result.error or _TIMEOUT_ERROR,
+                timed_out=True,
+                seconds=result.seconds,
+            )
+        return result
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._watchdog.stop()
+        kill_group(self.pid)
+        self._wait_exit(2.0)
+        for closer in (self._sock.close, self._close_pidfd):
+            with contextlib.suppress(OSError):
+                closer()
+        self.log_tail = _log_tail(self._log)
+        shutil.rmtree(self._scratch, ignore_errors=True)
+
+    # ------------------------------------------------------------------ internals
+    def _close_pidfd(self) -> None:
+        if self._pidfd is not None:
+            os.close(self._pidfd)
+            self._pidfd = None
+
+    def _wait_exit(self, seconds: float) -> None:
+        """Wait until the (SIGKILLed) child is gone; the fork server reaps it."""
+        if self._pidfd is not None:
+            with contextlib.suppress(OSError, ValueError):
+                select.select([self._pidfd], [], [], seconds)
+            return
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            try:
+                os.kill(self.pid, 0)
+            except ProcessLookupError:
+                return
+            except PermissionError:  # pid reused by another user's process
+                return
+            time.sleep(0.01)
+
+    def _check_watchdog(self) -> None:
+        fired = self._watchdog.fired
+        if fired is not None:
+            self.close()
+            raise KernelDied(fired)
+
+    def _died(self, detail: str) -> KernelDied:
+        self._watchdog.stop()
+        fired = self._watchdog.fired
+        self.close()
+        if fired is not None:
+            return KernelDied(fired)
+        return KernelDied("crashed", detail)
+
+    def _flush_out(self) -> None:
+        """Send what the socket takes now; the rest waits (a busy kernel reads later)."""
+        while self._out:
+            try:
+                sent = self._sock.send(self._out)
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                raise self._died(f"the kernel's channel is closed ({exc})") from exc
+            del self._out[:sent]
+
+    def _pop_frame(self) -> dict[str, Any] | None:
+        try:
+            frame = _next_frame(self._buf)
+        except ValueError:
+            raise self._died("the kernel sent a malformed frame") from None
+        if frame is not None and not isinstance(frame, dict):
+            raise self._died("the kernel sent a malformed frame")
+        return frame
+
+    def _wait_reply(self, req_id: int, deadline: float) -> dict[str, Any] | None:
+        """The reply to ``req_id``; None when ``deadline`` (perf_counter) passes first."""
+        exited = False
+        while True:
+            frame = self._pop_frame()
+            if frame is not None:
+                if frame.get("id") == req_id:
+                    return frame
+                continue  # the late answer to an interrupted request
+            if exited:
+                raise self._died("the kernel process exited")
+            wait = deadline - time.perf_counter()
+            if wait <= 0:
+                return None
+            rlist: list[Any] = [self._sock]
+            if self._pidfd is not None:
+                rlist.append(self._pidfd)
+            wlist = [self._sock] if self._out else []
+            try:
+                readable, writable, _ = select.select(rlist, wlist, [], min(wait, 0.5))
+            except (OSError, ValueError) as exc:  # closed under us (from another thread)
+                raise self._died(f"the kernel's channel is closed ({exc})") from exc
+            if writable:
+                self._flush_out()
+            if self._sock in readable:
+                try:
+                    data = self._sock.recv(1 << 20)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    data = b""
+                if data:
+                    self._buf += data
+                else:
+                    exited = True
+            elif self._pidfd is not None and self._pidfd in readable:
+                self._drain_socket()  # what it sent before dying still counts
+                exited = True
+            elif not readable and self._pidfd is None and not self._alive():
+                self._drain_socket()
+                exited = True
+
+    def _drain_socket(self) -> None:
+        while True:
+            try:
+                data = self._sock.recv(1 << 20)
+            except OSError:
+                return
+            if not data:
+                return
+            self._buf += data
+
+    def _alive(self) -> bool:
+        try:
+            os.kill(self.pid, 0)
+        except (ProcessLookupError, PermissionError):
+            return False
+        try:
+            with open(f"/proc/{self.pid}/stat") as fh:
+                return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+        except (OSError, IndexError):
+            return False
+
+    def _interrupt(self) -> None:
+        """Jupyter's interrupt: SIGINT to the kernel's process group."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, signal.SIGINT)
+
+    def _await_ready(self, timeout: float) -> None:
+        deadline = time.perf_counter() + timeout
+        try:
+            hello = self._wait_reply(0, deadline)
+        except KernelDied as exc:
+            if exc.reason != "crashed":
+                raise
+            raise ExecutionError(
+                f"the warm kernel died while starting ({exc.detail}){self.log_tail}"
+            ) from None
+        if hello is None:
+            self.close()
+            raise ExecutionError(f"the warm kernel did not start within {timeout:.0f} s")
+        if not hello.get("ready"):
+            self.close()
+            raise ExecutionError(f"the warm kernel failed to start: {hello.get('fatal')}")
+
+
+def _log_tail(path: Path, limit: int = 2000) -> str:
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(max(0, fh.seek(0, os.SEEK_END) - limit))
+            text = fh.read().decode("utf-8", "replace").strip()
+    except OSError:
+        return ""
+    return f"; log: {text[-limit:]}" if text else ""
+
+
+class _Server:
+    """The fork server process and its control socket (grader side)."""
+
+    def __init__(self, preload: Sequence[str], runtime: Path, python: str) -> None:
+        self._runtime = runtime
+        self.log = runtime / "server.log"
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self._sock = ours
+        env = _server_environment(runtime)
+        cmd = [python, "-c", _bootstrap(), "--serve", str(theirs.fileno())]
+        cmd += ["--preload", ",".join(preload)]
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                env=env,
+                pass_fds=(theirs.fileno(),),
+                start_new_session=True,
+            )
+        theirs.close()
+        self.ready: dict[str, Any] | None = None
+
+    def wait_ready(self, timeout: float) -> dict[str, Any]:
+        if self.ready is None:
+            self.ready = self._recv(timeout, "start")[0]
+            if not self.ready.get("ready"):
+                raise ExecutionError(f"the warm fork server failed: {self.ready.get('fatal')}")
+        return self.ready
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def fork(self, request: Mapping[str, Any], chan: socket.socket) -> tuple[int, int | None]:
+        payload = json.dumps(request).encode()
+        try:
+            socket.send_fds(self._sock, [payload], [chan.fileno()])
+        except OSError as exc:
+            raise ExecutionError(f"the warm fork server is gone ({exc}){self.tail()}") from exc
+        reply, fds = self._recv(30.0, "fork")
+        if "pid" not in reply:
+            for fd in fds:
+                os.close(fd)
+            raise ExecutionError(f"the warm fork server could not fork: {reply.get('error')}")
+        for fd in fds:
+            os.set_inheritable(fd, False)
+        return int(reply["pid"]), (fds[0] if fds else None)
+
+    def _recv(self, timeout: float, what: str) -> tuple[dict[str, Any], list[int]]:
+        readable, _, _ = select.select([self._sock], [], [], timeout)
+        if not readable:
+            raise ExecutionError(f"the warm fork server did not answer ({what}){self.tail()}")
+        try:
+            msg, fds, _, _ = socket.recv_fds(self._sock, 1 << 16, 2)
+        except OSError as exc:
+            raise ExecutionError(f"the warm fork server is gone ({exc}){self.tail()}") from exc
+        if not msg:
+            raise ExecutionError(f"the warm fork server exited{self.tail()}")
+        reply = json.loads(msg)
+        if not isinstance(reply, dict):
+            raise ExecutionError("the warm fork server sent a malformed reply")
+        return reply, list(fds)
+
+    def tail(self) -> str:
+        return _log_tail(self.log)
+
+    def stop(self) -> None:
+        with contextlib.suppress(OSError):
+            self._sock.close()  # EOF: the server exits
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+
+
+def _bootstrap() -> str:
+    """The server's ``-c`` program: import this module without running the packages'
+    ``__init__`` (``grader.execute`` imports the driver and numpy), so that the server's
+    baseline of visible modules is a fresh kernel's."""
+    here = Path(__file__).resolve().parent
+    packages = [("grader", str(here.parent)), ("grader.execute", str(here))]
+    return (
+        "import sys, types\n"
+        f"for name, path in {packages!r}:\n"
+        "    module = types.ModuleType(name)\n"
+        "    module.__path__ = [path]\n"
+        "    module.__package__ = name\n"
+        "    sys.modules[name] = module\n"
+        "from grader.execute.warm import main\n"
+        "main(sys.argv[1:])\n"
+    )
+
+
+def _server_environment(runtime: Path) -> dict[str, str]:
+    """The server's environment: a kernel's (threads, backend, no user site), no limits."""
+    _, kernel_environment = _engine_helpers()
+    options = KernelOptions(workdir=runtime, limits=Limits(), deadline=0.0)
+    env = kernel_environment(options)
+    for var in _LIMIT_VARS:
+        env.pop(var, None)
+    return env
+
+
+class _Shutdown:
+    """Stops the server and removes the runtime directory (also at exit / GC)."""
+
+    def __init__(self, runtime: Path) -> None:
+        self.runtime = runtime
+        self.server: _Server | None = None
+        self.kernels: weakref.WeakSet[WarmKernel] = weakref.WeakSet()
+
+    def __call__(self) -> None:
+        for kernel in list(self.kernels):
+            with contextlib.suppress(Exception):
+                kernel.close()
+        if self.server is not None:
+            with contextlib.suppress(Exception):
+                self.server.stop()
+            self.server = None
+        shutil.rmtree(self.runtime, ignore_errors=True)
+
+
+class WarmFactory:
+    """A :class:`KernelFactory` whose kernels are forked from a pre-warmed server.
+
+    The server starts when the factory is created (its imports overlap other work) and
+    is restarted if it dies; ``close()`` (also a context manager, and at exit) stops it
+    and every kernel still open. ``start`` is thread-safe.
+    """
+
+    name = "warm"
+
+    def __init__(
+        self,
+        preload: Sequence[str] = DEFAULT_PRELOAD,
+        *,
+        start_timeout: float = 120.0,
+        python: str | None = None,
+    ) -> None:
+        ok, why = warm_available()
+        if not ok:
+            raise ExecutionError(why)
+        self._preload = tuple(preload)
+        self._start_timeout = start_timeout
+        self._python = python or sys.executable
+        self._raw_result, self._kernel_environment = _engine_helpers()
+        self._lock = threading.Lock()
+        self._counter = itertools.count(1)
+        self._closed = False
+        runtime = Path(tempfile.mkdtemp(prefix="grader-warm-"))
+        self._state = _Shutdown(runtime)
+        self._finalizer = weakref.finalize(self, self._state)
+        self._state.server = _Server(self._preload, runtime, self._python)
+
+    @property
+    def runtime(self) -> Path:
+        return self._state.runtime
+
+    def server_info(self) -> dict[str, Any]:
+        """The server's start-up report (waits for it): pid, seconds, hidden modules."""
+        with self._lock:
+            return dict(self._server().wait_ready(self._start_timeout))
+
+    def _server(self) -> _Server:
+        server = self._state.server
+        if server is None or not server.alive():
+            if server is not None:
+                server.stop()
+            server = _Server(self._preload, self._state.runtime, self._python)
+            self._state.server = server
+        return server
+
+    def start(self, options: KernelOptions) -> WarmKernel:
+        if self._closed:
+            raise ExecutionError("the warm engine was closed")
+        mode = options.sandbox.mode
+        if mode == "bwrap":
+            raise SandboxUnavailable(
+                "the warm engine forks every kernel from one shared server and cannot give "
+                "each its own bwrap sandbox; use the nbclient engine for bwrap isolation, or "
+                "--sandbox weak"
+            )
+        scratch = self._state.runtime / f"kernel-{next(self._counter)}"
+        scratch.mkdir()
+        env = self._kernel_environment(options)
+        if mode == "weak":  # what sandbox.wrap(..., "weak") gives a kernel, minus the exec
+            from . import sandbox
+
+            spec = sandbox.SandboxSpec(
+                workdir=Path(options.workdir),
+                runtime_dir=scratch,
+                python_prefixes=(),
+                hidden=tuple(options.hidden),
+                limits=options.limits,
+                env=env,
+            )
+            env = sandbox.sandbox_environment([self._python], spec, "weak")
+        else:
+            env["JPY_PARENT_PID"] = str(os.getpid())  # as jupyter_client sets it
+        request = {
+            "op": "fork",
+            "workdir": str(Path(options.workdir).resolve()),
+            "env": env,
+            "log": str(scratch / "kernel.log"),
+            "connection_file": str(scratch / "connection.json"),
+            "cap": options.limits.max_output_bytes,
+            "weak": mode == "weak",
+        }
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            with self._lock:
+                server = self._server()
+                server.wait_ready(self._start_timeout)
+                try:
+                    pid, pidfd = server.fork(request, theirs)
+                except ExecutionError:
+                    if server.alive():
+                        raise
+                    server = self._server()  # it died under us: one fresh try
+                    server.wait_ready(self._start_timeout)
+                    pid, pidfd = server.fork(request, theirs)
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        kernel = WarmKernel(ours, pid, pidfd, options, scratch, self._raw_result)
+        with self._lock:
+            self._state.kernels.add(kernel)
+        try:
+            kernel._await_ready(60.0)
+        except BaseException:
+            kernel.close()
+            raise
+        return kernel
+
+    def close(self) -> None:
+        self._closed = True
+        self._finalizer()
+
+    def __enter__(self) -> WarmFactory:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# ============================================================================= server side
+@dataclass
+class _Unit:
+    """The modules one preload import added, restored together."""
+
+    name: str
+    modules: dict[str, ModuleType]
+    filters: list[Any] = field(default_factory=list)  # warnings filters its import added
+    deps: set[int] = field(default_factory=set)
+    detached: list[tuple[ModuleType, str, ModuleType]] = field(default_factory=list)
+    restored: bool = False
+
+
+class _Vault:
+    """Preloaded modules, hidden from a child's ``sys.modules`` until imported.
+
+    A meta-path finder (first on ``sys.meta_path``) answers for hidden names; its loader
+    hands back the preloaded module object, puts its unit and the units that unit imports
+    back into ``sys.modules``, and restores the module's own ``__spec__``. Nothing is
+    executed twice.
+    """
+
+    def __init__(self, units: list[_Unit], env_added: dict[str, str]) -> None:
+        self.units = units
+        self.env_added = env_added
+        self._where: dict[str, int] = {}
+        self._specs: dict[str, Any] = {}
+        for idx, unit in enumerate(units):
+            for name, module in unit.modules.items():
+                self._where[name] = idx
+                self._specs[name] = getattr(module, "__spec__", None)
+
+    @property
+    def hidden(self) -> int:
+        return len(self._where)
+
+    def hide(self) -> None:
+        import warnings
+
+        added = [f for unit in self.units for f in unit.filters]
+        filters = cast("list[Any]", warnings.filters)
+        filters[:] = [f for f in filters if f not in added]
+        warnings._filters_mutated()  # type: ignore[attr-defined]
+        for unit in self.units:
+            for name, module in unit.modules.items():
+                if sys.modules.get(name) is module:
+                    del sys.modules[name]
+        for idx, unit in enumerate(self.units):
+            for name, module in unit.modules.items():
+                parent_name, _, child = name.rpartition(".")
+                if not parent_name or self._where.get(parent_name) == idx:
+                    continue
+                parent = sys.modules.get(parent_name)
+                if parent is None and parent_name in self._where:
+                    parent = self.units[self._where[parent_name]].modules[parent_name]
+                if parent is not None and getattr(parent, child, None) is module:
+                    with contextlib.suppress(AttributeError, TypeError):
+                        delattr(parent, child)
+                        unit.detached.append((parent, child, module))
+        sys.meta_path.insert(0, self)
+
+    # -- importlib finder / loader protocol
+    def find_spec(self, fullname: str, path: object = None, target: object = None) -> Any:
+        if fullname in self._where and fullname not in sys.modules:
+            from importlib.machinery import ModuleSpec
+
+            return ModuleSpec(fullname, self)  # type: ignore[arg-type]
+        return None
+
+    def create_module(self, spec: ModuleSpec) -> ModuleType:
+        idx = self._where[spec.name]
+        module = self.units[idx].modules[spec.name]
+        self._restore(idx)
+        return module
+
+    def exec_module(self, module: ModuleType) -> None:
+        spec = module.__spec__
+        name = spec.name if spec is not None else module.__name__
+        module.__spec__ = self._specs.get(name)
+
+    def invalidate_caches(self) -> None:
+        pass
+
+    def _restore(self, idx: int) -> None:
+        unit = self.units[idx]
+        if unit.restored:
+            return
+        unit.restored = True
+        for dep in sorted(unit.deps):
+            self._restore(dep)
+        for name, module in unit.modules.items():
+            sys.modules.setdefault(name, module)
+            self._where.pop(name, None)
+        for parent, child, module in unit.detached:
+            with contextlib.suppress(AttributeError, TypeError):
+                setattr(parent, child, module)
+        if unit.filters:
+            import warnings
+
+            cast("list[Any]", warnings.filters)[:0] = unit.filters
+            warnings._filters_mutated()  # type: ignore[attr-defined]
+
+
+def _hideable(name: str, module: object, baseline_tops: set[str]) -> bool:
+    top = name.partition(".")[0]
+    return (
+        isinstance(module, ModuleType)
+        and not name.startswith("_")
+        and top not in sys.stdlib_module_names
+        and top not in baseline_tops
+        and top != "grader"
+    )
+
+
+def _resolve(name: str, globals_: Mapping[str, Any] | None, level: int) -> str:
+    if level == 0 or not globals_:
+        return name
+    package = globals_.get("__package__") or ""
+    if not package:
+        modname = str(globals_.get("__name__", ""))
+        package = modname if "__path__" in globals_ else modname.rpartition(".")[0]
+    base = str(package).rsplit(".", level - 1)[0]
+    return f"{base}.{name}" if name else base
+
+
+def _preload(names: Sequence[str]) -> _Vault:
+    """Import the shell machinery (kept visible) and the heavy packages (hidden units)."""
+    import builtins
+    import warnings
+
+    env_before = dict(os.environ)
+    _import_shell_machinery()
+    baseline_tops = {n.partition(".")[0] for n in sys.modules}
+    edges: dict[str, set[str]] = {}
+    real_import = builtins.__import__
+
+    def traced(
+        name: str,
+        globals: Mapping[str, Any] | None = None,
+        locals: Mapping[str, Any] | None = None,
+        fromlist: Sequence[str] | None = (),
+        level: int = 0,
+    ) -> ModuleType:
+        module = real_import(name, globals, locals, fromlist, level)
+        try:
+            importer = str(globals.get("__name__", "")) if globals else ""
+            if importer:
+                target = _resolve(name, globals, level)
+                found = edges.setdefault(importer, set())
+                found.add(target)
+                for item in fromlist or ():
+                    if isinstance(item, str) and item != "*":
+                        found.add(f"{target}.{item}")
+        except Exception:
+            pass
+        return module
+
+    units: list[_Unit] = []
+    builtins.__import__ = traced
+    try:
+        for name in names:
+            before = set(sys.modules)
+            filters_before = list(warnings.filters)
+            started = time.perf_counter()
+            try:
+                importlib.import_module(name)
+            except Exception as exc:
+                print(f"warm: preload {name} skipped: {exc!r}", file=sys.stderr)
+            new = [n for n in sys.modules if n not in before]
+            modules = {
+                n: sys.modules[n] for n in new if _hideable(n, sys.modules[n], baseline_tops)
+            }
+            seconds = time.perf_counter() - started
+            print(f"warm: preload {name}: {len(modules)} modules, {seconds:.2f} s", file=sys.stderr)
+            filters = [f for f in warnings.filters if f not in filters_before]
+            if modules:
+                units.append(_Unit(name, modules, filters))
+    finally:
+        builtins.__import__ = real_import
+    unit_of = {name: idx for idx, unit in enumerate(units) for name in unit.modules}
+    for idx, unit in enumerate(units):
+        for importer in unit.modules:
+            for target in edges.get(importer, ()):
+                dep = unit_of.get(target)
+                if dep is not None and dep != idx:
+                    unit.deps.add(dep)
+    env_added = {k: v for k, v in os.environ.items() if env_before.get(k) != v}
+    return _Vault(units, env_added)
+
+
+def _import_shell_machinery() -> None:
+    """What every child needs, imported once; then warm IPython's traceback formatter."""
+    import asyncio  # noqa: F401
+    import codecs  # noqa: F401
+    import ctypes  # noqa: F401
+    import getpass  # noqa: F401
+
+    import ipykernel.compiler
+    import ipykernel.debugger
+    import ipykernel.eventloops
+    import ipykernel.kernelapp
+    import ipykernel.zmqshell  # noqa: F401
+    import IPython.core.async_helpers
+    import IPython.core.error
+    import IPython.extensions.storemagic
+    import IPython.utils.process  # noqa: F401
+    import jupyter_client.session  # noqa: F401
+    from IPython.core import ultratb
+
+    try:
+        raise ValueError("warm-up")
+    except ValueError:
+        with contextlib.suppress(Exception):
+            formatter = ultratb.AutoFormattedTB(  # type: ignore[no-untyped-call]
+                mode="Context", theme_name="neutral", tb_offset=0
+            )
+            formatter.structured_traceback(*sys.exc_info())
+    for optional in ("pexpect", "faulthandler", "sqlite3", "IPython.core.debugger"):
+        with contextlib.suppress(Exception):
+            importlib.import_module(optional)
+
+
+def _reap() -> None:
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def _serve(fd: int, preload: Sequence[str]) -> None:
+    """The fork server's main loop."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    ctl = socket.socket(fileno=fd)
+    started = time.perf_counter()
+    try:
+        vault = _preload(preload)
+        shell_types = _ShellTypes.build()
+    except BaseException as exc:
+        traceback.print_exc()
+        ctl.send(json.dumps({"ready": False, "fatal": repr(exc)}).encode())
+        raise SystemExit(1) from exc
+    threads = len(os.listdir("/proc/self/task"))
+    if threads != 1:
+        print(f"warm: WARNING: {threads} threads after preload; fork may deadlock", file=sys.stderr)
+    path0 = sys.path[0] if sys.path else ""
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_r, False)
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    ctl.send(
+        json.dumps(
+            {
+                "ready": True,
+                "pid": os.getpid(),
+                "seconds": time.perf_counter() - started,
+                "hidden": vault.hidden,
+                "units": [u.name for u in vault.units],
+                "threads": threads,
+            }
+        ).encode()
+    )
+    while True:
+        try:
+            watched: list[Any] = [ctl, wake_r]
+            readable, _, _ = select.select(watched, [], [])
+        except InterruptedError:
+            continue
+        if wake_r in readable:
+            with contextlib.suppress(BlockingIOError):
+                os.read(wake_r, 4096)
+        _reap()
+        if ctl not in readable:
+            continue
+        try:
+            msg, fds, _, _ = socket.recv_fds(ctl, 1 << 20, 4)
+        except OSError:
+            return
+        if not msg:
+            return  # the grader closed the factory (or died)
+        try:
+            request = json.loads(msg)
+        except ValueError:
+            request = None
+        if not isinstance(request, dict) or request.get("op") != "fork" or len(fds) != 1:
+            for extra in fds:
+                os.close(extra)
+            ctl.send(json.dumps({"error": "bad request"}).encode())
+            continue
+        chan_fd = fds[0]
+        sys.stdout.flush()
+        sys.stderr.flush()
+        try:
+            pid = os.fork()
+        except OSError as exc:
+            os.close(chan_fd)
+            ctl.send(json.dumps({"error": f"fork failed: {exc}"}).encode())
+            continue
+        if pid == 0:  # ---------------------------------------------------------- child
+            status = 1
+            try:
+                _child_main(
+                    chan_fd, request, vault, shell_types, [ctl.fileno(), wake_r, wake_w], path0
+                )
+                status = 0
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    traceback.print_exc()
+            finally:
+                os._exit(status)
+        os.close(chan_fd)
+        pidfd: list[int] = []
+        if hasattr(os, "pidfd_open"):
+            with contextlib.suppress(OSError):
+                pidfd.append(os.pidfd_open(pid))
+        try:
+            socket.send_fds(ctl, [json.dumps({"pid": pid}).encode()], pidfd)
+        except OSError:
+            return
+        finally:
+            for extra in pidfd:
+                os.close(extra)
+
+
+# ============================================================================== child side
+class _Outputs:
+    """What a cell produced, with nbclient's rules for clear_output and display ids."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = max(0, cap)
+        self.lock = threading.Lock()
+        self.items: list[dict[str, Any]] = []
+        self.ids: dict[str, list[int]] = {}
+        self.clear_pending = False
+        self.used = {"text": 0, "stderr": 0}
+
+    def reset(self) -> None:
+        with self.lock:
+            self.items = []
+            self.ids = {}
+            self.clear_pending = False
+            self.used = {"text": 0, "stderr": 0}
+
+    # -- accounting: mirrors _raw_result (text = stdout + text/plain of displays)
+    def _budget(self, kind: str) -> int:
+        return self.cap - self.used[kind]
+
+    @staticmethod
+    def _display_text(data: Mapping[str, Any]) -> str | None:
+        if isinstance(data.get(REPLY_MIME), Mapping) or "text/plain" not in data:
+            return None
+        return str(data["text/plain"]) + "\n"
+
+    def _recount(self) -> None:
+        used = {"text": 0, "stderr": 0}
+        for item in self.items:
+            kind = item["output_type"]
+            if kind == "stream":
+                used["stderr" if item["name"] == "stderr" else "text"] += item["size"]
+            elif kind in ("display_data", "execute_result"):
+                text = self._display_text(item["data"])
+                used["text"] += len(text) if text is not None else 0
+        self.used = used
+
+    def _clear(self) -> None:
+        self.items = []
+        self.ids = {}
+        self.used = {"text": 0, "stderr": 0}
+
+    def _append(self, item: dict[str, Any], display_id: str | None) -> None:
+        if self.clear_pending:
+            self._clear()
+            self.clear_pending = False
+        if display_id:
+            self.ids.setdefault(display_id, []).append(len(self.items))
+        self.items.append(item)
+
+    # -- producers
+    def stream(self, name: str, text: str) -> None:
+        if not text:
+            return
+        with self.lock:
+            self._stream_locked(name, text)
+
+    def _stream_locked(self, name: str, text: str) -> None:
+        kind = "stderr" if name == "stderr" else "text"
+        room = self._budget(kind)
+        if self.clear_pending:
+            room = self.cap
+        if room <= 0:
+            return
+        piece = text[:room]
+        last = None if self.clear_pending or not self.items else self.items[-1]
+        if last is not None and last["output_type"] == "stream" and last["name"] == name:
+            last["parts"].append(piece)
+            last["size"] += len(piece)
+        else:
+            self._append(
+                {"output_type": "stream", "name": name, "parts": [piece], "size": len(piece)},
+                None,
+            )
+        self.used[kind] += len(piece)
+
+    def _filtered(self, data: Any) -> dict[str, Any]:
+        if not isinstance(data, dict):
+            return {}
+        kept = {k: data[k] for k in (REPLY_MIME, "text/plain") if k in data}
+        text = self._display_text(kept)
+        if text is not None and isinstance(kept["text/plain"], str):
+            kept["text/plain"] = kept["text/plain"][: max(0, self._budget("text"))]
+        return kept
+
+    def message(self, msg_type: str, content: Mapping[str, Any]) -> None:
+        """One iopub message, processed like nbclient's ``process_message``."""
+        with self.lock:
+            transient = content.get("transient")
+            display_id = transient.get("display_id") if isinstance(transient, dict) else None
+            if display_id is not None and not isinstance(display_id, str):
+                display_id = str(display_id)
+            kinds = ("execute_result", "display_data", "update_display_data")
+            if display_id and msg_type in kinds and display_id in self.ids:
+                data = self._filtered(content.get("data"))
+                for idx in self.ids[display_id]:
+                    if idx < len(self.items):
+                        self.items[idx]["data"] = data
+                self._recount()
+            if msg_type == "clear_output":
+                if content.get("wait"):
+                    self.clear_pending = True
+                else:
+                    self._clear()
+            elif msg_type in ("execute_result", "display_data"):
+                if self.clear_pending:
+                    self._clear()
+                    self.clear_pending = False
+                data = self._filtered(content.get("data"))
+                text = self._display_text(data)
+                if not data and not display_id:
+                    return
+                full = text is not None and self._budget("text") <= 0
+                if full and not display_id and REPLY_MIME not in data:
+                    return  # beyond the output cap: nothing _raw_result would keep
+                self._append({"output_type": msg_type, "data": data}, display_id)
+                self.used["text"] += len(text) if text is not None else 0
+            elif msg_type == "error":
+                evalue = str(content.get("evalue", ""))[: max(self.cap, 1000)]
+                item = {
+                    "output_type": "error",
+                    "ename": str(content.get("ename", "")),
+                    "evalue": evalue,
+                }
+                self._append(item, None)
+
+    def export(self) -> list[dict[str, Any]]:
+        with self.lock:
+            out: list[dict[str, Any]] = []
+            for item in self.items:
+                if item["output_type"] == "stream":
+                    out.append(
+                        {
+                            "output_type": "stream",
+                            "name": item["name"],
+                            "text": "".join(item["parts"]),
+                        }
+                    )
+                else:
+                    out.append(item)
+            return out
+
+
+class _FdPump:
+    """Captures file-descriptor-level output (fds 1 and 2 are pipes) into the streams."""
+
+    def __init__(self, outputs: _Outputs, fds: Mapping[int, str]) -> None:
+        import codecs
+
+        self.outputs = outputs
+        self.fds = dict(fds)
+        self.decoders = {fd: codecs.getincrementaldecoder("utf-8")("replace") for fd in fds}
+        self.thread = threading.Thread(target=self._run, name="grader-fd-pump", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def _run(self) -> None:
+        fds = list(self.fds)
+        while fds:
+            try:
+                readable, _, _ = select.select(fds, [], [])
+            except InterruptedError:
+                continue
+            except (OSError, ValueError):
+                return
+            for fd in readable:
+                if not self.drain(fd, limit=16):
+                    fds.remove(fd)
+
+    def drain(self, fd: int, limit: int = 1 << 30) -> bool:
+        """Read what is in the pipe now; False at EOF."""
+        with self.outputs.lock:
+            for _ in range(limit):
+                try:
+                    data = os.read(fd, 65536)
+                except BlockingIOError:
+                    return True
+                except OSError:
+                    return False
+                if not data:
+                    return False
+                text = self.decoders[fd].decode(data)
+                if text:
+                    self.outputs._stream_locked(self.fds[fd], text)
+        return True
+
+    def drain_all(self) -> None:
+        for fd in self.fds:
+            self.drain(fd)
+
+
+def _stream_type() -> type:
+    import io
+
+    class OutStream(io.TextIOBase):
+        """``sys.stdout``/``sys.stderr`` of a warm kernel: text goes to the cell's outputs."""
+
+        def __init__(
+            self, name: str, outputs: _Outputs, fileno: int, fd: int, pump: _FdPump
+        ) -> None:
+            super().__init__()
+            self._name = name
+            self._outputs = outputs
+            self._fileno = fileno
+            self._fd = fd
+            self._pump = pump
+            self._owner = os.getpid()
+
+        @property
+        def name(self) -> str:
+            return self._name
+
+        encoding = "UTF-8"
+        errors = "strict"
+
+        def isatty(self) -> bool:
+            return False
+
+        def writable(self) -> bool:
+            return True
+
+        def fileno(self) -> int:
+            return self._fileno
+
+        def flush(self) -> None:
+            """Like ipykernel's flush, which waits for its pipe watcher: output already
+            written to fds 1 and 2 comes before whatever is displayed next."""
+            if os.getpid() == self._owner:
+                _flush_c_stdio()
+                self._pump.drain_all()
+
+        def write(self, s: str) -> int:
+            if not isinstance(s, str):
+                raise TypeError(f"write() argument must be str, not {type(s)}")
+            if self.closed:
+                raise ValueError("I/O operation on closed file")
+            if os.getpid() != self._owner:  # a forked worker: through the captured fd
+                with contextlib.suppress(OSError):
+                    os.write(self._fd, s.encode("utf-8", "replace"))
+                return len(s)
+            self._outputs.stream(self._name, s)
+            return len(s)
+
+        def writelines(self, lines: Any) -> None:
+            for line in lines:
+                self.write(line)
+
+    return OutStream
+
+
+@dataclass
+class _ShellTypes:
+    shell: Any
+    session: Any
+    stream: Any
+
+    @staticmethod
+    def build() -> _ShellTypes:
+        from ipykernel.eventloops import enable_gui as real_enable_gui
+        from ipykernel.zmqshell import ZMQInteractiveShell
+        from IPython.core.error import UsageError
+        from jupyter_client.session import Session
+
+        class WarmShell(ZMQInteractiveShell):
+            """ipykernel's shell; only the GUI hook needs to know there is no kernel app."""
+
+            def enable_gui(self, gui: Any = None) -> None:
+                try:
+                    real_enable_gui(gui, kernel=self.kernel)  # type: ignore[no-untyped-call]
+                    self.active_eventloop = gui
+                except ValueError as e:
+                    raise UsageError(f"{e}") from e
+
+        # Code that checks ``get_ipython().__class__.__name__`` sees a notebook kernel.
+        WarmShell.__name__ = WarmShell.__qualname__ = "ZMQInteractiveShell"
+        WarmShell.__module__ = "ipykernel.zmqshell"
+
+        class SinkSession(Session):
+            """Serialises like a real session, then hands the content to the outputs."""
+
+            sink: Callable[[str, Mapping[str, Any]], None] | None = None
+
+            def send(
+                self,
+                stream: Any,
+                msg_or_type: dict[str, Any] | str,
+                content: dict[str, Any] | None = None,
+                parent: dict[str, Any] | None = None,
+                ident: Any = None,
+                buffers: Any = None,
+                track: bool = False,
+                header: dict[str, Any] | None = None,
+                metadata: dict[str, Any] | None = None,
+            ) -> dict[str, Any] | None:
+                if isinstance(msg_or_type, dict):
+                    msg = msg_or_type
+                else:
+                    msg = self.msg(
+                        msg_or_type,
+                        content=content,
+                        parent=parent,
+                        header=header,
+                        metadata=metadata,
+                    )
+                if self.check_pid and os.getpid() != self.pid:
+                    return None  # like jupyter_client: no sending from a forked process
+                packed = self.serialize(msg)[-1]  # packs like the real send (and warns alike)
+                decoded = json.loads(bytes(packed).decode("utf-8", "surrogateescape"))
+                if self.sink is not None:
+                    self.sink(str(msg["header"]["msg_type"]), decoded)
+                return msg
+
+        return _ShellTypes(WarmShell, SinkSession, _stream_type())
+
+
+class _ExitLoop:
+    """``kernel.io_loop`` for ipykernel's ``exit()``: it stops the loop 0.1 s later and
+    the kernel process ends, so the notebook's next request finds it dead."""
+
+    def call_later(self, delay: float, callback: Callable[[], object]) -> None:
+        import asyncio
+
+        asyncio.get_event_loop().call_later(delay, callback)
+
+    def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+        os._exit(0)
+
+
+class _KernelStub:
+    """What ipykernel's shell looks up on ``shell.kernel`` (GUI hooks, ``exit()``)."""
+
+    eventloop: Any = None
+
+    def __init__(self) -> None:
+        self.io_loop = _ExitLoop()
+
+
+def _ipykernel_argv(connection_file: str) -> list[str]:
+    try:
+        import ipykernel
+
+        launcher = str(Path(ipykernel.__file__).resolve().parent.parent / "ipykernel_launcher.py")
+    except Exception:
+        launcher = "ipykernel_launcher.py"
+    return [launcher, "-f", connection_file]
+
+
+def _kernel_sys_path(path0: str) -> list[str]:
+    """sys.path as ipykernel_launcher + InteractiveShellApp.init_path leave it."""
+    path = list(sys.path)
+    if path and path[0] in ("", path0, os.getcwd()):
+        del path[0]
+    if "" not in path:
+        packages = ("site-packages", "dist-packages")
+        idx = next((i for i, e in enumerate(path) if os.path.split(e)[1] in packages), 0)
+        path.insert(idx, "")
+    return path
+
+
+def _weak_isolation() -> None:
+    """``--sandbox weak`` for a forked kernel: what ``setpriv --pdeathsig KILL
+    --no-new-privs [--bounding-set -all --inh-caps -all]`` gives an exec'd one. The
+    environment is already the sandbox module's clean one. Fails closed."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def prctl(option: int, arg: int) -> int:
+        zero = ctypes.c_ulong(0)
+        return int(libc.prctl(option, ctypes.c_ulong(arg), zero, zero, zero))
+
+    def check(result: int, what: str) -> None:
+        if result != 0:
+            errno = ctypes.get_errno()
+            raise OSError(errno, f"weak isolation: {what}: {os.strerror(errno)}")
+
+    server = os.getppid()
+    check(prctl(1, signal.SIGKILL), "PR_SET_PDEATHSIG")  # dies with the fork server
+    if os.getppid() != server:
+        os._exit(1)  # the server died before the death signal was armed
+    check(prctl(38, 1), "PR_SET_NO_NEW_PRIVS")
+    if os.geteuid() != 0:
+        return
+    with open("/proc/sys/kernel/cap_last_cap") as fh:
+        last = int(fh.read())
+    for cap in range(last + 1):
+        check(prctl(24, cap), f"PR_CAPBSET_DROP {cap}")
+    prctl(47, 4)  # PR_CAP_AMBIENT_CLEAR_ALL (EINVAL before Linux 4.3: nothing to clear)
+
+    class Header(ctypes.Structure):
+        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+    class Data(ctypes.Structure):
+        _fields_ = [(n, ctypes.c_uint32) for n in ("effective", "permitted", "inheritable")]
+
+    header = Header(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3
+    data = (Data * 2)()  # all zero: no effective, permitted or inheritable capability
+    check(int(libc.capset(ctypes.byref(header), data)), "capset")
+
+
+def _apply_limits(limits: Mapping[str, str], log: int) -> None:
+    import resource
+
+    which = {
+        "GRADER_LIMIT_AS": resource.RLIMIT_AS,
+        "GRADER_LIMIT_NPROC": resource.RLIMIT_NPROC,
+        "GRADER_LIMIT_FSIZE": resource.RLIMIT_FSIZE,
+        "GRADER_LIMIT_CPU": resource.RLIMIT_CPU,
+    }
+    for var, value in limits.items():
+        if not value:
+            continue
+        try:
+            limit = int(value)
+            resource.setrlimit(which[var], (limit, limit))
+        except (ValueError, OSError, KeyError) as exc:
+            os.write(log, f"warm: cannot set {var}: {exc}\n".encode())
+
+
+def _child_main(
+    chan_fd: int,
+    request: Mapping[str, Any],
+    vault: _Vault,
+    types: _ShellTypes,
+    close_fds: Sequence[int],
+    path0: str,
+) -> None:
+    """Become one notebook's kernel: isolate, limit, build the shell, serve requests."""
+    os.setsid()
+    signal.set_wakeup_fd(-1)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # as ipykernel between requests
+    for fd in close_fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    os.set_inheritable(chan_fd, False)  # fds received with SCM_RIGHTS are inheritable
+    chan = socket.socket(fileno=chan_fd)
+    chan.setblocking(True)
+
+    log = os.open(str(request["log"]), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    ready = False
+    try:
+        shell, outputs, pump = _setup_child(request, vault, types, log, path0)
+        chan.sendall(_frame({"id": 0, "ready": True, "pid": os.getpid()}))
+        ready = True
+        chan.setblocking(False)
+        import asyncio
+
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(_child_loop(chan, shell, outputs, pump))
+    except BaseException as exc:
+        # fds 1 and 2 may be captured by now: the log is where a broken kernel tells why
+        with contextlib.suppress(Exception):
+            os.write(log, traceback.format_exc().encode())
+            if not ready:
+                chan.setblocking(True)
+                chan.sendall(_frame({"id": 0, "ready": False, "fatal": repr(exc)}))
+        raise
+
+
+def _setup_child(
+    request: Mapping[str, Any], vault: _Vault, types: _ShellTypes, log: int, path0: str
+) -> tuple[Any, _Outputs, _FdPump]:
+    env = {str(k): str(v) for k, v in dict(request["env"]).items()}
+    parent_pid = env.get("JPY_PARENT_PID")
+    env.update(vault.env_added)
+    if parent_pid is not None:
+        env["JPY_PARENT_PID"] = parent_pid
+    limits = {var: env.pop(var, "") for var in _LIMIT_VARS}
+    os.environ.clear()
+    os.environ.update(env)
+    if request.get("weak"):
+        _weak_isolation()
+    _apply_limits(limits, log)
+    os.chdir(str(request["workdir"]))
+    sys.argv = _ipykernel_argv(str(request["connection_file"]))
+    sys.path[:] = _kernel_sys_path(path0)
+
+    # fds 1 and 2 become pipes read into the outputs; the log keeps the original role
+    outputs = _Outputs(int(request.get("cap", 1 << 20)))
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    os.dup2(out_w, 1)
+    os.dup2(err_w, 2)
+    os.close(out_w)
+    os.close(err_w)
+    os.set_blocking(out_r, False)
+    os.set_blocking(err_r, False)
+    pump = _FdPump(outputs, {out_r: "stdout", err_r: "stderr"})
+    stream = types.stream
+    sys.stdout = stream("stdout", outputs, os.dup(log), 1, pump)
+    sys.stderr = stream("stderr", outputs, os.dup(log), 2, pump)
+
+    vault.hide()
+    for name in [n for n in sys.modules if n == "grader" or n.startswith("grader.")]:
+        del sys.modules[name]
+
+    from ipykernel.compiler import XCachingCompiler
+    from traitlets.config import Config
+
+    config = Config()
+    config.IPKernelApp.connection_file = str(request["connection_file"])
+    config.HistoryManager.enabled = False  # no shared sqlite file, no saving thread
+    shell = types.shell.instance(
+        config=config, kernel=_KernelStub(), compiler_class=XCachingCompiler
+    )
+    with contextlib.suppress(KeyError):
+        del config["HistoryManager"]
+    config.ScriptMagics = Config()
+    session = types.session(key=b"")
+    session.sink = outputs.message
+    shell.displayhook.session = session
+    shell.displayhook.pub_socket = None
+    shell.displayhook.topic = b"execute_result"
+    shell.display_pub.session = session
+    shell.display_pub.pub_socket = None
+    with contextlib.suppress(Exception):  # InteractiveShellApp.default_extensions
+        shell.extension_manager.load_extension("storemagic")
+    shell.user_ns_hidden.update(shell.user_ns)  # InteractiveShellApp.hide_initial_ns
+    pump.start()
+    return shell, outputs, pump
+
+
+async def _child_loop(chan: socket.socket, shell: Any, outputs: _Outputs, pump: _FdPump) -> None:
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    buf = bytearray()
+    while True:
+        frame = _next_frame(buf)
+        if frame is None:
+            data = await loop.sock_recv(chan, 1 << 20)
+            if not data:
+                os._exit(0)  # the grader closed us (or died)
+            buf += data
+            continue
+        if not isinstance(frame, dict) or frame.get("op") != "execute":
+            continue
+        await _execute_cell(shell, str(frame.get("code", "")), outputs, pump)
+        await loop.sock_sendall(chan, _frame({"id": frame.get("id"), "outputs": outputs.export()}))
+
+
+def raw_input(prompt: object = "") -> str:
+    """``input()`` in a kernel whose frontend has no stdin (nbclient's allow_stdin=False)."""
+    from IPython.core.error import StdinNotImplementedError
+
+    raise StdinNotImplementedError(_STDIN_MSG)
+
+
+def getpass(prompt: str = "", stream: Any = None, *, echo_char: str | None = None) -> str:
+    """``getpass.getpass()`` likewise."""
+    from IPython.core.error import StdinNotImplementedError
+
+    raise StdinNotImplementedError(_GETPASS_MSG)
+
+
+_LIBC: Any = None
+
+
+def _flush_c_stdio() -> None:
+    global _LIBC
+    try:
+        if _LIBC is None:
+            import ctypes
+
+            _LIBC = ctypes.CDLL(None)
+        _LIBC.fflush(None)
+    except Exception:
+        pass
+
+
+async def _execute_cell(shell: Any, code: str, outputs: _Outputs, pump: _FdPump) -> None:
+    """ipykernel's ``do_execute`` around ``run_cell``, with its stdin and SIGINT rules."""
+    import asyncio
+    import builtins
+    import getpass as getpass_module
+
+    from IPython.core.async_helpers import _asyncio_runner
+
+    outputs.reset()
+    saved_input, saved_getpass = builtins.input, getpass_module.getpass
+    builtins.input = raw_input
+    getpass_module.getpass = getpass
+    saved_sigint = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        try:
+            preprocessing_exc_tuple = None
+            try:
+                transformed_cell = shell.transform_cell(code)
+            except Exception:
+                transformed_cell = code
+                preprocessing_exc_tuple = sys.exc_info()
+            if (
+                shell.loop_runner is _asyncio_runner
+                and asyncio.get_event_loop().is_running()
+                and shell.should_run_async(
+                    code,
+                    transformed_cell=transformed_cell,
+                    preprocessing_exc_tuple=preprocessing_exc_tuple,
+                )
+            ):
+                await _run_async(shell, code, transformed_cell, preprocessing_exc_tuple, outputs)
+            else:
+                shell.run_cell(code, store_history=True, silent=False)
+        finally:
+            signal.signal(signal.SIGINT, saved_sigint)
+    except KeyboardInterrupt:  # arrived outside the student's code
+        outputs.message("error", {"ename": "KeyboardInterrupt", "evalue": ""})
+    finally:
+        builtins.input = saved_input
+        getpass_module.getpass = saved_getpass
+        with contextlib.suppress(Exception):
+            shell.payload_manager.clear_payload()
+        _flush_c_stdio()
+        pump.drain_all()
+
+
+async def _run_async(
+    shell: Any, code: str, transformed_cell: str, exc_tuple: Any, outputs: _Outputs
+) -> None:
+    """A cell with top-level ``await``: ipykernel runs it as a task, SIGINT cancels it."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    future = asyncio.ensure_future(
+        shell.run_cell_async(
+            code,
+            store_history=True,
+            silent=False,
+            transformed_cell=transformed_cell,
+            preprocessing_exc_tuple=exc_tuple,
+        )
+    )
+    interrupted = []
+
+    def on_sigint(*_: Any) -> None:
+        interrupted.append(True)
+        loop.call_soon_threadsafe(future.cancel)
+
+    saved = signal.signal(signal.SIGINT, on_sigint)
+    res = None
+    try:
+        res = await future
+    except asyncio.CancelledError:
+        if interrupted:
+            outputs.message("error", {"ename": "KeyboardInterrupt", "evalue": ""})
+    finally:
+        signal.signal(signal.SIGINT, saved)
+        shell.events.trigger("post_execute")
+        shell.events.trigger("post_run_cell", res)
+
+
+# ================================================================================ entry point
+def main(argv: Sequence[str] | None = None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="grader warm fork server (internal)")
+    parser.add_argument("--serve", type=int, required=True, help="control socket fd")
+    parser.add_argument("--preload", default=",".join(DEFAULT_PRELOAD))
+    args = parser.parse_args(argv)
+    _serve(args.serve, [n for n in args.preload.split(",") if n])
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)  # skip interpreter teardown (torch's atexit hooks): nothing left to do
+
+
+if __name__ == "__main__":
+    from grader.execute.warm import main as _main  # one copy of this module, not two
+
+    _main()

@@ -1,0 +1,496 @@
+"""The warm engine (fork server): same RawResults as the nbclient engine, and robust.
+
+Kernel-starting tests share one fork server per module (its start-up imports torch once);
+the equivalence tests run every snippet in one warm kernel and one nbclient kernel, in the
+same order, so the two kernels' states stay comparable.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from grader.errors import SandboxUnavailable
+from grader.execute.kernel import (
+    REPLY_MIME,
+    Kernel,
+    KernelDied,
+    KernelOptions,
+    Limits,
+    RawResult,
+    SandboxChoice,
+)
+from grader.execute.warm import WarmFactory, _Outputs, warm_available
+
+MiB = 1024 * 1024
+AVAILABLE, WHY = warm_available()
+pytestmark = pytest.mark.skipif(not AVAILABLE, reason=WHY)
+
+
+def _options(
+    workdir: Path, deadline: float = 120.0, sandbox: str = "none", **limits: int | float
+) -> KernelOptions:
+    workdir.mkdir(parents=True, exist_ok=True)
+    return KernelOptions(
+        workdir,
+        Limits(**limits),  # type: ignore[arg-type]
+        time.monotonic() + deadline,
+        sandbox=SandboxChoice(sandbox),  # type: ignore[arg-type]
+    )
+
+
+def _gone(pid: int, within: float = 3.0) -> bool:
+    end = time.monotonic() + within
+    while time.monotonic() < end:
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                if fh.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    return True
+        except (OSError, IndexError):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.fixture(scope="module")
+def factory() -> Iterator[WarmFactory]:
+    with WarmFactory() as f:
+        yield f
+
+
+@pytest.fixture
+def kernel(factory: WarmFactory, tmp_path: Path) -> Iterator[Kernel]:
+    k = factory.start(_options(tmp_path / "wd"))
+    yield k
+    k.close()
+
+
+# ------------------------------------------------------------------- no kernel needed
+def test_warm_available_reports_a_reason() -> None:
+    ok, why = warm_available()
+    assert isinstance(ok, bool) and why
+    assert ok == sys.platform.startswith("linux")
+
+
+def test_importing_the_module_is_cheap() -> None:
+    code = textwrap.dedent(
+        """
+        import sys
+        import grader.execute
+        before = set(sys.modules)
+        import grader.execute.warm
+        heavy = {"torch", "IPython", "ipykernel", "jupyter_client", "nbclient", "matplotlib"}
+        print(sorted({m.split(".")[0] for m in set(sys.modules) - before} & heavy))
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_outputs_follow_nbclient_rules() -> None:
+    out = _Outputs(cap=10)
+    out.stream("stdout", "abc")
+    out.message("clear_output", {"wait": True})
+    out.stream("stdout", "def")  # the pending clear happens before this output
+    out.message("display_data", {"data": {"text/plain": "'x'"}, "transient": {"display_id": "d"}})
+    out.message(
+        "update_display_data", {"data": {"text/plain": "'y'"}, "transient": {"display_id": "d"}}
+    )
+    out.message("display_data", {"data": {REPLY_MIME: {"ok": True}, "text/plain": "r"}})
+    out.message("display_data", {"data": {"image/png": "..."}})  # nothing _raw_result keeps
+    assert out.export() == [
+        {"output_type": "stream", "name": "stdout", "text": "def"},
+        {"output_type": "display_data", "data": {"text/plain": "'y'"}},
+        {"output_type": "display_data", "data": {REPLY_MIME: {"ok": True}, "text/plain": "r"}},
+    ]
+    out.reset()
+    out.stream("stdout", "0123456789abc")  # beyond the cap: dropped in the child already
+    out.stream("stdout", "more")
+    out.stream("stderr", "e")
+    assert out.export() == [
+        {"output_type": "stream", "name": "stdout", "text": "0123456789"},
+        {"output_type": "stream", "name": "stderr", "text": "e"},
+    ]
+
+
+# ------------------------------------------------------------- equivalence with nbclient
+SNIPPETS = {
+    "expression": "1 + 1",
+    "print": "print('hello', 42)",
+    "print-then-result": "print('a', end='')\n[1, 2]",
+    "stderr-warning": "import warnings\nwarnings.warn('careful')",
+    "stderr-write": "import sys\nsys.stderr.write('to stderr\\n')",
+    "error": "1 / 0",
+    "name-error": "undefined_name",
+    "custom-error": "class Boom(Exception):\n    pass\nraise Boom('bang')",
+    "syntax-error": "def f(:\n    pass",
+    "reply-display": (
+        "import IPython.display as d\n"
+        f"d.display({{{REPLY_MIME!r}: {{'id': 'r1', 'ok': True, 'v': (1, 2)}}}}, raw=True)"
+    ),
+    "trailing-semicolon": "x = 5\nx;",
+    "time-magic": "%time y = sum(range(1000))",
+    "display-then-result": "from IPython.display import display\ndisplay('shown')\n'result'",
+    "clear-output": (
+        "from IPython.display import clear_output\nprint('a')\nclear_output()\nprint('b')"
+    ),
+    "shell-escape": "!echo bang",
+    "input": "input('name? ')",
+    "sys-exit": "import sys\nsys.exit(3)",
+    "shell-class": "get_ipython().__class__.__name__",
+    "modules-before-import": (
+        "import sys\n[m in sys.modules for m in ('torch', 'numpy', 'matplotlib')]"
+    ),
+    "submodule-attribute": "import matplotlib\nhasattr(matplotlib, 'pyplot')",
+    "torch": "import torch\ntorch.ones(2, 2) @ torch.ones(2, 2)",
+    "matplotlib-inline": "%matplotlib inline\nimport matplotlib.pyplot as plt\nplt.plot([1, 2]);",
+    "top-level-await": "import asyncio\nawait asyncio.sleep(0, 'awaited')",
+    "asyncio-run": "import asyncio\nasyncio.run(asyncio.sleep(0))",
+    "cwd": "import os\nos.path.basename(os.getcwd())",
+}
+
+
+def _normalise(result: RawResult) -> tuple[object, ...]:
+    def clean(text: str) -> str:
+        text = re.sub(r"ipykernel_\d+", "ipykernel_PID", text)
+        text = re.sub(r"\d+(\.\d+)? ?[μnm]?s\b", "T", text)
+        return re.sub(r"0x[0-9a-f]+", "0xADDR", text)
+
+    error = None if result.error is None else (result.error[0], clean(result.error[1]))
+    return clean(result.text), clean(result.stderr), result.replies, error, result.timed_out
+
+
+@pytest.fixture(scope="module")
+def kernel_pair(
+    factory: WarmFactory, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Kernel, Kernel]]:
+    from grader.execute.nbclient_engine import NbclientFactory
+
+    warm = factory.start(_options(tmp_path_factory.mktemp("pair") / "wd"))
+    reference = NbclientFactory().start(_options(tmp_path_factory.mktemp("pair") / "wd"))
+    yield warm, reference
+    warm.close()
+    reference.close()
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("code", list(SNIPPETS.values()), ids=list(SNIPPETS))
+def test_same_raw_result_as_nbclient(kernel_pair: tuple[Kernel, Kernel], code: str) -> None:
+    warm, reference = kernel_pair
+    expected = _normalise(reference.execute(code, 60))
+    got = _normalise(warm.execute(code, 60))
+    assert got == expected
+
+
+@pytest.mark.kernel
+def test_driver_verdicts_match_nbclient(factory: WarmFactory) -> None:
+    from grader.execute.driver import Driver
+    from grader.execute.nbclient_engine import NbclientFactory
+    from grader.model import Cell, Notebook
+
+    sources = [
+        "import torch\nfrom torch import nn",
+        "def corr2d(X, K):\n    h, w = K.shape\n"
+        "    Y = torch.zeros((X.shape[0] - h + 1, X.shape[1] - w + 1))\n"
+        "    for i in range(Y.shape[0]):\n        for j in range(Y.shape[1]):\n"
+        "            Y[i, j] = (X[i:i + h, j:j + w] * K).sum()\n    return Y",
+        "X = torch.arange(9.0).reshape(3, 3)\nK = torch.tensor([[0.0, 1.0], [2.0, 3.0]])\n"
+        "corr2d(X, K)",
+        "print(later)",
+        "later = 'defined late'",
+        "1 / 0",
+        "np.zeros(2)",
+        "!pip install d2l\nprint('after install line')",
+    ]
+    notebook = Notebook(
+        "t.ipynb", "ipynb", tuple(Cell(i, "code", s) for i, s in enumerate(sources))
+    )
+
+    def verdicts(engine: object) -> list[str]:
+        with Driver(engine, Limits()).run(notebook) as live:  # type: ignore[arg-type]
+            call = live.probe({"op": "namespace"})
+            cells = [
+                repr((c.index, c.text, c.error, c.timed_out, c.attempts, c.bindings, c.results))
+                for c in live.execution.cells
+            ]
+            return [*cells, repr(live.execution.notes), repr(call)]
+
+    assert verdicts(factory) == verdicts(NbclientFactory())
+
+
+# ----------------------------------------------------------------------- isolation
+@pytest.mark.kernel
+def test_fresh_state_for_each_notebook(factory: WarmFactory, tmp_path: Path) -> None:
+    first = factory.start(_options(tmp_path / "a"))
+    try:
+        code = (
+            "leaked = 1\nimport torch\n"
+            "torch.allclose = lambda *a, **k: True\n"
+            "torch.allclose(torch.zeros(1), torch.ones(1))"
+        )
+        assert first.execute(code, 30).text == "True\n"
+        second = factory.start(_options(tmp_path / "b"))  # while the first is still alive
+        try:
+            fresh = "import sys\nlen(In), 'leaked' in dir(), 'torch' in sys.modules"
+            assert second.execute(fresh, 30).text == "(2, False, False)\n"
+            same = "import torch\ntorch.allclose(torch.zeros(1), torch.ones(1))"
+            assert second.execute(same, 30).text == "False\n"
+        finally:
+            second.close()
+    finally:
+        first.close()
+
+
+@pytest.mark.kernel
+def test_fd_level_output_is_captured_in_order(kernel: Kernel) -> None:
+    # ipykernel forwards fds 1 and 2 from a watcher thread, so whether this output
+    # lands in the cell is a race there; here it is drained before the next display.
+    code = "import os\nprint('py')\nos.system('echo shell; echo err >&2')\nos.write(1, b'raw\\n')"
+    result = kernel.execute(code, 10)
+    assert (result.text, result.stderr) == ("py\nshell\nraw\n4\n", "err\n")
+    assert kernel.execute("import sys\nsys.stdout.fileno() > 2", 10).text == "True\n"
+
+
+@pytest.mark.kernel
+def test_torch_ops_work_in_children(kernel: Kernel) -> None:
+    code = textwrap.dedent(
+        """
+        import torch
+        from torch import nn
+        a = torch.randn(128, 128)
+        w = torch.randn(128, 128, requires_grad=True)
+        (a @ w).relu().sum().backward()
+        conv = nn.Conv2d(1, 2, kernel_size=3)
+        conv(torch.randn(4, 1, 16, 16)).sum().backward()
+        from torch.utils.data import DataLoader, TensorDataset
+        loader = DataLoader(TensorDataset(torch.arange(10.0)), batch_size=3, num_workers=2)
+        total = sum(float(batch[0].sum()) for batch in loader)
+        print(tuple(w.grad.shape), tuple(conv.weight.grad.shape), total)
+        torch.get_num_threads()
+        """
+    )
+    result = kernel.execute(code, 60)
+    assert result.error is None, result
+    assert result.text == "(128, 128) (2, 1, 3, 3) 45.0\n1\n"
+
+
+# ------------------------------------------------------------------------- sandboxes
+@pytest.mark.kernel
+def test_weak_sandbox_matches_the_nbclient_engines(
+    factory: WarmFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from grader.execute.nbclient_engine import NbclientFactory
+
+    if shutil.which("setpriv") is None:
+        pytest.skip("the nbclient engine's weak sandbox needs setpriv")
+    monkeypatch.setenv("SECRET_API_TOKEN", "must not reach the kernel")
+    code = textwrap.dedent(
+        """
+        import os
+        status = dict(line.split(":", 1) for line in open("/proc/self/status"))
+        print(sorted(os.environ), os.environ["HOME"] == os.getcwd())
+        print({k: status[k].strip() for k in ("NoNewPrivs", "CapEff", "CapPrm", "CapBnd")})
+        """
+    )
+    seen = []
+    for name, engine in (("warm", factory), ("nbclient", NbclientFactory())):
+        k = engine.start(_options(tmp_path / name, sandbox="weak"))
+        try:
+            result = k.execute(code, 60)
+        finally:
+            k.close()
+        assert result.error is None, result
+        seen.append(result.text)
+    assert "SECRET_API_TOKEN" not in seen[0]
+    assert seen[0] == seen[1]
+
+
+def test_bwrap_is_refused_not_ignored(factory: WarmFactory, tmp_path: Path) -> None:
+    with pytest.raises(SandboxUnavailable, match="bwrap"):
+        factory.start(_options(tmp_path / "wd", sandbox="bwrap"))
+
+
+# ---------------------------------------------------------------- limits and failures
+@pytest.mark.kernel
+def test_timeout_interrupts_and_the_kernel_stays_usable(kernel: Kernel) -> None:
+    start = time.monotonic()
+    result = kernel.execute("while True:\n    pass", 1)
+    assert result.timed_out
+    assert result.error == ("KeyboardInterrupt", "")
+    assert time.monotonic() - start < 4
+    assert kernel.execute("'still here'", 10).text == "'still here'\n"
+
+
+@pytest.mark.kernel
+def test_a_kernel_that_ignores_the_interrupt_is_reported_and_killed(
+    factory: WarmFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from grader.execute import warm
+
+    monkeypatch.setattr(warm, "INTERRUPT_GRACE", 0.5)
+    k = factory.start(_options(tmp_path / "wd"))
+    code = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"
+    result = k.execute(code, 1)
+    assert result.timed_out and result.error is not None
+    assert k.execute("None", 1).timed_out  # what the driver's _ensure_responsive sees
+    pid = getattr(k, "pid")  # noqa: B009
+    k.close()
+    assert _gone(pid)
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import os\nos._exit(1)",
+        "import ctypes\nctypes.string_at(0)",
+        "import os, signal\nos.killpg(0, signal.SIGKILL)",
+    ],
+    ids=["os-exit", "segfault", "killpg"],
+)
+def test_a_dead_child_raises_kernel_died(factory: WarmFactory, tmp_path: Path, code: str) -> None:
+    k = factory.start(_options(tmp_path / "wd"))
+    try:
+        with pytest.raises(KernelDied) as died:
+            k.execute(code, 10)
+        assert died.value.reason == "crashed"
+        with pytest.raises(KernelDied):
+            k.execute("1", 10)
+    finally:
+        k.close()
+    assert factory.start(_options(tmp_path / "next")).execute("'server fine'", 10).text
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize(
+    "code",
+    [
+        "x = bytearray(3 * 1024**3)",  # one allocation: refused by RLIMIT_AS
+        "import numpy as np\nxs = [np.ones(100 * 2**20 // 8) for _ in range(30)]",  # watchdog
+    ],
+    ids=["one-allocation", "gradual"],
+)
+def test_memory_blow_up(factory: WarmFactory, tmp_path: Path, code: str) -> None:
+    k = factory.start(_options(tmp_path / "wd", memory_bytes=1024 * MiB))
+    try:
+        result = k.execute(code, 30)
+    except KernelDied as exc:
+        assert exc.reason == "memory"
+    else:
+        assert result.error is not None and result.error[0] in ("MemoryError", "RuntimeError")
+        assert k.execute("'alive'", 10).text == "'alive'\n"
+    finally:
+        k.close()
+
+
+@pytest.mark.kernel
+def test_notebook_deadline_kills_the_kernel(factory: WarmFactory, tmp_path: Path) -> None:
+    k = factory.start(_options(tmp_path / "wd", deadline=1.5))
+    try:
+        start = time.monotonic()
+        with pytest.raises(KernelDied) as died:
+            k.execute("import time\ntime.sleep(30)", 60)
+        assert died.value.reason == "timeout"
+        assert time.monotonic() - start < 5
+    finally:
+        k.close()
+
+
+@pytest.mark.kernel
+def test_close_kills_the_process_group(factory: WarmFactory, tmp_path: Path) -> None:
+    k = factory.start(_options(tmp_path / "wd"))
+    text = k.execute("import subprocess\nsubprocess.Popen(['sleep', '60']).pid", 10).text
+    pids = [getattr(k, "pid"), int(text)]  # noqa: B009
+    k.close()
+    k.close()  # idempotent
+    assert all(_gone(pid) for pid in pids)
+
+
+@pytest.mark.kernel
+def test_concurrent_starts(factory: WarmFactory, tmp_path: Path) -> None:
+    results: dict[int, str] = {}
+    errors: list[BaseException] = []
+
+    def worker(i: int) -> None:
+        try:
+            k = factory.start(_options(tmp_path / f"wd{i}"))
+            try:
+                results[i] = k.execute(f"import torch\nint(torch.ones(3).sum()) + {i}", 30).text
+            finally:
+                k.close()
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors
+    assert results == {i: f"{3 + i}\n" for i in range(6)}
+
+
+@pytest.mark.kernel
+def test_server_survives_a_hostile_child_and_is_restarted(tmp_path: Path) -> None:
+    with WarmFactory(preload=()) as f:
+        pid = int(f.server_info()["pid"])
+        k = f.start(_options(tmp_path / "a"))
+        k.execute("import os, signal\nos.kill(os.getppid(), signal.SIGKILL)", 10)
+        assert _gone(pid)
+        assert k.execute("'the kernel outlives its server'", 10).text
+        k.close()
+        k = f.start(_options(tmp_path / "b"))  # a new server
+        assert k.execute("1 + 1", 10).text == "2\n"
+        assert int(f.server_info()["pid"]) != pid
+        k.close()
+
+
+@pytest.mark.kernel
+def test_everything_stops_when_the_grader_exits(tmp_path: Path) -> None:
+    script = textwrap.dedent(
+        f"""
+        import time
+        from pathlib import Path
+        from grader.execute.kernel import KernelOptions, Limits
+        from grader.execute.warm import WarmFactory
+        f = WarmFactory(preload=())
+        k = f.start(KernelOptions(Path({str(tmp_path)!r}), Limits(), time.monotonic() + 60))
+        k.execute("1", 10)
+        print(f.server_info()["pid"], k.pid, f.runtime)
+        """
+    )  # no close(): atexit must do it
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    server, child, runtime = out.stdout.split()
+    assert _gone(int(server)) and _gone(int(child))
+    assert not os.path.exists(runtime)
+
+
+# ---------------------------------------------------------------------------- timing
+@pytest.mark.kernel
+def test_print_start_and_first_execute_times(factory: WarmFactory, tmp_path: Path) -> None:
+    from grader.execute.nbclient_engine import NbclientFactory
+
+    code = "import torch\nfloat(torch.ones(3).sum())"
+    for name, engine in (("warm", factory), ("nbclient", NbclientFactory())):
+        start = time.perf_counter()
+        k = engine.start(_options(tmp_path / name))
+        started = time.perf_counter()
+        result = k.execute(code, 60)
+        done = time.perf_counter()
+        k.close()
+        assert result.text == "3.0\n"
+        print(
+            f"\n{name:>8}: start {started - start:6.3f} s + first execute (import torch) "
+            f"{done - started:6.3f} s = {done - start:6.3f} s"
+        )
