@@ -22,8 +22,8 @@ $(VENV)/.installed: pyproject.toml
 system:
 	bash .ci/system-deps
 
-demo: install
-	$(BIN)/grade examples/
+demo: install system
+	$(BIN)/grade examples/ --no-gradebook
 
 lint: install
 	$(BIN)/ruff check grader tests reference benchmarks
