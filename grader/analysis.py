@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import itertools
 import re
 from dataclasses import dataclass
 
@@ -153,7 +154,7 @@ def indentation_lost(source: str) -> bool:
     """True when a cell has block openers (``for ...:``) followed by lines that are not
     indented: the typical sign of a notebook whose whitespace was collapsed in transit."""
     lines = [ln for ln in source.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
-    for this, following in zip(lines, lines[1:], strict=False):
+    for this, following in itertools.pairwise(lines):
         if this.rstrip().endswith(":") and _indent(following) <= _indent(this):
             return True
     return False

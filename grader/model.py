@@ -74,7 +74,7 @@ class Array:
         return tuple(int(s) for s in self.data.shape)
 
 
-Value: TypeAlias = "Array | Opaque | float | int | bool | str | None | tuple[Value, ...]"
+Value: TypeAlias = "Array | Opaque | float | int | bool | str | tuple[Value, ...] | None"
 
 
 # --------------------------------------------------------------------------- execute

@@ -242,8 +242,9 @@ def override(argv: Sequence[str]) -> int:
     survives regrading (stored in the gradebook, applied to every later result)."""
     from .gradebook import Gradebook
 
-    p = argparse.ArgumentParser(prog="grade override",
-                                description="Set an exercise score by hand (kept on regrade).")
+    p = argparse.ArgumentParser(
+        prog="grade override", description="Set an exercise score by hand (kept on regrade)."
+    )
     p.add_argument("student")
     p.add_argument("exercise")
     p.add_argument("score", type=float)

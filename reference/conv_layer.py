@@ -372,10 +372,14 @@ def pred_directional_kernel(K: npt.ArrayLike, v: npt.ArrayLike) -> Verdict:
         return 0.0, "The kernel is all zeros (or not finite), so it detects nothing."
     total = float(Km.sum())
     if abs(total) > 1e-3 * scale:
-        return 0.0, (
-            f"The kernel's entries sum to {total:.3g}, not 0, so it responds to flat regions and "
-            "to edges of every orientation; use the derivative along v: v1*D_x + v2*D_y."
-        ), ("directional-not-zero-sum",)
+        return (
+            0.0,
+            (
+                f"The kernel's entries sum to {total:.3g}, not 0, so it responds to flat regions and "
+                "to edges of every orientation; use the derivative along v: v1*D_x + v2*D_y."
+            ),
+            ("directional-not-zero-sum",),
+        )
     shape = (Km.shape[0] + 2, Km.shape[1] + 2)
     # responses to the unit ramps along x (= columns) and y (= rows): constant because sum(K) = 0
     m = np.array(
@@ -468,16 +472,24 @@ def pred_blur(K: npt.ArrayLike, *args: npt.ArrayLike) -> Verdict:
     if not np.all(np.isfinite(Km)) or not Km.any():
         return 0.0, "The kernel is all zeros (or not finite); a blur averages: e.g. ones(3, 3) / 9."
     if Km.min() < -1e-6 * float(np.abs(Km).max()):
-        return 0.0, (
-            "The kernel has negative entries: that sharpens or detects edges instead of blurring; "
-            "a blur uses non-negative weights that sum to 1 (box or Gaussian)."
-        ), ("blur-negative-weights",)
+        return (
+            0.0,
+            (
+                "The kernel has negative entries: that sharpens or detects edges instead of blurring; "
+                "a blur uses non-negative weights that sum to 1 (box or Gaussian)."
+            ),
+            ("blur-negative-weights",),
+        )
     total = float(Km.sum())
     if abs(total - 1) > 1e-4:
-        return 0.5, (
-            f"The weights sum to {total:.4g}, not 1, so the blur changes the image's brightness "
-            "(a constant image is multiplied by that sum); divide the kernel by its sum."
-        ), ("blur-not-normalized",)
+        return (
+            0.5,
+            (
+                f"The weights sum to {total:.4g}, not 1, so the blur changes the image's brightness "
+                "(a constant image is multiplied by that sum); divide the kernel by its sum."
+            ),
+            ("blur-not-normalized",),
+        )
     gain = float(np.sum(Km**2))
     if gain > 1 - 1e-6:
         return 0.0, (

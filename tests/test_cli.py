@@ -12,8 +12,8 @@ from typing import Any
 import jsonschema
 import nbformat
 import pytest
-
 from conftest import ROOT
+
 from grader.report.json_report import JSON_SCHEMA
 
 pytestmark = [pytest.mark.slow, pytest.mark.kernel]

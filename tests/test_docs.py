@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 from conftest import ROOT
+
 from grader.rubric import Rubric, load_rubric
 
 

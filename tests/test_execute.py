@@ -99,8 +99,10 @@ def test_probe_calls_student_functions_with_plain_data() -> None:
 
     from grader.values import as_array, decode, encode
 
-    nb = notebook("import torch\ndef double(x):\n    print('noise')\n    return x * 2\n"
-                  "def slow(x):\n    import time\n    time.sleep(30)")
+    nb = notebook(
+        "import torch\ndef double(x):\n    print('noise')\n    return x * 2\n"
+        "def slow(x):\n    import time\n    time.sleep(30)"
+    )
     with executor("nbclient", Limits(probe_timeout=1)).run(nb) as live:
         reply = live.probe({"op": "call", "target": "double", "args": [encode(np.eye(2))]})
         out = as_array(decode(reply["value"]))

@@ -162,7 +162,7 @@ def test_duplicate_exercise_id(tmp_path: Path) -> None:
 
 def test_missing_reference_module(tmp_path: Path) -> None:
     path = course(tmp_path, MINIMAL.replace("reference: conv_layer", "reference: nothere"))
-    with pytest.raises(ReferenceError_, match="reference/nothere.py"):
+    with pytest.raises(ReferenceError_, match=r"reference/nothere\.py"):
         load_rubric(path)
 
 

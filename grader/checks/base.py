@@ -83,7 +83,8 @@ def difference(got: FloatArray, expected: FloatArray, limit: int = 3) -> str:
         return "empty arrays"
     where = np.argwhere(~np.isclose(got, expected, rtol=1e-4, atol=1e-5))
     parts = [
-        f"[{', '.join(map(str, idx))}] is {got[tuple(idx)]:.4g}, expected {expected[tuple(idx)]:.4g}"
+        f"[{', '.join(map(str, idx))}] is {got[tuple(idx)]:.4g}, "
+        f"expected {expected[tuple(idx)]:.4g}"
         for idx in where[:limit]
     ]
     more = f" (and {len(where) - limit} more)" if len(where) > limit else ""

@@ -73,7 +73,8 @@ class Kernel(Protocol):
     """One live process that runs code with IPython semantics."""
 
     def execute(self, code: str, timeout: float) -> RawResult:
-        """Run ``code``; interrupt it after ``timeout`` s. Raise KernelDied if the process is gone."""
+        """Run ``code``; interrupt it after ``timeout`` s. Raise KernelDied if the process
+        is gone."""
         ...
 
     def close(self) -> None:

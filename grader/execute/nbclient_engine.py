@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import json
@@ -185,10 +186,8 @@ class NbclientKernel:
             return
         self._closed = True
         self._watchdog.stop()
-        try:
+        with contextlib.suppress(Exception):  # cleanup must not mask the real outcome
             self._client._cleanup_kernel()
-        except Exception:
-            pass
         if self.pid > 0:
             kill_group(self.pid)
         self._log.close()
