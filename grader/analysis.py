@@ -57,7 +57,15 @@ def facts(source: str) -> CellFacts:
     try:
         tree = ast.parse(_parseable(source))
     except SyntaxError as exc:
-        return CellFacts(False, frozenset(), frozenset(), (), (), f"{exc.msg} (line {exc.lineno})")
+        names, modules = _regex_imports(source)
+        return CellFacts(
+            False,
+            frozenset(names),
+            frozenset(),
+            tuple(modules),
+            (),
+            f"{exc.msg} (line {exc.lineno})",
+        )
     visitor = _Scope()
     visitor.visit(tree)
     functions = tuple(
@@ -162,6 +170,62 @@ def indentation_lost(source: str) -> bool:
 
 def _indent(line: str) -> int:
     return len(line) - len(line.lstrip())
+
+
+_IMPORT = re.compile(r"^\s*import\s+([\w.]+)(?:\s+as\s+(\w+))?", re.MULTILINE)
+_FROM = re.compile(r"^\s*from\s+([\w.]+)\s+import\s+(.+)$", re.MULTILINE)
+
+
+def _regex_imports(source: str) -> tuple[list[str], list[str]]:
+    """Names bound and modules named by import lines of source that does not parse."""
+    names: list[str] = []
+    modules: list[str] = []
+    for m in _IMPORT.finditer(source):
+        modules.append(m.group(1).split(".")[0])
+        names.append(m.group(2) or m.group(1).split(".")[0])
+    for m in _FROM.finditer(source):
+        modules.append(m.group(1).split(".")[0])
+        for part in m.group(2).strip("() ").split(","):
+            bits = part.split()
+            if bits:
+                names.append(bits[-1] if len(bits) == 3 and bits[1] == "as" else bits[0])
+    return names, modules
+
+
+def after_failed_import(source: str, module: str) -> str | None:
+    """The rest of a cell after the top-level import of ``module`` that failed, with the
+    lines before it blanked (line numbers kept), or None if there is nothing to continue."""
+    try:
+        tree = ast.parse(_parseable(source))
+    except SyntaxError:
+        return None
+    for node in tree.body:
+        names = (
+            [a.name for a in node.names]
+            if isinstance(node, ast.Import)
+            else [node.module or ""]
+            if isinstance(node, ast.ImportFrom)
+            else []
+        )
+        if any(n.split(".")[0] == module for n in names):
+            end = node.end_lineno or node.lineno
+            lines = source.splitlines()
+            rest = lines[end:]
+            if not any(ln.strip() for ln in rest):
+                return None
+            return "\n" * end + "\n".join(rest) + "\n"
+    return None
+
+
+def rescue_imports(sources: list[str]) -> list[str]:
+    """Import lines for conventional names imported only by cells that cannot run (their
+    indentation was lost, say): imported ahead of time so the rest can still be graded."""
+    parsed: set[str] = set()
+    broken: set[str] = set()
+    for src in sources:
+        f = facts(src)
+        (parsed if f.parses else broken).update(f.defines)
+    return [line for name, line in COMMON_IMPORTS.items() if name in broken - parsed]
 
 
 def missing_imports(sources: list[str]) -> list[str]:

@@ -590,9 +590,12 @@ def _is_markdown_paragraph(para: Sequence[str], following: Sequence[str]) -> boo
 
 
 def _looks_like_prose(para: Sequence[str]) -> bool:
-    """Five or more words, nearly all of them made of letters only."""
+    """Five or more words nearly all made of letters only, or a longer paragraph whose
+    words are mostly letters (an answer with some inline math: ``[1, -2, 1]``)."""
     words = " ".join(para).split()
     letters = sum(1 for word in words if word.strip(_PUNCTUATION).isalpha())
+    if len(words) >= 12:
+        return letters >= 0.6 * len(words)
     return len(words) >= 5 and letters >= 0.8 * len(words)
 
 

@@ -27,13 +27,13 @@ from .rubric import ExerciseSpec, Rubric
 _HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.*)$")
 _LIST = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
 _NUMBER = re.compile(
-    r"^\s*(?:#+\s*)?(?:\*\*)?\s*(?:exercises?|ex\.?|q(?:uestion)?\.?|problem|task)?\s*"
+    r"^\s*(?:#+\s*)?(?:\*\*)?\s*(?:exercises?|ex\.?|q(?:uestion)?\.?|problem|task|part)?\s*"
     r"(\d{1,2})(?:\s*[.)]?\s*(?:\(?([0-9]{1,2}|[a-d])\)?))?(?:[.):*]|\s|$)",
     re.IGNORECASE,
 )
 _CODE_COMMENT = re.compile(r"^\s*#+\s?(.*)$")
 _LABELLED = re.compile(
-    r"\s*(?:\*\*)?(?:exercises?\b|ex\b\.?|q(?:uestion)?\.?\s*\d|problem\b|task\b"
+    r"\s*(?:\*\*)?(?:exercises?\b|ex\b\.?|q(?:uestion)?\.?\s*\d|problem\b|task\b|part\b"
     r"|\d{1,2}(?:\.\d{1,2})?[.):\s])",
     re.IGNORECASE,
 )
@@ -179,7 +179,10 @@ def _scan_markdown(
             continue
         heading = _HEADING.match(line)
         level = len(heading.group(1)) if heading else 7
-        numbered = first or heading is not None
+        # A cell's first line counts as a title only when it reads like one (short, or a
+        # question); a long first sentence of an answer is the answer.
+        titled = first and (len(line.split()) <= 12 or line.rstrip().endswith("?"))
+        numbered = titled or heading is not None
         structural = numbered or bool(_LIST.match(line)) or line.rstrip().endswith("?")
         first = False
         hit = matcher.match(line, structural, numbered)

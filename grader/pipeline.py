@@ -150,11 +150,14 @@ class Grader:
             cache=cache,
             seed=self.options.seed,
         )
+        # With an unknown edition, edition-specific checks of the rubric's first edition
+        # apply (so an exercise is never charged both editions' variants).
+        as_edition = edition or next(iter(self.rubric.editions), None)
         checks = [
             c
             for c in ex.checks
             if (c.public or not self.options.public_only)
-            and (not c.editions or edition is None or edition in c.editions)
+            and (not c.editions or as_edition is None or as_edition in c.editions)
         ]
         results = tuple(self._check(spec, ctx) for spec in checks)
         return replace(aggregate(ex, results, run.execution), cells=ctx.answer().cells)

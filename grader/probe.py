@@ -152,11 +152,16 @@ def decode(spec):  # type: ignore[no-untyped-def]
     """Turn an input sent by the grader into a torch tensor / ndarray / plain value."""
     t = spec.get("t")
     if t == "array":
-        np_mod = _numpy()
+        np_mod = _numpy() or __import__("numpy")
         raw = _b64.b64decode(spec["b64"])
         arr = np_mod.frombuffer(raw, dtype=np_mod.dtype(spec["dtype"]).newbyteorder("<"))
         arr = arr.reshape(spec["shape"]).astype(spec["dtype"])
         torch = _torch()
+        if torch is None and spec.get("kind", "torch") == "torch":
+            try:  # the notebook's own import may have failed (e.g. after `import d2l`)
+                torch = __import__("torch")
+            except ImportError:
+                torch = None
         if spec.get("kind", "torch") == "torch" and torch is not None:
             tensor = torch.from_numpy(arr.copy())
             if spec.get("grad"):

@@ -375,8 +375,8 @@ def pred_directional_kernel(K: npt.ArrayLike, v: npt.ArrayLike) -> Verdict:
         return (
             0.0,
             (
-                f"The kernel's entries sum to {total:.3g}, not 0, so it responds to flat regions and "
-                "to edges of every orientation; use the derivative along v: v1*D_x + v2*D_y."
+                f"The kernel's entries sum to {total:.3g}, not 0, so it responds to flat regions "
+                "and to edges of every orientation; use the derivative along v: v1*D_x + v2*D_y."
             ),
             ("directional-not-zero-sum",),
         )
@@ -475,8 +475,8 @@ def pred_blur(K: npt.ArrayLike, *args: npt.ArrayLike) -> Verdict:
         return (
             0.0,
             (
-                "The kernel has negative entries: that sharpens or detects edges instead of blurring; "
-                "a blur uses non-negative weights that sum to 1 (box or Gaussian)."
+                "The kernel has negative entries: that sharpens or detects edges instead of "
+                "blurring; a blur uses non-negative weights that sum to 1 (box or Gaussian)."
             ),
             ("blur-negative-weights",),
         )
@@ -485,8 +485,9 @@ def pred_blur(K: npt.ArrayLike, *args: npt.ArrayLike) -> Verdict:
         return (
             0.5,
             (
-                f"The weights sum to {total:.4g}, not 1, so the blur changes the image's brightness "
-                "(a constant image is multiplied by that sum); divide the kernel by its sum."
+                f"The weights sum to {total:.4g}, not 1, so the blur changes the image's "
+                "brightness (a constant image is multiplied by that sum); divide the kernel by "
+                "its sum."
             ),
             ("blur-not-normalized",),
         )

@@ -326,7 +326,11 @@ def test_corpus_file(file: str, corpus_results: dict[str, SubmissionResult]) -> 
     )
 
 
-@pytest.mark.parametrize(("file", "key"), list(_known_bug_cases()))
+@pytest.mark.parametrize(
+    ("file", "key"),
+    list(_known_bug_cases())
+    or [pytest.param("", "", marks=pytest.mark.skip(reason="no known grader bugs are listed"))],
+)
 def test_known_grader_bug(file: str, key: str, corpus_results: dict[str, SubmissionResult]) -> None:
     """The expectations the grader is known to get wrong (strict xfail: fixed -> XPASS)."""
     result = corpus_results[file]

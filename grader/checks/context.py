@@ -130,6 +130,15 @@ class CheckContext:
                     out.append(Candidate(arr, run.index, None, "printed"))
         return out
 
+    def failed_cells_note(self, exercise_id: str | None = None) -> str:
+        """' (cell 5 raised SyntaxError: ...)' when a cell of the answer failed, else ''."""
+        cells = set(self.answer(exercise_id).code_cells)
+        for run in self.execution.cells:
+            if run.index in cells and run.error is not None:
+                err = run.error
+                return f" (cell {err.cell} raised {err.ename}: {err.evalue[:100]})"
+        return ""
+
     def env(self, upto_cell: int | None = None) -> dict[str, Value]:
         """Names bound by the cells that ran up to ``upto_cell`` (inclusive), latest wins."""
         env: dict[str, Value] = {}

@@ -85,15 +85,14 @@ class FunctionCheck:
         only = set(ctx.answer().defines) if spec.options.get("search") == "exercise" else None
         found, how = ctx.find_callable(names, params, behaves, only=only)
         if found is None:
-            return ctx.result(
-                spec,
-                0,
-                [
-                    f"No function `{names[0]}` was found: define it (any name works if "
-                    "it behaves like the book's) so that it can be tested."
-                ],
-                found=False,
+            why = ctx.failed_cells_note()
+            msg = (
+                f"No function `{names[0]}` could be tested: your answer's code did not run{why}."
+                if why
+                else f"No function `{names[0]}` was found: define it (any "
+                "name works if it behaves like the book's) so that it can be tested."
             )
+            return ctx.result(spec, 0, [msg], found=False)
         judged = self._judge(spec, ctx, found, cases)
         passed = sum(c.fraction for c in judged)
         fraction = passed / len(judged) if judged else 0.0

@@ -47,15 +47,14 @@ class PropertyCheck:
         sources = list(spec.options.get("from", [ctx.exercise.id]))
         pool = [c for c in ctx.candidates(sources) if c.value.size >= min_size]
         if not pool:
-            return ctx.result(
-                spec,
-                0,
-                [
-                    f"No {what} was found in your answer to this exercise "
-                    "(define it or display it in a code cell)."
-                ],
-                found=False,
+            why = ctx.failed_cells_note()
+            msg = (
+                f"No {what} could be judged: your answer's code did not run{why}."
+                if why
+                else f"No {what} was found in your answer to this exercise (define it or "
+                "display it in a code cell)."
             )
+            return ctx.result(spec, 0, [msg], found=False)
         scored = [(c, *judge(ctx, spec.options["predicate"], c.value)) for c in pool]
         named = [s for s in scored if s[0].name in names]
         if named:  # the student's own name for it: judge their latest definition

@@ -1,7 +1,7 @@
 """``prose``: the student's words state the required concepts and avoid misconceptions.
 
-A misconception counts only when the answer misses a required concept: a complete answer
-that names a misconception is refuting it.
+A misconception counts unless the answer is complete and every sentence naming the
+misconception contrasts or denies it: then it is refuting it, not making it.
 
 A transparent, deterministic matcher (:mod:`grader.prose`): each required concept has
 regex patterns and its share of the points; each misconception is a diagnosis of the
@@ -12,10 +12,11 @@ being guessed.
 
 from __future__ import annotations
 
+import re
 from typing import Any, ClassVar
 
 from ..model import CheckResult
-from ..prose import Concept, judge
+from ..prose import Concept, judge, normalise
 from ..rubric import CheckSpec, Reference
 from .base import schema
 from .context import CheckContext
@@ -33,6 +34,21 @@ _CONCEPT: dict[str, Any] = {
     },
 }
 REVIEW_BELOW = 0.6
+_REFUTE = re.compile(
+    r"\b(not|no|never|but|however|instead|rather|unlike|wrong|incorrect|misconception|would|"
+    r"common(ly)?|only because|typo|mxnet)\b|n't\b",
+    re.IGNORECASE,
+)
+
+
+def _refuted(text: str, patterns: tuple[str, ...]) -> bool:
+    """Every sentence stating the misconception also contrasts or denies it (outside the
+    words of the misconception itself)."""
+    sentences = re.split(r"(?<=[.!?])\s+|\n{2,}", normalise(text))
+    hits = [(s, m) for s in sentences for p in patterns if (m := re.search(p, s, re.IGNORECASE))]
+    return bool(hits) and all(_REFUTE.search(s[: m.start()] + " " + s[m.end() :]) for s, m in hits)
+
+
 LONG_ANSWER_WORDS = 25
 
 
@@ -77,10 +93,11 @@ class ProseCheck:
         diagnoses: list[str] = []
         penalty = float(spec.options.get("misconception_penalty", 0.5))
         complete = all(m.found for m in verdict.required)
+        patterns = {d.id: d.prose for d in ctx.iter_diagnoses("prose")}
         for m in verdict.misconceptions:
-            # An answer that states every required concept and also names a misconception is
-            # refuting it ("2d + 1 is common but not the minimum"), not making it.
-            if m.found and not complete:
+            # A complete answer that names a misconception in a sentence that contrasts or
+            # denies it is refuting it ("2d + 1 is common, but not the minimum").
+            if m.found and not (complete and _refuted(text, patterns.get(m.id, ()))):
                 diagnoses.append(m.id)
                 lines.append(ctx.diagnosis(m.id))
                 fraction = max(0.0, fraction - penalty)

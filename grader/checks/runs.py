@@ -29,6 +29,20 @@ def _indentation_lost(ctx: CheckContext) -> list[int]:
     ]
 
 
+def _relied_on_added_imports(ctx: CheckContext) -> set[int]:
+    """Cells that use a name the notebook never imports (the grader imported it for them)."""
+    added = {
+        name
+        for name, line in analysis.COMMON_IMPORTS.items()
+        if f"added missing `{line}`" in ctx.execution.notes
+    }
+    return {
+        c.index
+        for c in ctx.notebook.cells
+        if c.kind == "code" and added & analysis.facts(c.source).uses
+    }
+
+
 KILLED = {
     "timeout": "the notebook was stopped because it ran out of time",
     "memory": "the notebook was stopped because it used more memory than allowed",
@@ -49,7 +63,10 @@ class RunsCheck:
         runs = ex.cells
         if not runs:
             return ctx.result(spec, 0.0, ["The notebook has no code to run."], found=False)
-        clean = sum(1 for r in runs if r.error is None and r.attempts == 1)
+        relied = _relied_on_added_imports(ctx)
+        clean = sum(
+            1 for r in runs if r.error is None and r.attempts == 1 and r.index not in relied
+        )
         fraction = clean / len(runs)
         lines: list[str] = []
         diagnoses: list[str] = []

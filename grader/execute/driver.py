@@ -196,8 +196,13 @@ class Driver:
             for c in notebook.cells
             if c.kind == "code" and c.source.strip()
         ]
-        imports = analysis.missing_imports([c.source for c in cells])
-        progress = _Progress(notes=[f"added missing `{line}`" for line in imports])
+        added = analysis.missing_imports([c.source for c in cells])
+        rescued = analysis.rescue_imports([c.source for c in cells])
+        imports = added + rescued
+        progress = _Progress(notes=[f"added missing `{line}`" for line in added])
+        progress.notes.extend(
+            f"ran `{line}` ahead of time: the cell that imports it cannot run" for line in rescued
+        )
         if self.sandbox.mode != "bwrap" and self.sandbox.note:
             progress.notes.append(f"sandbox: {self.sandbox.note}")
         for state in cells:
@@ -296,9 +301,34 @@ class Driver:
         raw = kernel.execute(source, self.limits.cell_timeout)
         if raw.timed_out:
             self._ensure_responsive(kernel)
+        raw = self._continue_after_missing_module(kernel, source, raw)
         captured = self._capture(kernel, source)
         if record:
             state.record = _cell_record(state, raw, captured)
+
+    def _continue_after_missing_module(
+        self, kernel: Kernel, source: str, raw: RawResult
+    ) -> RawResult:
+        """A cell stopped by a missing module (``from d2l import torch as d2l``) runs on
+        after that import, so what does not depend on the module is still graded. The
+        cell keeps its ModuleNotFoundError for the report."""
+        if raw.error is None or raw.error[0] not in ("ModuleNotFoundError", "ImportError"):
+            return raw
+        m = _MISSING_MODULE.search(raw.error[1])
+        rest = analysis.after_failed_import(source, m.group(1).split(".")[0]) if m else None
+        if rest is None:
+            return raw
+        more = kernel.execute(rest, self.limits.cell_timeout)
+        if more.timed_out:
+            self._ensure_responsive(kernel)
+        return RawResult(
+            text=raw.text + more.text,
+            stderr=raw.stderr + more.stderr,
+            replies=raw.replies + more.replies,
+            error=raw.error,
+            timed_out=more.timed_out,
+            seconds=raw.seconds + more.seconds,
+        )
 
     @staticmethod
     def _ensure_responsive(kernel: Kernel) -> None:
