@@ -25,9 +25,11 @@ system:
 demo: install system
 	$(BIN)/grade examples/ --no-gradebook
 
+LINT_PATHS := grader tests reference $(wildcard benchmarks)
+
 lint: install
-	$(BIN)/ruff check grader tests reference benchmarks
-	$(BIN)/ruff format --check grader tests reference benchmarks
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
 
 typecheck: install
 	$(BIN)/mypy
