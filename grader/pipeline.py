@@ -27,6 +27,7 @@ from .execute import Executor, Run
 from .load import load
 from .locate import Answer, detect_edition, locate
 from .model import (
+    EDITIONS,
     CheckResult,
     Edition,
     Execution,
@@ -152,7 +153,7 @@ class Grader:
         )
         # With an unknown edition, edition-specific checks of the rubric's first edition
         # apply (so an exercise is never charged both editions' variants).
-        as_edition = edition or next(iter(self.rubric.editions), None)
+        as_edition = edition or next((e for e in EDITIONS if e in self.rubric.editions), None)
         checks = [
             c
             for c in ex.checks
