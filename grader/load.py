@@ -594,7 +594,7 @@ def _looks_like_prose(para: Sequence[str]) -> bool:
     words are mostly letters (an answer with some inline math: ``[1, -2, 1]``)."""
     words = " ".join(para).split()
     letters = sum(1 for word in words if word.strip(_PUNCTUATION).isalpha())
-    if len(words) >= 12:
+    if len(words) >= 12 and words[0][:1].isalpha():  # output rarely starts with a word
         return letters >= 0.6 * len(words)
     return len(words) >= 5 and letters >= 0.8 * len(words)
 
