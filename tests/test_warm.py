@@ -251,6 +251,22 @@ def test_fresh_state_for_each_notebook(factory: WarmFactory, tmp_path: Path) -> 
 
 
 @pytest.mark.kernel
+def test_each_kernel_draws_its_own_random_seeds(factory: WarmFactory, tmp_path: Path) -> None:
+    # as fresh processes do: torch from the OS at start, random and numpy at import
+    code = (
+        "import random, numpy, torch\n(torch.initial_seed(), random.random(), numpy.random.rand())"
+    )
+    seen = []
+    for name in ("a", "b"):
+        k = factory.start(_options(tmp_path / name))
+        try:
+            seen.append(eval(k.execute(code, 30).text))
+        finally:
+            k.close()
+    assert all(x != y for x, y in zip(*seen, strict=True)), seen
+
+
+@pytest.mark.kernel
 def test_fd_level_output_is_captured_in_order(kernel: Kernel) -> None:
     # ipykernel forwards fds 1 and 2 from a watcher thread, so whether this output
     # lands in the cell is a race there; here it is drained before the next display.
@@ -314,11 +330,6 @@ def test_weak_sandbox_matches_the_nbclient_engines(
         seen.append(result.text)
     assert "SECRET_API_TOKEN" not in seen[0]
     assert seen[0] == seen[1]
-
-
-def test_bwrap_is_refused_not_ignored(factory: WarmFactory, tmp_path: Path) -> None:
-    with pytest.raises(SandboxUnavailable, match="bwrap"):
-        factory.start(_options(tmp_path / "wd", sandbox="bwrap"))
 
 
 # ---------------------------------------------------------------- limits and failures
@@ -494,3 +505,395 @@ def test_print_start_and_first_execute_times(factory: WarmFactory, tmp_path: Pat
             f"\n{name:>8}: start {started - start:6.3f} s + first execute (import torch) "
             f"{done - started:6.3f} s = {done - start:6.3f} s"
         )
+
+
+# ------------------------------------------------------------------ the bwrap sandbox
+def _bwrap_skip() -> None:
+    from grader.execute.sandbox import probe_bwrap
+
+    status = probe_bwrap()
+    if not status.available:
+        pytest.skip(f"bwrap cannot start here: {status.reason}")
+
+
+def _bwrap(
+    workdir: Path, deadline: float = 120.0, hidden: tuple[Path, ...] = (), **limits: int | float
+) -> KernelOptions:
+    workdir.mkdir(parents=True, exist_ok=True)
+    return KernelOptions(
+        workdir,
+        Limits(**limits),  # type: ignore[arg-type]
+        time.monotonic() + deadline,
+        sandbox=SandboxChoice("bwrap"),
+        hidden=hidden,
+    )
+
+
+def _tree(pid: int) -> list[int]:
+    from grader.execute.warm import _proc_children
+
+    found, stack = [], [pid]
+    while stack:
+        p = stack.pop()
+        found.append(p)
+        stack.extend(_proc_children(p))
+    return found
+
+
+@pytest.fixture(scope="module")
+def secret(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("course") / "reference"
+    folder.mkdir()
+    (folder / "solution.py").write_text("ANSWER = 42\n")
+    return folder
+
+
+_FACTS = textwrap.dedent(
+    """
+    import os, socket, stat
+    status = dict(line.split(":", 1) for line in open("/proc/self/status"))
+    def attempt(fn):
+        try:
+            fn()
+            return "ok"
+        except Exception as exc:
+            return type(exc).__name__
+    def write(path):
+        with open(path, "w") as fh:
+            fh.write("x")
+    facts = {
+        "env": sorted(os.environ),
+        "home is cwd": os.environ["HOME"] == os.getcwd(),
+        "caps": {k: status[k].strip() for k in ("NoNewPrivs", "CapEff", "CapPrm", "CapBnd")},
+        "uid": (os.getuid(), os.getgid()),
+        "hostname": socket.gethostname(),
+        "parent": os.getppid(),
+        "root": sorted(os.listdir("/")),
+        "secret": os.path.exists(SECRET),
+        "net": attempt(lambda: socket.create_connection(("1.1.1.1", 80), timeout=2)),
+        "write usr": attempt(lambda: write("/usr/grader-test")),
+        "write cwd": attempt(lambda: write("here")),
+        "write tmp": attempt(lambda: write("/tmp/here")),
+        "write shm": attempt(lambda: write("/dev/shm/here")),
+        "new userns": attempt(lambda: os.unshare(os.CLONE_NEWUSER)),
+    }
+    print(facts)
+    """
+)
+
+
+@pytest.mark.kernel
+def test_bwrap_kernel_sees_what_an_nbclient_bwrap_kernel_sees(
+    factory: WarmFactory, tmp_path: Path, secret: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from grader.execute.nbclient_engine import NbclientFactory
+
+    _bwrap_skip()
+    monkeypatch.setenv("SECRET_API_TOKEN", "must not reach the kernel")
+    code = f"SECRET = {str(secret / 'solution.py')!r}\n" + _FACTS
+    seen = []
+    for name, engine in (("warm", factory), ("nbclient", NbclientFactory())):
+        k = engine.start(_bwrap(tmp_path / name, hidden=(secret,)))
+        try:
+            result = k.execute(code, 60)
+        finally:
+            k.close()
+        assert result.error is None, result
+        seen.append(result.text)
+    assert "SECRET_API_TOKEN" not in seen[0] and "'secret': False" in seen[0]
+    assert "'net': 'OSError'" in seen[0] and "'write usr': 'OSError'" in seen[0]
+    assert seen[0] == seen[1]
+
+
+@pytest.mark.kernel
+def test_bwrap_kernel_cannot_touch_its_server(factory: WarmFactory, tmp_path: Path) -> None:
+    _bwrap_skip()
+    code = textwrap.dedent(
+        """
+        import ctypes, os, signal
+        libc = ctypes.CDLL(None, use_errno=True)
+        os.kill(1, signal.SIGKILL)  # the server is the namespace's init: dropped
+        os.kill(1, signal.SIGTERM)
+        out = []
+        for name in ("mem", "environ", "maps"):
+            try:
+                open(f"/proc/1/{name}", "rb").read(1)
+                out.append("read")
+            except OSError as exc:
+                out.append(type(exc).__name__)
+        out.append(libc.ptrace(16, 1, 0, 0))  # PTRACE_ATTACH
+        out.append(os.getppid())
+        out.append(sorted(int(p) for p in os.listdir("/proc") if p.isdigit())[0])
+        out
+        """
+    )
+    k = factory.start(_bwrap(tmp_path / "a"))
+    server = k.server_pid
+    assert server is not None and server != k.pid
+    try:
+        assert k.execute(code, 30).text == (
+            "['PermissionError', 'PermissionError', 'PermissionError', -1, 1, 1]\n"
+        )
+    finally:
+        k.close()
+    k = factory.start(_bwrap(tmp_path / "b"))
+    try:
+        assert k.server_pid == server  # the same server, alive, serves the next notebook
+    finally:
+        k.close()
+
+
+@pytest.mark.kernel
+def test_nothing_of_a_kernel_survives_into_the_next(factory: WarmFactory, tmp_path: Path) -> None:
+    _bwrap_skip()
+    leave = textwrap.dedent(
+        """
+        import ctypes, os, subprocess
+        if os.fork() == 0:  # a double-forked daemon in its own session
+            os.setsid()
+            if os.fork() == 0:
+                os.execvp("sleep", ["sleep", "300"])
+            os._exit(0)
+        os.wait()
+        for path in ("mine.txt", "/tmp/mine.txt", "/dev/shm/mine.txt"):
+            with open(path, "w") as fh:
+                fh.write("answers")
+        deep = "/tmp/locked/" + "/".join(["d"] * 40)
+        os.makedirs(deep)
+        os.symlink("/usr", deep + "/usr-link")
+        os.chmod("/tmp/locked", 0)
+        os.chmod(".", 0)
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.shmget(1234, 4096, 0o1000 | 0o600)  # IPC_CREAT
+        os.getcwd()
+        """
+    )
+    first = factory.start(_bwrap(tmp_path / "a"))
+    workdir = Path(first.execute(leave, 30).text.strip().strip("'"))
+    server = first.server_pid
+    assert server is not None
+    assert len(_tree(server)) >= 3  # server, kernel, daemon
+    first.close()
+    report = factory.last_cleanup
+    assert report is not None and report["ok"] is True and report["killed"] >= 1, report
+    assert _tree(server) == [server]  # seen from the host: only the server is left
+    assert not workdir.exists()
+    second = factory.start(_bwrap(tmp_path / "b"))
+    try:
+        assert second.server_pid == server
+        look = textwrap.dedent(
+            """
+            import os
+            procs = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
+            (procs == [1, os.getpid()], os.listdir("/tmp"), os.listdir("/dev/shm"),
+             os.listdir(".."), open("/proc/sysvipc/shm").read().count(chr(10)))
+            """
+        )
+        text = second.execute(look, 30).text
+        procs_ok, tmp, shm, siblings, shm_lines = eval(text)
+        assert procs_ok and "mine.txt" not in tmp and "locked" not in tmp, text
+        assert shm == [] and len(siblings) == 1 and shm_lines == 1, text
+    finally:
+        second.close()
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import numpy as np\nxs = [np.ones(100 * 2**20 // 8) for _ in range(30)]",
+        textwrap.dedent(
+            """
+            import os, time
+            if os.fork() == 0:  # memory held by a daemon outside the kernel's process tree
+                os.setsid()
+                if os.fork() == 0:
+                    import numpy as np
+                    xs = [np.ones(100 * 2**20 // 8) for _ in range(30)]
+                    time.sleep(60)
+                os._exit(0)
+            time.sleep(30)
+            """
+        ),
+    ],
+    ids=["kernel", "daemon"],
+)
+def test_bwrap_memory_limit(factory: WarmFactory, tmp_path: Path, code: str) -> None:
+    _bwrap_skip()
+    k = factory.start(_bwrap(tmp_path / "wd", memory_bytes=1024 * MiB))
+    try:
+        start = time.monotonic()
+        with pytest.raises(KernelDied) as died:
+            k.execute(code, 60)
+        assert died.value.reason == "memory"
+        assert time.monotonic() - start < 20
+    finally:
+        k.close()
+    assert factory.last_cleanup is not None and factory.last_cleanup["ok"] is True
+
+
+@pytest.mark.kernel
+def test_bwrap_process_and_file_limits(factory: WarmFactory, tmp_path: Path) -> None:
+    _bwrap_skip()
+    code = textwrap.dedent(
+        """
+        import subprocess
+        procs, error = [], None
+        try:
+            for _ in range(40):
+                procs.append(subprocess.Popen(["sleep", "30"]))
+        except OSError as exc:
+            error = type(exc).__name__
+        for p in procs:
+            p.kill()
+            p.wait()
+        def write(path, size):
+            try:
+                with open(path, "wb") as fh:
+                    fh.write(b"x" * size)
+                return "ok"
+            except OSError as exc:
+                return exc.errno
+        len(procs) < 16, error, write("big", 9 * 2**20), write("/tmp/big", 9 * 2**20)
+        """
+    )
+    k = factory.start(_bwrap(tmp_path / "wd", max_processes=16, max_file_bytes=8 * MiB))
+    try:
+        assert k.execute(code, 60).text == "(True, 'BlockingIOError', 27, 27)\n"
+    finally:
+        k.close()
+
+
+@pytest.mark.kernel
+def test_bwrap_interrupt_and_deadline(factory: WarmFactory, tmp_path: Path) -> None:
+    _bwrap_skip()
+    k = factory.start(_bwrap(tmp_path / "a"))
+    try:
+        result = k.execute("while True:\n    pass", 1)
+        assert result.timed_out and result.error == ("KeyboardInterrupt", "")
+        assert k.execute("'still here'", 10).text == "'still here'\n"
+    finally:
+        k.close()
+    k = factory.start(_bwrap(tmp_path / "b", deadline=1.5))
+    try:
+        with pytest.raises(KernelDied) as died:
+            k.execute("import time\ntime.sleep(30)", 60)
+        assert died.value.reason == "timeout"
+    finally:
+        k.close()
+
+
+@pytest.mark.kernel
+def test_overlapping_bwrap_kernels_get_separate_sandboxes(
+    factory: WarmFactory, tmp_path: Path
+) -> None:
+    _bwrap_skip()
+    kernels: dict[int, Kernel] = {}
+    errors: list[BaseException] = []
+
+    def start(i: int) -> None:  # from short-lived threads: the sandboxes must outlive them
+        try:
+            kernels[i] = factory.start(_bwrap(tmp_path / f"wd{i}"))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    try:
+        assert not errors and len(kernels) == 2
+        assert getattr(kernels[0], "server_pid") != getattr(kernels[1], "server_pid")  # noqa: B009
+        kernels[0].execute("open('/tmp/zero', 'w').write('0')", 10)
+        look = (
+            "import os\nsorted(p for p in os.listdir('/proc') if p.isdigit()), os.listdir('/tmp')"
+        )
+        procs, tmp = eval(kernels[1].execute(look, 10).text)
+        assert len(procs) == 2 and "zero" not in tmp
+    finally:
+        for k in kernels.values():
+            k.close()
+
+
+@pytest.mark.kernel
+def test_bwrap_sandbox_dies_with_the_grader(tmp_path: Path) -> None:
+    _bwrap_skip()
+    script = textwrap.dedent(
+        f"""
+        import time
+        from pathlib import Path
+        from grader.execute.kernel import KernelOptions, Limits, SandboxChoice
+        from grader.execute.warm import WarmFactory
+        f = WarmFactory(preload=())
+        k = f.start(KernelOptions(Path({str(tmp_path)!r}), Limits(), time.monotonic() + 60,
+                                  sandbox=SandboxChoice("bwrap")))
+        k.execute("import os\\nif os.fork() == 0:\\n    os.setsid()\\n    os.execvp('sleep', "
+                  "['sleep', '300'])", 10)
+        print(k.server_pid, flush=True)
+        time.sleep(300)
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        server = int(proc.stdout.readline())
+        inside = _tree(server)
+        assert len(inside) == 3  # server, kernel, daemon
+    finally:
+        proc.kill()  # SIGKILL: no atexit, no finalizer
+        proc.wait()
+    assert all(_gone(pid, within=10) for pid in inside)
+
+
+def test_bwrap_that_cannot_start_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from grader.execute import sandbox
+
+    monkeypatch.setattr(sandbox, "BWRAP", "grader-no-such-bwrap")
+    with WarmFactory(preload=()) as f, pytest.raises(SandboxUnavailable):
+        f.start(_bwrap(tmp_path / "wd"))
+
+
+def test_remove_tree_handles_what_a_student_leaves(tmp_path: Path) -> None:
+    from grader.execute.warm import _remove_tree
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("keep")
+    victim = tmp_path / "victim"
+    deep = victim.joinpath(*["d"] * 300)
+    deep.mkdir(parents=True)
+    (deep / "file").write_text("x")
+    (deep / "link").symlink_to(outside)
+    (victim / "link").symlink_to(outside)
+    os.chmod(victim / "d", 0)
+    os.chmod(victim.joinpath(*["d"] * 150), 0o100)
+    assert _remove_tree(victim)
+    assert not victim.exists()
+    assert (outside / "keep.txt").read_text() == "keep"
+
+
+@pytest.mark.kernel
+def test_print_bwrap_start_and_first_execute_times(factory: WarmFactory, tmp_path: Path) -> None:
+    from grader.execute.nbclient_engine import NbclientFactory
+
+    _bwrap_skip()
+    code = "import torch\nfloat(torch.ones(3).sum())"
+    factory.start(_bwrap(tmp_path / "warm-up")).close()  # the server is started
+    times = {}
+    for name, engine in (("warm", factory), ("nbclient", NbclientFactory())):
+        start = time.perf_counter()
+        k = engine.start(_bwrap(tmp_path / name))
+        started = time.perf_counter()
+        result = k.execute(code, 60)
+        done = time.perf_counter()
+        k.close()
+        assert result.text == "3.0\n"
+        times[name] = done - start
+        print(
+            f"\n{name:>8} in bwrap: start {started - start:6.3f} s + first execute "
+            f"(import torch) {done - started:6.3f} s = {done - start:6.3f} s"
+        )
+    assert times["warm"] < times["nbclient"] / 4

@@ -167,7 +167,10 @@ class CheckContext:
         reply = self._request({"op": "namespace"})
         ns = reply.get("namespace")
         if not reply.get("ok") or not isinstance(ns, dict):
-            return {}
+            raise ProbeError(
+                "the notebook's names could not be listed "
+                f"({reply.get('ename', 'no reply')}: {str(reply.get('evalue', ''))[:100]})"
+            )
         return {str(k): v for k, v in ns.items() if isinstance(v, dict)}
 
     def get(self, name: str) -> Value:

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..errors import ProbeError
 from ..model import CheckResult
 from ..rubric import CheckSpec, Reference
 from ..values import as_array
@@ -169,6 +170,9 @@ class OutputCheck:
     def _own_function(spec: CheckSpec, ctx: CheckContext) -> str | None:
         if not ctx.alive:
             return None
-        ns = ctx.namespace()
+        try:
+            ns = ctx.namespace()
+        except ProbeError:
+            return None  # the fallback is optional: judge the displayed output alone
         names = spec.options.get("consistent_with") or []
         return next((n for n in names if ns.get(n, {}).get("callable")), None)

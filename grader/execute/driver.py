@@ -106,10 +106,14 @@ class _Progress:
 class LiveRun:
     """A notebook that has run: its record, and a live kernel to probe."""
 
-    def __init__(self, execution: Execution, kernel: Kernel | None, limits: Limits) -> None:
+    def __init__(
+        self, execution: Execution, kernel: Kernel | None, limits: Limits, setup: str = ""
+    ) -> None:
         self.execution = execution
         self._kernel = kernel
         self._limits = limits
+        self._setup = setup or _setup_code([])
+        self._reinstalled = False
         self._budget = limits.probe_budget
         self._ids = itertools.count(1)
 
@@ -118,7 +122,21 @@ class LiveRun:
         return self._kernel is not None
 
     def probe(self, request: Mapping[str, Any]) -> dict[str, Any]:
-        """Send one request to the probe and return its validated plain-data reply."""
+        """Send one request to the probe and return its validated plain-data reply. If the
+        notebook deleted or replaced the probe object (``%reset -f``, ``del __grader__``),
+        the probe is installed again once."""
+        try:
+            return self._probe_once(request)
+        except ProbeProtocolError:
+            if self._kernel is None or self._reinstalled:
+                raise
+            self._reinstalled = True
+            raw = self._kernel.execute(self._setup, 60)
+            if raw.error is not None:
+                raise
+            return self._probe_once(request)
+
+    def _probe_once(self, request: Mapping[str, Any]) -> dict[str, Any]:
         if self._kernel is None:
             raise ProbeError("the notebook's kernel is not running")
         if self._budget <= 0:
@@ -229,7 +247,7 @@ class Driver:
             notes=tuple(progress.notes),
             missing_modules=tuple(missing),
         )
-        return LiveRun(execution, kernel, self.limits)
+        return LiveRun(execution, kernel, self.limits, _setup_code(imports))
 
     def _run_all(
         self,
@@ -413,6 +431,8 @@ def _crashed_record(state: _CellState, exc: KernelDied) -> CellRun:
         "crashed": "the kernel died while running this cell",
     }[exc.reason]
     ename = {"memory": "MemoryLimit", "timeout": "Timeout", "crashed": "KernelDied"}[exc.reason]
+    if exc.reason == "crashed" and exc.detail.startswith("the cell"):
+        words = exc.detail  # e.g. "the cell ignored the interrupt after its timeout"
     return CellRun(
         index=state.index,
         error=CellError(cell=state.index + 1, ename=ename, evalue=words),

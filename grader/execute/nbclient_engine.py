@@ -114,7 +114,11 @@ class NbclientKernel:
                 limits=options.limits,
                 env=env,
             )
+            # The sandbox itself starts from the allowlisted environment only: bwrap's PID 1
+            # keeps the environment it was started with, readable as /proc/1/environ.
+            outer_env = sandbox.sandbox_environment(argv, spec, mode)
             argv = sandbox.wrap(argv, spec, mode)
+            env = outer_env
         kernels = _write_kernelspec(self._runtime, argv, message_interrupts=mode == "bwrap")
         km = AsyncKernelManager(kernel_name=KERNEL_NAME)
         km.kernel_spec_manager = KernelSpecManager(kernel_dirs=[str(kernels)])

@@ -43,18 +43,40 @@ Only this module's parent-side code runs in the grader process; importing it is 
 
 Sandboxes (``KernelOptions.sandbox``): ``none`` as above; ``weak`` gives the child what the
 sandbox module's ``weak`` wrapper gives an exec'd kernel (its clean environment, no new
-privileges, death with its parent, no capabilities when root); ``bwrap`` is refused with
-:class:`SandboxUnavailable`: children forked from one shared server cannot each get their
-own namespaces and bind mounts, and running them unsandboxed would be a silent downgrade.
+privileges, death with its parent, no capabilities when root). ``bwrap`` runs the fork
+server itself inside one bubblewrap sandbox built by ``sandbox.wrap`` (the same namespaces,
+read-only system, hidden paths, no network, capabilities dropped, pids cgroup as root),
+with the server as the PID namespace's init (``--as-pid-1``)::
+
+    grader ── outer bwrap (host; pids cgroup as root) ── fork server = PID 1 of the sandbox
+                                                           └── kernel (the only one alive)
+
+Such a server is *exclusive*: it holds at most one live kernel; a start while it is busy
+gets another server (so two overlapping notebooks never share a sandbox). The kernel runs
+in ``<server root>/work/k-N`` (mode 0700; the server root is a per-server directory under
+the factory's runtime dir, bound read-write at its own path; the driver's own workdir is
+outside the sandbox and stays empty: files in it are copied in at start). When the kernel
+ends, however it ends, the server SIGKILLs every other process of its namespace
+(``kill(-1)``, repeated until ``/proc`` shows only itself; orphans are re-parented to it and
+reaped), empties ``/tmp``, ``/dev/shm``, the work and run directories and System V IPC,
+and reports; only then is the server given the next notebook. A kernel cannot kill or
+trace its server (signals to a namespace's init from inside it are dropped unless
+handled; the server is not dumpable), and nothing the kernel writes is on the server's
+import path. The grader drives the kernel by its host pid (read from the pidfd the server
+sends: ``/proc/self/fdinfo``), so timeouts (SIGINT to the kernel's process group) and the
+RSS watchdog work as without a sandbox; the watchdog counts every process of the sandbox
+except the server (a daemon that left the kernel's tree still counts).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import itertools
 import json
 import os
+import re
 import select
 import shutil
 import signal
@@ -75,7 +97,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from ..errors import ExecutionError, SandboxUnavailable
 from .kernel import REPLY_MIME, KernelDied, KernelOptions, Limits, RawResult
-from .watchdog import Watchdog, kill_group
+from .watchdog import Watchdog, kill_group, tree_rss
 
 if TYPE_CHECKING:
     from importlib.machinery import ModuleSpec
@@ -94,6 +116,7 @@ DEFAULT_PRELOAD: tuple[str, ...] = (
 )
 
 INTERRUPT_GRACE = 4.0  # s to wait for the answer after SIGINT (nbclient's iopub_timeout)
+CLEANUP_TIMEOUT = 10.0  # s for a sandboxed server to report its namespace clean again
 # What the nbclient engine reports for an interrupted cell that produced no error itself.
 _TIMEOUT_ERROR = ("Timeout", "the cell was interrupted after its time limit")
 _HEADER = struct.Struct("!Q")
@@ -149,7 +172,12 @@ def _engine_helpers() -> tuple[Callable[..., RawResult], Callable[[KernelOptions
 
 
 class WarmKernel:
-    """One forked kernel, driven over its own socket."""
+    """One forked kernel, driven over its own socket.
+
+    ``pid`` is the kernel's pid as the grader sees it (its host pid when the server runs
+    in a PID namespace). ``sandbox_init``: the host pid of an exclusive server; the
+    watchdog then counts every process under it. ``release`` runs once the kernel is gone.
+    """
 
     def __init__(
         self,
@@ -159,8 +187,12 @@ class WarmKernel:
         options: KernelOptions,
         scratch: Path,
         raw_result: Callable[..., RawResult],
+        *,
+        sandbox_init: int | None = None,
+        release: Callable[[], None] | None = None,
     ) -> None:
         self.pid = pid
+        self.server_pid = sandbox_init
         self._sock = sock
         self._sock.setblocking(False)
         self._pidfd = pidfd
@@ -168,13 +200,19 @@ class WarmKernel:
         self._scratch = scratch
         self._log = scratch / "kernel.log"
         self._raw_result = raw_result
+        self._release = release
         self._buf = bytearray()
         self._out = bytearray()
         self._ids = itertools.count(1)
         self._closed = False
         self.log_tail = ""
         self._lock = threading.Lock()
-        self._watchdog = Watchdog(pid, options.deadline, options.limits.memory_bytes)
+        memory = options.limits.memory_bytes
+        self._watchdog: Watchdog = (
+            Watchdog(pid, options.deadline, memory)
+            if sandbox_init is None
+            else _SandboxWatchdog(pid, options.deadline, memory, sandbox_init)
+        )
 
     # ------------------------------------------------------------------ Kernel protocol
     def execute(self, code: str, timeout: float) -> RawResult:
@@ -226,7 +264,10 @@ class WarmKernel:
             with contextlib.suppress(OSError):
                 closer()
         self.log_tail = _log_tail(self._log)
-        shutil.rmtree(self._scratch, ignore_errors=True)
+        _remove_tree(self._scratch)
+        if self._release is not None:
+            release, self._release = self._release, None
+            release()
 
     # ------------------------------------------------------------------ internals
     def _close_pidfd(self) -> None:
@@ -380,57 +421,372 @@ def _log_tail(path: Path, limit: int = 2000) -> str:
     return f"; log: {text[-limit:]}" if text else ""
 
 
-class _Server:
-    """The fork server process and its control socket (grader side)."""
+# ============================================================== processes seen from outside
+def _proc_children(pid: int) -> list[int]:
+    """The direct children of ``pid`` (of all its threads), from /proc."""
+    found: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for tid in tasks:
+        with (
+            contextlib.suppress(OSError, ValueError),
+            open(f"/proc/{pid}/task/{tid}/children") as fh,
+        ):
+            found.extend(int(c) for c in fh.read().split())
+    return found
 
-    def __init__(self, preload: Sequence[str], runtime: Path, python: str) -> None:
-        self._runtime = runtime
-        self.log = runtime / "server.log"
+
+def _pidfd_pid(pidfd: int) -> int | None:
+    """The pid, in the reader's PID namespace, of the process a pidfd refers to."""
+    try:
+        with open(f"/proc/self/fdinfo/{pidfd}") as fh:
+            for line in fh:
+                if line.startswith("Pid:"):
+                    pid = int(line.split()[1])
+                    return pid if pid > 0 else None
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _find_nspid(root: int, nspid: int) -> int | None:
+    """The host pid of the process at or under ``root`` whose innermost pid is ``nspid``
+    (for kernels without pidfd support)."""
+    stack, seen = [root], set()
+    while stack:
+        pid = stack.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        with contextlib.suppress(OSError, ValueError), open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("NSpid:"):
+                    levels = line.split()[1:]
+                    if len(levels) > 1 and int(levels[-1]) == nspid:
+                        return pid
+                    break
+        stack.extend(_proc_children(pid))
+    return None
+
+
+class _SandboxWatchdog(Watchdog):
+    """The watchdog of a kernel that is alone in its sandbox: the RSS of every process under
+    the sandbox's init (the fork server, not counted itself), because a double-forked
+    daemon is re-parented to the init and would leave the kernel's own tree uncounted."""
+
+    def __init__(self, pid: int, deadline: float, memory_bytes: int, init: int) -> None:
+        self.init = init
+        super().__init__(pid, deadline, memory_bytes)
+
+    def rss(self) -> int:
+        roots = {*_proc_children(self.init), self.pid}
+        return sum(tree_rss(root) for root in roots)
+
+    def _loop(self) -> None:  # Watchdog._loop, measuring the whole sandbox
+        while not self._stop.wait(self.interval):
+            rss = self.rss()
+            self.peak_rss = max(self.peak_rss, rss)
+            if rss > self.memory_bytes:
+                self._fire("memory")
+            elif time.monotonic() > self.deadline:
+                self._fire("timeout")
+
+
+# ======================================================================= removing files
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+_MAX_OPEN_DEPTH = 16
+
+
+def _open_dir(name: str, dir_fd: int | None = None) -> int:
+    """Open the directory ``name`` (never through a symlink) for listing and removing its
+    entries, first giving its owner rwx if a student took them away."""
+    path_fd = os.open(
+        name, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd
+    )
+    try:
+        magic = f"/proc/self/fd/{path_fd}"  # this very inode, whatever happens to `name`
+        mode = os.stat(magic).st_mode & 0o7777
+        if mode & 0o700 != 0o700:
+            os.chmod(magic, mode | 0o700)
+        return os.open(magic, _DIR_FLAGS)
+    finally:
+        os.close(path_fd)
+
+
+def _clear_dir(root: str, skip: frozenset[str] = frozenset()) -> None:
+    """Delete everything inside the directory ``root``, at any depth: no symlink is
+    followed, directories made unreadable are opened up, and at most ``_MAX_OPEN_DEPTH``
+    directories are open at once (deeper ones are moved up into ``root`` and removed from
+    there). Paths in ``skip`` (mount points) stay, and so do their parents (emptied of
+    everything else). Raises OSError when something cannot be removed."""
+    root = root.rstrip("/") or "/"
+    through = {str(parent) for path in skip for parent in Path(path).parents}
+    root_fd = _open_dir(root)
+    try:
+        while _clear_pass(root_fd, root, skip, through):
+            pass
+    finally:
+        os.close(root_fd)
+
+
+def _clear_pass(root_fd: int, root: str, skip: frozenset[str], through: set[str]) -> bool:
+    """One depth-first pass of :func:`_clear_dir`; True if it moved directories up."""
+    moved = False
+    frames: list[tuple[int, str, Any, str]] = [(root_fd, root, os.scandir(root_fd), "")]
+    try:
+        while frames:
+            fd, path, entries, name = frames[-1]
+            entry = next(entries, None)
+            if entry is None:
+                frames.pop()
+                entries.close()
+                if frames:
+                    os.close(fd)
+                    if path not in through:
+                        os.rmdir(name, dir_fd=frames[-1][0])
+                continue
+            full = f"{path.rstrip('/')}/{entry.name}"
+            if full in skip:
+                continue
+            if not entry.is_dir(follow_symlinks=False):
+                os.unlink(entry.name, dir_fd=fd)
+            elif len(frames) >= _MAX_OPEN_DEPTH and full not in through:
+                target = f".grader-wipe-{os.urandom(8).hex()}"
+                os.rename(entry.name, target, src_dir_fd=fd, dst_dir_fd=root_fd)
+                moved = True
+            else:
+                sub = _open_dir(entry.name, dir_fd=fd)
+                frames.append((sub, full, os.scandir(sub), entry.name))
+    finally:
+        for fd, _, entries, _ in frames:
+            entries.close()
+            if fd != root_fd:
+                os.close(fd)
+    return moved
+
+
+def _remove_tree(path: Path | str) -> bool:
+    """Remove ``path`` and everything under it (like :func:`_clear_dir`); never raises.
+    False if something is left."""
+    try:
+        is_dir = os.path.isdir(path) and not os.path.islink(path)
+        if is_dir:
+            _clear_dir(str(path))
+            os.rmdir(path)
+        else:
+            os.unlink(path)
+    except FileNotFoundError:
+        return True
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def _copy_into(src: Path, dst: Path) -> None:
+    """Copy what the driver put into its workdir (normally nothing) into the kernel's."""
+    try:
+        empty = not any(os.scandir(src))
+    except OSError:
+        return
+    if not empty:
+        shutil.copytree(src, dst, symlinks=True, dirs_exist_ok=True)
+        os.chmod(dst, 0o700)
+
+
+# ================================================================================ servers
+@dataclass(frozen=True)
+class _ServerKey:
+    """What a server's isolation depends on; kernels with another key get another server.
+    ``plain`` servers (sandbox none / weak: the isolation is applied in each child) are
+    shared by concurrent kernels; ``bwrap`` servers hold one kernel at a time."""
+
+    mode: str
+    hidden: tuple[Path, ...] = ()
+    max_processes: int = 0
+    max_file_bytes: int = 0
+
+    @staticmethod
+    def of(options: KernelOptions) -> _ServerKey:
+        if options.sandbox.mode != "bwrap":
+            return _ServerKey("plain")
+        limits = options.limits
+        hidden = tuple(Path(p) for p in options.hidden)
+        return _ServerKey("bwrap", hidden, limits.max_processes, limits.max_file_bytes)
+
+
+class _Spawner:
+    """Starts server processes from one long-lived thread. bwrap's ``--die-with-parent``
+    fires when the *thread* that started it exits (see sandbox.py), so a server must not
+    be started from whatever short-lived thread happens to call ``start``."""
+
+    def __init__(self) -> None:
+        import queue
+
+        self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], Any] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="grader-warm-spawner", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            fn, future = job
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(fn())
+                except BaseException as exc:  # handed to the caller
+                    future.set_exception(exc)
+
+    def call(self, fn: Callable[[], Any]) -> Any:
+        from concurrent.futures import Future
+
+        if threading.current_thread() is self._thread:
+            return fn()
+        future: Future[Any] = Future()
+        self._jobs.put((fn, future))
+        return future.result()
+
+    def stop(self) -> None:
+        self._jobs.put(None)
+
+
+class _Server:
+    """One fork server process and its control socket (grader side)."""
+
+    def __init__(
+        self,
+        key: _ServerKey,
+        preload: Sequence[str],
+        runtime: Path,
+        python: str,
+        number: int,
+        spawner: _Spawner,
+    ) -> None:
+        self.key = key
+        self.exclusive = key.mode == "bwrap"
+        self.busy = False  # exclusive servers: a kernel is alive or being cleaned up after
+        self.io = threading.Lock()  # one exchange on the control socket at a time
+        self.events: list[dict[str, Any]] = []
+        self.log = runtime / f"server-{number}.log"
+        self.root = runtime / f"sandbox-{number}"  # bound read-write into a bwrap sandbox
+        self.work = self.root / "work"
+        self.run = self.root / "run"
+        self.host_pid: int | None = None
+        self.ready: dict[str, Any] | None = None
+        env = _server_environment(runtime)
+        sources = _source_file()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._sock = ours
-        env = _server_environment(runtime)
-        cmd = [python, "-c", _bootstrap(), "--serve", str(theirs.fileno())]
-        cmd += ["--preload", ",".join(preload)]
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(
-                cmd,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-                env=env,
-                pass_fds=(theirs.fileno(),),
-                start_new_session=True,
-            )
-        theirs.close()
-        self.ready: dict[str, Any] | None = None
+        try:
+            cmd = [python, "-c", _bootstrap(), str(sources), "--serve", str(theirs.fileno())]
+            cmd += ["--preload", ",".join(preload)]
+            if self.exclusive:
+                for directory in (self.work, self.run):
+                    directory.mkdir(parents=True, mode=0o700)
+                cmd += ["--exclusive", "--host-pidns", os.readlink("/proc/self/ns/pid")]
+                cmd += ["--scratch", str(self.work), "--scratch", str(self.run)]
+                cmd = _sandboxed(cmd, key, self.work, self.run, python, env)
+            fds = (theirs.fileno(), sources)
+            with open(self.log, "ab") as log:
+
+                def launch() -> subprocess.Popen[bytes]:
+                    return subprocess.Popen(
+                        cmd,
+                        stdin=subprocess.DEVNULL,
+                        stdout=log,
+                        stderr=log,
+                        env=env,
+                        pass_fds=fds,
+                        start_new_session=True,
+                    )
+
+                self.proc: subprocess.Popen[bytes] = spawner.call(launch)
+        except BaseException:
+            ours.close()
+            _remove_tree(self.root)
+            raise
+        finally:
+            theirs.close()
+            os.close(sources)
 
     def wait_ready(self, timeout: float) -> dict[str, Any]:
-        if self.ready is None:
-            self.ready = self._recv(timeout, "start")[0]
-            if not self.ready.get("ready"):
-                raise ExecutionError(f"the warm fork server failed: {self.ready.get('fatal')}")
-        return self.ready
+        with self.io:
+            if self.ready is None:
+                reply, fds = self._recv(timeout, "start")
+                try:
+                    if not reply.get("ready"):
+                        raise ExecutionError(
+                            f"the warm fork server failed: {reply.get('fatal')}{self.tail()}"
+                        )
+                    host = _pidfd_pid(fds[0]) if fds else None
+                    if host is None and self.exclusive:
+                        host = _find_nspid(self.proc.pid, int(reply["pid"]))
+                    elif host is None:
+                        host = int(reply["pid"])
+                finally:
+                    for fd in fds:
+                        os.close(fd)
+                if host is None:
+                    raise ExecutionError("cannot find the sandboxed fork server's host pid")
+                self.host_pid = host
+                self.ready = reply
+            return self.ready
 
     def alive(self) -> bool:
         return self.proc.poll() is None
 
-    def fork(self, request: Mapping[str, Any], chan: socket.socket) -> tuple[int, int | None]:
+    def fork(self, request: Mapping[str, Any], fds: Sequence[int]) -> tuple[int, int | None]:
+        """Ask for a kernel; ``fds``: its channel and its log. Returns (pid as the server
+        sees it, a pidfd or None)."""
         payload = json.dumps(request).encode()
-        try:
-            socket.send_fds(self._sock, [payload], [chan.fileno()])
-        except OSError as exc:
-            raise ExecutionError(f"the warm fork server is gone ({exc}){self.tail()}") from exc
-        reply, fds = self._recv(30.0, "fork")
+        with self.io:
+            try:
+                socket.send_fds(self._sock, [payload], list(fds))
+            except OSError as exc:
+                raise ExecutionError(f"the warm fork server is gone ({exc}){self.tail()}") from exc
+            reply, got = self._recv(30.0, "fork")
         if "pid" not in reply:
-            for fd in fds:
+            for fd in got:
                 os.close(fd)
             raise ExecutionError(f"the warm fork server could not fork: {reply.get('error')}")
-        for fd in fds:
+        for fd in got:
             os.set_inheritable(fd, False)
-        return int(reply["pid"]), (fds[0] if fds else None)
+        return int(reply["pid"]), (got[0] if got else None)
+
+    def await_clean(self, pid: int, timeout: float) -> dict[str, Any] | None:
+        """The server's report after kernel ``pid`` ended (exclusive servers); None if it
+        does not come within ``timeout`` s."""
+        end = time.monotonic() + timeout
+        with self.io:
+            while True:
+                for event in self.events:
+                    if event.get("event") == "clean" and event.get("pid") == pid:
+                        self.events.remove(event)
+                        return event
+                try:
+                    msg, fds = self._recv_one(end - time.monotonic(), "cleanup")
+                except ExecutionError:
+                    return None
+                for fd in fds:
+                    os.close(fd)
+                self.events.append(msg)
 
     def _recv(self, timeout: float, what: str) -> tuple[dict[str, Any], list[int]]:
-        readable, _, _ = select.select([self._sock], [], [], timeout)
+        """The next reply (events that arrive first are kept for :meth:`await_clean`)."""
+        end = time.monotonic() + timeout
+        while True:
+            msg, fds = self._recv_one(end - time.monotonic(), what)
+            if "event" not in msg:
+                return msg, fds
+            for fd in fds:
+                os.close(fd)
+            self.events.append(msg)
+
+    def _recv_one(self, timeout: float, what: str) -> tuple[dict[str, Any], list[int]]:
+        readable, _, _ = select.select([self._sock], [], [], max(0.0, timeout))
         if not readable:
             raise ExecutionError(f"the warm fork server did not answer ({what}){self.tail()}")
         try:
@@ -439,8 +795,13 @@ class _Server:
             raise ExecutionError(f"the warm fork server is gone ({exc}){self.tail()}") from exc
         if not msg:
             raise ExecutionError(f"the warm fork server exited{self.tail()}")
-        reply = json.loads(msg)
+        try:
+            reply = json.loads(msg)
+        except ValueError:
+            reply = None
         if not isinstance(reply, dict):
+            for fd in fds:
+                os.close(fd)
             raise ExecutionError("the warm fork server sent a malformed reply")
         return reply, list(fds)
 
@@ -449,29 +810,63 @@ class _Server:
 
     def stop(self) -> None:
         with contextlib.suppress(OSError):
-            self._sock.close()  # EOF: the server exits
+            self._sock.close()  # EOF: the server exits (in a sandbox, with everything in it)
         try:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=5)
+            kill_group(self.proc.pid)  # the server, or the outer bwrap (die-with-parent)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=5)
+        _remove_tree(self.root)
+
+
+_SOURCES = (
+    ("grader.errors", ("..", "errors.py")),
+    ("grader.execute.kernel", ("kernel.py",)),
+    ("grader.execute.watchdog", ("watchdog.py",)),
+    ("grader.execute.warm", ("warm.py",)),
+)
+
+
+def _source_file() -> int:
+    """An unlinked file with the source of this module and of the three it imports, which
+    the server executes: the grader's source tree need not be visible in a sandbox."""
+    here = Path(__file__).resolve().parent
+    bundle = []
+    for name, parts in _SOURCES:
+        path = here.joinpath(*parts).resolve()
+        bundle.append([name, str(path), path.read_text(encoding="utf-8")])
+    with tempfile.TemporaryFile() as fh:
+        fh.write(json.dumps(bundle).encode())
+        fh.flush()
+        fd = os.dup(fh.fileno())
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
 
 
 def _bootstrap() -> str:
-    """The server's ``-c`` program: import this module without running the packages'
-    ``__init__`` (``grader.execute`` imports the driver and numpy), so that the server's
-    baseline of visible modules is a fresh kernel's."""
-    here = Path(__file__).resolve().parent
-    packages = [("grader", str(here.parent)), ("grader.execute", str(here))]
+    """The server's ``-c`` program: read the modules' source from the fd in ``argv[1]`` and
+    execute them without running the packages' ``__init__`` (``grader.execute`` imports
+    the driver and numpy), so that the server's baseline of visible modules is a fresh
+    kernel's."""
     return (
-        "import sys, types\n"
-        f"for name, path in {packages!r}:\n"
-        "    module = types.ModuleType(name)\n"
-        "    module.__path__ = [path]\n"
-        "    module.__package__ = name\n"
-        "    sys.modules[name] = module\n"
-        "from grader.execute.warm import main\n"
-        "main(sys.argv[1:])\n"
+        "import json, os, sys, types\n"
+        "_fd, _chunks = int(sys.argv[1]), []\n"
+        "while _chunk := os.read(_fd, 1 << 20):\n"
+        "    _chunks.append(_chunk)\n"
+        "os.close(_fd)\n"
+        "for _name in ('grader', 'grader.execute'):\n"
+        "    _module = types.ModuleType(_name)\n"
+        "    _module.__path__ = []\n"
+        "    _module.__package__ = _name\n"
+        "    sys.modules[_name] = _module\n"
+        "for _name, _path, _source in json.loads(b''.join(_chunks)):\n"
+        "    _module = types.ModuleType(_name)\n"
+        "    _module.__file__ = _path\n"
+        "    _module.__package__ = _name.rpartition('.')[0]\n"
+        "    sys.modules[_name] = _module\n"
+        "    exec(compile(_source, _path, 'exec'), _module.__dict__)\n"
+        "sys.modules['grader.execute.warm'].main(sys.argv[2:])\n"
     )
 
 
@@ -485,31 +880,131 @@ def _server_environment(runtime: Path) -> dict[str, str]:
     return env
 
 
-class _Shutdown:
-    """Stops the server and removes the runtime directory (also at exit / GC)."""
+def _sandboxed(
+    cmd: list[str], key: _ServerKey, work: Path, run: Path, python: str, env: dict[str, str]
+) -> list[str]:
+    """``cmd`` in a bwrap sandbox (``sandbox.wrap``), as the PID namespace's init. The
+    sandbox's limits are a kernel's: pids.max (as root) and RLIMIT_NPROC already count a
+    PID-1 process, which the server replaces."""
+    from . import sandbox
 
-    def __init__(self, runtime: Path) -> None:
-        self.runtime = runtime
-        self.server: _Server | None = None
+    spec = sandbox.SandboxSpec(
+        workdir=work,
+        runtime_dir=run,
+        python_prefixes=sandbox.kernel_python_prefixes(python),
+        hidden=key.hidden,
+        limits=Limits(max_processes=key.max_processes, max_file_bytes=key.max_file_bytes),
+        env=env,
+    )
+    argv = sandbox.wrap(cmd, spec, "bwrap")
+    binary = shutil.which(sandbox.BWRAP)
+    if binary is None or binary not in argv or "--unshare-all" not in argv:
+        raise SandboxUnavailable("the warm engine cannot find bwrap in the sandbox command")
+    at = argv.index(binary) + 1
+    return [*argv[:at], "--as-pid-1", *argv[at:]]
+
+
+class _Pool:
+    """The factory's servers and kernels; called, it stops them all and removes the
+    runtime directory (``close()``, garbage collection, interpreter exit)."""
+
+    def __init__(self, preload: Sequence[str], python: str, start_timeout: float) -> None:
+        self.preload = tuple(preload)
+        self.python = python
+        self.start_timeout = start_timeout
+        self.runtime = Path(tempfile.mkdtemp(prefix="grader-warm-"))
+        self.lock = threading.Lock()
+        self.servers: list[_Server] = []
         self.kernels: weakref.WeakSet[WarmKernel] = weakref.WeakSet()
+        self.numbers = itertools.count(1)
+        self.closed = False
+        self.last_cleanup: dict[str, Any] | None = None  # the latest exclusive server report
+        self._spawner: _Spawner | None = None
+
+    def acquire(self, key: _ServerKey) -> _Server:
+        """A live server for ``key``; for a bwrap key an idle one, now marked busy."""
+        doomed: list[_Server] = []
+        with self.lock:
+            if self.closed:
+                raise ExecutionError("the warm engine was closed")
+            for server in list(self.servers):
+                if not server.alive() and not server.busy:
+                    self.servers.remove(server)
+                    doomed.append(server)
+            chosen = next(
+                (s for s in self.servers if s.key == key and s.alive() and not s.busy), None
+            )
+            if chosen is None:
+                if key.mode == "bwrap":  # idle sandboxes of another course or limits
+                    for s in [s for s in self.servers if s.exclusive and not s.busy]:
+                        self.servers.remove(s)
+                        doomed.append(s)
+                if self._spawner is None:
+                    self._spawner = _Spawner()
+                number = next(self.numbers)
+                chosen = _Server(
+                    key, self.preload, self.runtime, self.python, number, self._spawner
+                )
+                self.servers.append(chosen)
+            chosen.busy = chosen.exclusive
+        for server in doomed:
+            server.stop()
+        return chosen
+
+    def discard(self, server: _Server) -> None:
+        with self.lock:
+            if server in self.servers:
+                self.servers.remove(server)
+            server.busy = False
+        server.stop()
+
+    def release(self, server: _Server, pid: int, workdir: Path) -> None:
+        """After an exclusive server's kernel is gone: keep the server for the next kernel
+        only if it reports that everything of the old one is gone."""
+        report = server.await_clean(pid, CLEANUP_TIMEOUT)
+        clean = (
+            report is not None
+            and report.get("ok") is True
+            and server.alive()
+            and server.host_pid is not None
+            and not _proc_children(server.host_pid)
+        )
+        _remove_tree(workdir)  # normally gone already
+        with self.lock:
+            self.last_cleanup = report or {"event": "clean", "pid": pid, "ok": False}
+            spare = any(
+                s is not server and s.key == server.key and not s.busy for s in self.servers
+            )
+            keep = clean and not self.closed and not spare and server in self.servers
+            server.busy = False
+            if not keep and server in self.servers:
+                self.servers.remove(server)
+        if not keep:
+            server.stop()
 
     def __call__(self) -> None:
+        self.closed = True
         for kernel in list(self.kernels):
             with contextlib.suppress(Exception):
                 kernel.close()
-        if self.server is not None:
+        with self.lock:
+            servers, self.servers = self.servers, []
+        for server in servers:
             with contextlib.suppress(Exception):
-                self.server.stop()
-            self.server = None
-        shutil.rmtree(self.runtime, ignore_errors=True)
+                server.stop()
+        if self._spawner is not None:
+            self._spawner.stop()
+        _remove_tree(self.runtime)
 
 
 class WarmFactory:
-    """A :class:`KernelFactory` whose kernels are forked from a pre-warmed server.
+    """A :class:`KernelFactory` whose kernels are forked from pre-warmed servers.
 
-    The server starts when the factory is created (its imports overlap other work) and
-    is restarted if it dies; ``close()`` (also a context manager, and at exit) stops it
-    and every kernel still open. ``start`` is thread-safe.
+    A server starts at the first ``start`` that needs it (one shared by ``none`` and
+    ``weak`` kernels; for ``bwrap``, one sandboxed server per kernel alive at the same
+    time, kept for the next kernel) and is restarted if it dies; ``close()`` (also a
+    context manager, and at exit) stops them and every kernel still open. ``start`` is
+    thread-safe.
     """
 
     name = "warm"
@@ -524,93 +1019,53 @@ class WarmFactory:
         ok, why = warm_available()
         if not ok:
             raise ExecutionError(why)
-        self._preload = tuple(preload)
-        self._start_timeout = start_timeout
         self._python = python or sys.executable
         self._raw_result, self._kernel_environment = _engine_helpers()
-        self._lock = threading.Lock()
-        self._counter = itertools.count(1)
-        self._closed = False
-        runtime = Path(tempfile.mkdtemp(prefix="grader-warm-"))
-        self._state = _Shutdown(runtime)
-        self._finalizer = weakref.finalize(self, self._state)
-        self._state.server = _Server(self._preload, runtime, self._python)
+        self._pool = _Pool(preload, self._python, start_timeout)
+        self._finalizer = weakref.finalize(self, self._pool)
+        # A multiprocessing worker (the batch runner's pool) ends with os._exit: no atexit,
+        # no weakref.finalize; its own exit hook runs multiprocessing finalizers.
+        mp_util = sys.modules.get("multiprocessing.util")
+        if mp_util is not None:
+            mp_util.Finalize(self, self._pool, exitpriority=10)
 
     @property
     def runtime(self) -> Path:
-        return self._state.runtime
+        return self._pool.runtime
+
+    @property
+    def last_cleanup(self) -> dict[str, Any] | None:
+        """What the last sandboxed server reported after its kernel ended."""
+        return self._pool.last_cleanup
 
     def server_info(self) -> dict[str, Any]:
-        """The server's start-up report (waits for it): pid, seconds, hidden modules."""
-        with self._lock:
-            return dict(self._server().wait_ready(self._start_timeout))
-
-    def _server(self) -> _Server:
-        server = self._state.server
-        if server is None or not server.alive():
-            if server is not None:
-                server.stop()
-            server = _Server(self._preload, self._state.runtime, self._python)
-            self._state.server = server
-        return server
+        """The start-up report (pid, seconds, hidden modules) of the server of ``none`` and
+        ``weak`` kernels, which is started if needed."""
+        server = self._pool.acquire(_ServerKey("plain"))
+        return dict(server.wait_ready(self._pool.start_timeout))
 
     def start(self, options: KernelOptions) -> WarmKernel:
-        if self._closed:
+        if self._pool.closed:
             raise ExecutionError("the warm engine was closed")
-        mode = options.sandbox.mode
-        if mode == "bwrap":
-            raise SandboxUnavailable(
-                "the warm engine forks every kernel from one shared server and cannot give "
-                "each its own bwrap sandbox; use the nbclient engine for bwrap isolation, or "
-                "--sandbox weak"
-            )
-        scratch = self._state.runtime / f"kernel-{next(self._counter)}"
-        scratch.mkdir()
-        env = self._kernel_environment(options)
-        if mode == "weak":  # what sandbox.wrap(..., "weak") gives a kernel, minus the exec
-            from . import sandbox
-
-            spec = sandbox.SandboxSpec(
-                workdir=Path(options.workdir),
-                runtime_dir=scratch,
-                python_prefixes=(),
-                hidden=tuple(options.hidden),
-                limits=options.limits,
-                env=env,
-            )
-            env = sandbox.sandbox_environment([self._python], spec, "weak")
-        else:
-            env["JPY_PARENT_PID"] = str(os.getpid())  # as jupyter_client sets it
-        request = {
-            "op": "fork",
-            "workdir": str(Path(options.workdir).resolve()),
-            "env": env,
-            "log": str(scratch / "kernel.log"),
-            "connection_file": str(scratch / "connection.json"),
-            "cap": options.limits.max_output_bytes,
-            "weak": mode == "weak",
-        }
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            with self._lock:
-                server = self._server()
-                server.wait_ready(self._start_timeout)
-                try:
-                    pid, pidfd = server.fork(request, theirs)
-                except ExecutionError:
-                    if server.alive():
-                        raise
-                    server = self._server()  # it died under us: one fresh try
-                    server.wait_ready(self._start_timeout)
-                    pid, pidfd = server.fork(request, theirs)
-        except BaseException:
-            ours.close()
-            raise
-        finally:
-            theirs.close()
-        kernel = WarmKernel(ours, pid, pidfd, options, scratch, self._raw_result)
-        with self._lock:
-            self._state.kernels.add(kernel)
+        key = _ServerKey.of(options)
+        kernel: WarmKernel | None = None
+        for attempt in range(2):
+            server = self._pool.acquire(key)
+            try:
+                kernel = self._fork(server, options)
+                break
+            except ExecutionError:
+                dead = not server.alive()
+                if server.exclusive or dead:
+                    self._pool.discard(server)
+                if attempt or not dead:
+                    raise
+                # the server died under us: one fresh try
+            except BaseException:
+                if server.exclusive:
+                    self._pool.discard(server)
+                raise
+        assert kernel is not None
         try:
             kernel._await_ready(60.0)
         except BaseException:
@@ -618,8 +1073,98 @@ class WarmFactory:
             raise
         return kernel
 
+    def _fork(self, server: _Server, options: KernelOptions) -> WarmKernel:
+        """Fork one kernel. A failure before the kernel exists leaves the server to the
+        caller; from then on the kernel releases it when it is closed."""
+        server.wait_ready(self._pool.start_timeout)
+        number = next(self._pool.numbers)
+        scratch = self.runtime / f"kernel-{number}"
+        scratch.mkdir(mode=0o700)
+        mode = options.sandbox.mode
+        env = self._kernel_environment(options)
+        workdir = Path(options.workdir).resolve()
+        try:
+            if server.exclusive:
+                from . import sandbox
+
+                workdir = server.work / f"k-{number}"
+                workdir.mkdir(mode=0o700)
+                _copy_into(Path(options.workdir), workdir)
+                spec = sandbox.SandboxSpec(
+                    workdir=workdir,
+                    runtime_dir=server.run,
+                    python_prefixes=(),
+                    hidden=(),
+                    limits=options.limits,
+                    env=env,
+                )
+                env = sandbox.sandbox_environment([self._python], spec, "bwrap")
+                env["PWD"] = str(workdir)  # bwrap exports it with --chdir
+            elif mode == "weak":  # what sandbox.wrap(..., "weak") gives a kernel, minus exec
+                from . import sandbox
+
+                spec = sandbox.SandboxSpec(
+                    workdir=Path(options.workdir),
+                    runtime_dir=scratch,
+                    python_prefixes=(),
+                    hidden=tuple(options.hidden),
+                    limits=options.limits,
+                    env=env,
+                )
+                env = sandbox.sandbox_environment([self._python], spec, "weak")
+            else:
+                env["JPY_PARENT_PID"] = str(os.getpid())  # as jupyter_client sets it
+            request = {
+                "op": "fork",
+                "workdir": str(workdir),
+                "env": env,
+                "connection_file": str(scratch / "connection.json"),
+                "cap": options.limits.max_output_bytes,
+                "weak": mode == "weak" and not server.exclusive,
+            }
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            log = os.open(scratch / "kernel.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            try:
+                pid, pidfd = server.fork(request, (theirs.fileno(), log))
+            except BaseException:
+                ours.close()
+                raise
+            finally:
+                theirs.close()
+                os.close(log)
+        except BaseException:
+            _remove_tree(scratch)
+            if server.exclusive:
+                _remove_tree(workdir)
+            raise
+        host_pid = pid
+        release: Callable[[], None] | None = None
+        if server.exclusive:
+            assert server.host_pid is not None
+            found = _pidfd_pid(pidfd) if pidfd is not None else None
+            found = found or _find_nspid(server.host_pid, pid)
+            if found is None:
+                ours.close()
+                if pidfd is not None:
+                    os.close(pidfd)
+                raise ExecutionError("cannot find the sandboxed kernel's host pid")
+            host_pid = found
+            release = functools.partial(self._pool.release, server, pid, workdir)
+        kernel = WarmKernel(
+            ours,
+            host_pid,
+            pidfd,
+            options,
+            scratch,
+            self._raw_result,
+            sandbox_init=server.host_pid if server.exclusive else None,
+            release=release,
+        )
+        with self._pool.lock:
+            self._pool.kernels.add(kernel)
+        return kernel
+
     def close(self) -> None:
-        self._closed = True
         self._finalizer()
 
     def __enter__(self) -> WarmFactory:
@@ -664,6 +1209,16 @@ class _Vault:
     @property
     def hidden(self) -> int:
         return len(self._where)
+
+    def reseed(self) -> None:
+        """A fresh process seeds torch's default generator from the OS, and a fork would
+        share the server's seed with every other child (Python's ``random`` and NumPy
+        reseed themselves after a fork)."""
+        idx = self._where.get("torch")
+        torch = self.units[idx].modules["torch"] if idx is not None else sys.modules.get("torch")
+        generator = getattr(torch, "default_generator", None)
+        if generator is not None:
+            generator.seed()
 
     def hide(self) -> None:
         import warnings
@@ -851,24 +1406,152 @@ def _import_shell_machinery() -> None:
             importlib.import_module(optional)
 
 
-def _reap() -> None:
+def _reap() -> list[int]:
+    """Reap every child that has exited; their pids."""
+    reaped: list[int] = []
     while True:
         try:
             pid, _ = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
-            return
+            return reaped
         if pid == 0:
-            return
+            return reaped
+        reaped.append(pid)
 
 
-def _serve(fd: int, preload: Sequence[str]) -> None:
-    """The fork server's main loop."""
+def _prctl(option: int, arg: int) -> int:
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    zero = ctypes.c_ulong(0)
+    return int(libc.prctl(option, ctypes.c_ulong(arg), zero, zero, zero))
+
+
+_PR_SET_DUMPABLE = 4
+
+
+def _namespace_pids() -> set[int]:
+    return {int(name) for name in os.listdir("/proc") if name.isdigit()}
+
+
+def _sweep(limit: float = 5.0) -> tuple[int, str]:
+    """As the init of a PID namespace: SIGKILL every other process in it and reap them,
+    until /proc shows only this one. Returns (how many there were, what is left or '')."""
+    if os.getpid() != 1:  # kill(-1) outside a namespace would hit the whole host
+        return 0, "the server is not the init of a PID namespace"
+    seen: set[int] = set()
+    end = time.monotonic() + limit
+    while True:
+        _reap()  # orphans are re-parented to the init: every zombie is ours
+        others = _namespace_pids() - {1}
+        if not others:
+            return len(seen), ""
+        seen |= others
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(-1, signal.SIGKILL)  # every process we may signal, except ourselves
+        if time.monotonic() > end:
+            return len(seen), f"{len(others)} process(es) survive SIGKILL"
+        time.sleep(0.001)
+
+
+def _mount_points() -> set[str]:
+    points: set[str] = set()
+    with open("/proc/self/mountinfo") as fh:
+        for line in fh:
+            fields = line.split()
+            if len(fields) > 4:
+                points.add(re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4]))
+    return points
+
+
+def _wipe(roots: Sequence[tuple[str, int]]) -> str:
+    """Empty each writable root (restoring its mode first); mount points inside a root are
+    left to their own entry. Returns what could not be removed, or ''."""
+    mounts = _mount_points()
+    problems: list[str] = []
+    for root, mode in roots:
+        inside = root.rstrip("/") + "/"
+        skip = frozenset(m for m in mounts if m.startswith(inside))
+        try:
+            os.chmod(root, mode)
+            _clear_dir(root, skip)
+        except OSError as exc:
+            problems.append(f"{root}: {exc}")
+    return "; ".join(problems)
+
+
+def _clear_sysv_ipc() -> str:
+    """Remove the namespace's System V shared memory, message queues and semaphores."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    left: list[str] = []
+    for kind in ("shm", "msg", "sem"):
+        try:
+            with open(f"/proc/sysvipc/{kind}") as fh:
+                rows = fh.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            with contextlib.suppress(ValueError, IndexError):
+                ident = int(row.split()[1])
+                if kind == "sem":
+                    result = libc.semctl(ident, 0, 0)  # IPC_RMID
+                else:
+                    result = getattr(libc, f"{kind}ctl")(ident, 0, None)
+                if result != 0:
+                    left.append(f"{kind} {ident}")
+    return f"System V IPC left: {', '.join(left)}" if left else ""
+
+
+def _cleanup(pid: int, roots: Sequence[tuple[str, int]]) -> dict[str, Any]:
+    """After an exclusive server's kernel ended: nothing of it may reach the next one."""
+    killed, left = _sweep()
+    problems = [p for p in (left, _wipe(roots), _clear_sysv_ipc()) if p]
+    return {
+        "event": "clean",
+        "pid": pid,
+        "ok": not problems,
+        "killed": killed,
+        "detail": "; ".join(problems),
+    }
+
+
+def _enter_exclusive(host_pidns: str) -> None:
+    """Checks and settings of a sandboxed (exclusive) server, before anything is imported."""
+    if os.getpid() != 1 or os.readlink("/proc/self/ns/pid") == host_pidns:
+        raise RuntimeError("an exclusive fork server must be the init of its own PID namespace")
+
+
+def _serve(
+    fd: int,
+    preload: Sequence[str],
+    exclusive: bool = False,
+    host_pidns: str = "",
+    scratch: Sequence[str] = (),
+) -> None:
+    """The fork server's main loop.
+
+    Every server is not dumpable (a kernel cannot ptrace it or read its memory; children
+    become dumpable again), works from ``/`` and has no '' on its import path (nothing a
+    kernel writes can be imported by it). An exclusive server forks one kernel at a time
+    and, when it ends, clears the namespace (:func:`_cleanup`) and reports."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     ctl = socket.socket(fileno=fd)
     started = time.perf_counter()
+    path0 = sys.path[0] if sys.path else ""
     try:
+        if exclusive:
+            _enter_exclusive(host_pidns)
+        if _prctl(_PR_SET_DUMPABLE, 0) != 0:
+            raise OSError("cannot make the fork server non-dumpable")
+        os.chdir("/")
+        sys.path[:] = [p for p in sys.path if p not in ("", ".")]
         vault = _preload(preload)
         shell_types = _ShellTypes.build()
+        roots = [(p, os.stat(p).st_mode & 0o7777) for p in ("/tmp", "/dev/shm", *scratch)]
+        if exclusive and (problem := _wipe(roots)):  # caches the imports left in /tmp
+            raise OSError(problem)
     except BaseException as exc:
         traceback.print_exc()
         ctl.send(json.dumps({"ready": False, "fatal": repr(exc)}).encode())
@@ -876,7 +1559,6 @@ def _serve(fd: int, preload: Sequence[str]) -> None:
     threads = len(os.listdir("/proc/self/task"))
     if threads != 1:
         print(f"warm: WARNING: {threads} threads after preload; fork may deadlock", file=sys.stderr)
-    path0 = sys.path[0] if sys.path else ""
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_r, False)
     os.set_blocking(wake_w, False)
@@ -884,18 +1566,22 @@ def _serve(fd: int, preload: Sequence[str]) -> None:
     signal.signal(signal.SIGCHLD, lambda *_: None)
     sys.stdout.flush()
     sys.stderr.flush()
-    ctl.send(
-        json.dumps(
-            {
-                "ready": True,
-                "pid": os.getpid(),
-                "seconds": time.perf_counter() - started,
-                "hidden": vault.hidden,
-                "units": [u.name for u in vault.units],
-                "threads": threads,
-            }
-        ).encode()
-    )
+    ready = {
+        "ready": True,
+        "pid": os.getpid(),
+        "seconds": time.perf_counter() - started,
+        "hidden": vault.hidden,
+        "units": [u.name for u in vault.units],
+        "threads": threads,
+        "exclusive": exclusive,
+    }
+    own: list[int] = []
+    with contextlib.suppress(OSError, AttributeError):
+        own.append(os.pidfd_open(os.getpid()))  # the grader reads our host pid from it
+    socket.send_fds(ctl, [json.dumps(ready).encode()], own)
+    for extra in own:
+        os.close(extra)
+    kernels: set[int] = set()
     while True:
         try:
             watched: list[Any] = [ctl, wake_r]
@@ -905,7 +1591,14 @@ def _serve(fd: int, preload: Sequence[str]) -> None:
         if wake_r in readable:
             with contextlib.suppress(BlockingIOError):
                 os.read(wake_r, 4096)
-        _reap()
+        for pid in _reap():
+            if pid in kernels:
+                kernels.discard(pid)
+                if exclusive:
+                    try:
+                        ctl.send(json.dumps(_cleanup(pid, roots)).encode())
+                    except OSError:
+                        return
         if ctl not in readable:
             continue
         try:
@@ -918,25 +1611,39 @@ def _serve(fd: int, preload: Sequence[str]) -> None:
             request = json.loads(msg)
         except ValueError:
             request = None
-        if not isinstance(request, dict) or request.get("op") != "fork" or len(fds) != 1:
+        refusal = None
+        if not isinstance(request, dict) or request.get("op") != "fork" or len(fds) != 2:
+            refusal = "bad request"
+        elif exclusive and kernels:
+            refusal = "busy: a sandboxed server holds one kernel at a time"
+        elif exclusive and _namespace_pids() != {1}:
+            refusal = _sweep()[1] or None  # never expected: the last cleanup did this
+        if refusal is not None or request is None:
             for extra in fds:
                 os.close(extra)
-            ctl.send(json.dumps({"error": "bad request"}).encode())
+            ctl.send(json.dumps({"error": refusal}).encode())
             continue
-        chan_fd = fds[0]
+        chan_fd, log_fd = fds
         sys.stdout.flush()
         sys.stderr.flush()
         try:
             pid = os.fork()
         except OSError as exc:
             os.close(chan_fd)
+            os.close(log_fd)
             ctl.send(json.dumps({"error": f"fork failed: {exc}"}).encode())
             continue
         if pid == 0:  # ---------------------------------------------------------- child
             status = 1
             try:
                 _child_main(
-                    chan_fd, request, vault, shell_types, [ctl.fileno(), wake_r, wake_w], path0
+                    chan_fd,
+                    log_fd,
+                    request,
+                    vault,
+                    shell_types,
+                    [ctl.fileno(), wake_r, wake_w],
+                    path0,
                 )
                 status = 0
             except BaseException:
@@ -944,7 +1651,9 @@ def _serve(fd: int, preload: Sequence[str]) -> None:
                     traceback.print_exc()
             finally:
                 os._exit(status)
+        kernels.add(pid)
         os.close(chan_fd)
+        os.close(log_fd)
         pidfd: list[int] = []
         if hasattr(os, "pidfd_open"):
             with contextlib.suppress(OSError):
@@ -1385,6 +2094,7 @@ def _apply_limits(limits: Mapping[str, str], log: int) -> None:
 
 def _child_main(
     chan_fd: int,
+    log: int,
     request: Mapping[str, Any],
     vault: _Vault,
     types: _ShellTypes,
@@ -1392,6 +2102,7 @@ def _child_main(
     path0: str,
 ) -> None:
     """Become one notebook's kernel: isolate, limit, build the shell, serve requests."""
+    _prctl(_PR_SET_DUMPABLE, 1)  # a normal process again (the server is not dumpable)
     os.setsid()
     signal.set_wakeup_fd(-1)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -1400,10 +2111,10 @@ def _child_main(
         with contextlib.suppress(OSError):
             os.close(fd)
     os.set_inheritable(chan_fd, False)  # fds received with SCM_RIGHTS are inheritable
+    os.set_inheritable(log, False)
     chan = socket.socket(fileno=chan_fd)
     chan.setblocking(True)
 
-    log = os.open(str(request["log"]), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.close(null)
@@ -1464,6 +2175,7 @@ def _setup_child(
     sys.stderr = stream("stderr", outputs, os.dup(log), 2, pump)
 
     vault.hide()
+    vault.reseed()
     for name in [n for n in sys.modules if n == "grader" or n.startswith("grader.")]:
         del sys.modules[name]
 
@@ -1629,8 +2341,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="grader warm fork server (internal)")
     parser.add_argument("--serve", type=int, required=True, help="control socket fd")
     parser.add_argument("--preload", default=",".join(DEFAULT_PRELOAD))
+    parser.add_argument("--exclusive", action="store_true", help="one kernel at a time")
+    parser.add_argument("--host-pidns", default="", help="the grader's PID namespace")
+    parser.add_argument("--scratch", action="append", default=[], help="writable root")
     args = parser.parse_args(argv)
-    _serve(args.serve, [n for n in args.preload.split(",") if n])
+    preload = [n for n in args.preload.split(",") if n]
+    _serve(args.serve, preload, args.exclusive, args.host_pidns, args.scratch)
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)  # skip interpreter teardown (torch's atexit hooks): nothing left to do
