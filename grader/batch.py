@@ -92,7 +92,9 @@ def grade_bytes(config: BatchConfig, name: str, data: bytes, student: str) -> Su
     with tempfile.TemporaryDirectory(prefix="grader-remote-") as tmp:
         local = Path(tmp) / Path(name).name
         local.write_bytes(data)
-        return replace(grade_one(config, str(local), student), path=name)
+        result = grade_one(config, str(local), student)
+        error = result.error.replace(str(local), name) if result.error else None
+        return replace(result, path=name, error=error)
 
 
 def failed(path: str, student: str, error: str) -> SubmissionResult:
@@ -212,7 +214,13 @@ def _run(
             yield i, grade_one(config, sub.path, sub.student)
         return
     ctx = get_context("forkserver")
-    with ProcessPoolExecutor(max_workers=min(jobs, len(subs)), mp_context=ctx) as pool:
+    pool = ProcessPoolExecutor(
+        max_workers=min(jobs, len(subs)),
+        mp_context=ctx,
+        initializer=_watch_parent,
+        initargs=(os.getpid(),),
+    )
+    try:
         futures: dict[Future[SubmissionResult], tuple[int, Submission]] = {
             pool.submit(grade_one, config, sub.path, sub.student): (i, sub)
             for i, sub in zip(ids, subs, strict=True)
@@ -221,8 +229,34 @@ def _run(
             i, sub = futures[fut]
             try:
                 yield i, fut.result()
-            except Exception as exc:
+            except Exception as exc:  # a worker died: that file fails alone
                 yield i, failed(sub.path, sub.student, f"the grading worker died ({exc})")
+    except BaseException:  # Ctrl-C, or the consumer stopped: stop the workers now
+        workers = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in workers:
+            proc.kill()
+        raise
+    pool.shutdown(wait=True)
+
+
+def _watch_parent(parent: int) -> None:
+    """In a worker: exit as soon as the grader that started it is gone (even SIGKILLed),
+    and leave Ctrl-C to the grader, which stops the workers itself."""
+    import signal
+    import threading
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            try:
+                os.kill(parent, 0)
+            except ProcessLookupError:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="watch-parent", daemon=True).start()
 
 
 def _run_dask(

@@ -172,6 +172,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GraderError as exc:
         print(f"grade: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(
+            "\ngrade: interrupted; results already stored in the gradebook are kept, run "
+            "the same command again to grade the rest",
+            file=sys.stderr,
+        )
+        return 130
 
 
 def _grade(args: argparse.Namespace, limits: Limits, files: list[str]) -> int:
@@ -184,8 +191,11 @@ def _grade(args: argparse.Namespace, limits: Limits, files: list[str]) -> int:
     if sandbox.note:
         print(f"grade: {sandbox.note}", file=sys.stderr)
     several = len(files) > 1 or any(Path(p).is_dir() for p in args.paths)
+    # --check grades only the public part: its results must never become grades.
     gradebook = (
-        None if args.no_gradebook else (args.gradebook or ("gradebook.db" if several else None))
+        None
+        if args.no_gradebook or args.check
+        else (args.gradebook or ("gradebook.db" if several else None))
     )
     config = BatchConfig(
         rubric_path=path,

@@ -228,6 +228,7 @@ def assign(reference: Path, rubric: Rubric, out: Path) -> Notebook:
         if eid:
             new.metadata["grader"] = {"exercise": eid}
             new.metadata["tags"] = [f"exercise:{eid}"]
+        new["id"] = f"cell-{cell.index}"  # stable: regenerating gives a clean diff
         nb.cells.append(new)
     out.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, str(out))

@@ -317,14 +317,6 @@ def test_dask_cluster_grades_like_local_workers(
     assert set(tasks.values()) == set(cluster.client.scheduler_info()["workers"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="grade_bytes writes the submission to a temporary file on the worker and only "
-    "puts the original path back into result.path: the error of an invalid file names the "
-    "worker's temporary copy (/tmp/grader-remote-XXXX/erin.ipynb: not valid JSON ...), a path "
-    "that exists nowhere. Fix: in grade_bytes, also replace the temporary path by `name` in "
-    "result.error (e.g. result.error.replace(str(local), name))",
-)
 def test_invalid_file_error_names_the_submission(
     cluster: Cluster, local: Local, tmp_path: Path
 ) -> None:

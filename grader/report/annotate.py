@@ -71,9 +71,9 @@ def annotate(
 
     def new_cell(source: str, meta: dict[str, Any]) -> NotebookNode:
         cell: NotebookNode = nbformat.v4.new_markdown_cell(source, metadata={"grader": meta})
-        if with_ids:
-            base = str(cell.get("id") or "grader")
-            cell["id"] = _unique_id(base, used_ids)
+        if with_ids:  # stable ids: an unchanged re-run writes the same file
+            base = "grader-" + re.sub(r"[^A-Za-z0-9_-]", "-", str(meta.get("exercise", "summary")))
+            cell["id"] = _unique_id(base[:60], used_ids)
         else:
             cell.pop("id", None)
         return cell
