@@ -111,3 +111,14 @@ def test_probe_calls_student_functions_with_plain_data() -> None:
         assert slow["ok"] is False and slow["ename"] == "Timeout"
         missing = live.probe({"op": "call", "target": "nothere", "args": []})
         assert missing["ename"] == "NameError"
+
+
+def test_a_deep_directory_tree_left_behind_does_not_crash_cleanup() -> None:
+    nb = notebook(
+        "import os\np = 'd'\nfor _ in range(1500):\n    os.mkdir(p)\n    os.chdir(p)\n"
+        "os.chmod('.', 0)\nwhere = os.getcwd()"
+    )
+    runner = executor("nbclient", Limits())
+    with runner.run(nb) as live:
+        assert live.execution.cells[0].error is None
+    # leaving the context removed the workdir without RecursionError

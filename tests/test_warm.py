@@ -830,20 +830,23 @@ def test_bwrap_sandbox_dies_with_the_grader(tmp_path: Path) -> None:
                                   sandbox=SandboxChoice("bwrap")))
         k.execute("import os\\nif os.fork() == 0:\\n    os.setsid()\\n    os.execvp('sleep', "
                   "['sleep', '300'])", 10)
-        print(k.server_pid, flush=True)
+        print(k.server_pid, f.runtime, flush=True)
         time.sleep(300)
         """
     )
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
-        server = int(proc.stdout.readline())
-        inside = _tree(server)
+        server, runtime = proc.stdout.readline().split()
+        inside = _tree(int(server))
         assert len(inside) == 3  # server, kernel, daemon
     finally:
         proc.kill()  # SIGKILL: no atexit, no finalizer
         proc.wait()
     assert all(_gone(pid, within=10) for pid in inside)
+    assert os.path.isdir(runtime)  # nobody could remove it; the next factory does
+    WarmFactory(preload=()).close()
+    assert not os.path.exists(runtime)
 
 
 def test_bwrap_that_cannot_start_is_refused(

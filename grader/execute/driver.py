@@ -18,7 +18,6 @@ from __future__ import annotations
 import itertools
 import json
 import re
-import shutil
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
@@ -197,7 +196,11 @@ class Driver:
         finally:
             if live is not None:
                 live.close()
-            shutil.rmtree(workdir, ignore_errors=True)
+            # iterative and symlink-safe: a student can leave a 2000-deep tree (rmtree
+            # would hit RecursionError) or chmod-000 directories behind
+            from .warm import _remove_tree
+
+            _remove_tree(workdir)
 
     # ------------------------------------------------------------------ execution
     def _execute(self, notebook: Notebook, workdir: Path) -> LiveRun:

@@ -688,7 +688,7 @@ class _Server:
                     directory.mkdir(parents=True, mode=0o700)
                 cmd += ["--exclusive", "--host-pidns", os.readlink("/proc/self/ns/pid")]
                 cmd += ["--scratch", str(self.work), "--scratch", str(self.run)]
-                cmd = _sandboxed(cmd, key, self.work, self.run, python, env)
+                cmd, env = _sandboxed(cmd, key, self.work, self.run, python, env)
             fds = (theirs.fileno(), sources)
             with open(self.log, "ab") as log:
 
@@ -882,10 +882,11 @@ def _server_environment(runtime: Path) -> dict[str, str]:
 
 def _sandboxed(
     cmd: list[str], key: _ServerKey, work: Path, run: Path, python: str, env: dict[str, str]
-) -> list[str]:
-    """``cmd`` in a bwrap sandbox (``sandbox.wrap``), as the PID namespace's init. The
-    sandbox's limits are a kernel's: pids.max (as root) and RLIMIT_NPROC already count a
-    PID-1 process, which the server replaces."""
+) -> tuple[list[str], dict[str, str]]:
+    """``cmd`` in a bwrap sandbox (``sandbox.wrap``), as the PID namespace's init, and the
+    environment to start it with (already the sandbox's allowlist, as for nbclient
+    kernels). The sandbox's limits are a kernel's: pids.max (as root) and RLIMIT_NPROC
+    already count a PID-1 process, which the server replaces."""
     from . import sandbox
 
     spec = sandbox.SandboxSpec(
@@ -901,7 +902,25 @@ def _sandboxed(
     if binary is None or binary not in argv or "--unshare-all" not in argv:
         raise SandboxUnavailable("the warm engine cannot find bwrap in the sandbox command")
     at = argv.index(binary) + 1
-    return [*argv[:at], "--as-pid-1", *argv[at:]]
+    return [*argv[:at], "--as-pid-1", *argv[at:]], sandbox.sandbox_environment(cmd, spec, "bwrap")
+
+
+def _remove_stale_runtimes(tmp: Path) -> None:
+    """Remove the runtime directories (``grader-warm-<pid>-*``) that graders killed with
+    SIGKILL left behind: this user's, of a pid that no longer exists."""
+    try:
+        entries = list(os.scandir(tmp))
+    except OSError:
+        return
+    for entry in entries:
+        parts = entry.name.split("-", 3)
+        if len(parts) != 4 or parts[:2] != ["grader", "warm"] or not parts[2].isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            if entry.stat(follow_symlinks=False).st_uid != os.geteuid():
+                continue
+            if not os.path.exists(f"/proc/{parts[2]}"):
+                _remove_tree(entry.path)
 
 
 class _Pool:
@@ -912,7 +931,8 @@ class _Pool:
         self.preload = tuple(preload)
         self.python = python
         self.start_timeout = start_timeout
-        self.runtime = Path(tempfile.mkdtemp(prefix="grader-warm-"))
+        _remove_stale_runtimes(Path(tempfile.gettempdir()))
+        self.runtime = Path(tempfile.mkdtemp(prefix=f"grader-warm-{os.getpid()}-"))
         self.lock = threading.Lock()
         self.servers: list[_Server] = []
         self.kernels: weakref.WeakSet[WarmKernel] = weakref.WeakSet()
