@@ -35,7 +35,7 @@ typecheck: install
 	$(BIN)/mypy
 
 validate: install
-	$(BIN)/grade validate
+	$(BIN)/grade validate --engine warm
 
 unit: install
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -671,7 +671,7 @@ def test_probe_replace(world: World) -> None:
     assert_honest_parts_graded(sub, corr2d=False)
 
 
-def test_probe_delete_honest_answers_still_graded(world: World) -> None:
+def test_probe_delete(world: World) -> None:
     """Deleting the probe object (or `%reset -f`) only makes the grader install it again."""
     sub = submission(world.runs["probe_delete"], world)
     assert_honest_parts_graded(sub)
