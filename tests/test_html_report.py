@@ -9,17 +9,10 @@ checked for content. ``test_browser`` (slow) opens the page in headless Chromium
 from __future__ import annotations
 
 import base64
-import contextlib
 import csv
-import functools
-import http.server
 import io
 import re
-import shutil
-import tempfile
-import threading
 import urllib.request
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
@@ -29,6 +22,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 import matplotlib.image
 import nbformat
 import pytest
+from browser import chromium, console_errors, serve
 
 from grader.model import CellError, ExecutionSummary, ExerciseResult, SubmissionResult
 from grader.report.annotate import NOT_FOUND_HEADING, annotate, is_feedback_cell
@@ -679,75 +673,6 @@ def test_annotation_of_old_and_text_formats(tmp_path: Path, klass: Klass) -> Non
 # --------------------------------------------------------------------------- browser
 
 
-@contextlib.contextmanager
-def _serve(directory: Path) -> Iterator[str]:
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    handler = functools.partial(Quiet, directory=str(directory))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
-
-
-@contextlib.contextmanager
-def _chromium(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    try:
-        from selenium import webdriver
-        from selenium.common.exceptions import WebDriverException
-        from selenium.webdriver.chrome.service import Service
-    except ImportError as exc:
-        pytest.skip(f"selenium is not installed ({exc}); pip install selenium")
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver_path = shutil.which("chromedriver")
-    if browser is None or driver_path is None:
-        pytest.skip(f"chromium ({browser}) or chromedriver ({driver_path}) not found on PATH")
-    profile = tempfile.mkdtemp(prefix="grader-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = browser
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--disable-dev-shm-usage",
-        "--window-size=1280,900",
-        f"--user-data-dir={profile}",
-    ):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    monkeypatch.setenv("SE_OFFLINE", "true")  # selenium-manager: never download anything
-    try:
-        driver = webdriver.Chrome(options=options, service=Service(driver_path))
-    except WebDriverException as exc:
-        shutil.rmtree(profile, ignore_errors=True)
-        pytest.skip(f"headless chromium cannot start here: {exc.msg or exc}")
-    try:
-        driver.set_page_load_timeout(30)
-        yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
-
-
-def _console_errors(driver: Any) -> list[str]:
-    try:
-        entries = driver.get_log("browser")
-    except Exception:  # not every driver has the legacy log endpoint
-        return []
-    return [e["message"] for e in entries if e.get("level") == "SEVERE"]
-
-
 def _scores(driver: Any) -> list[str]:
     script = (
         "return Array.from(document.querySelectorAll('#students tbody tr'))"
@@ -767,7 +692,7 @@ def test_browser(
     from selenium.webdriver.common.by import By
 
     root = site.index.parent
-    with _chromium(monkeypatch) as driver, _serve(root) as base:
+    with chromium(monkeypatch) as driver, serve(root) as base:
         driver.get(base + "index.html")
         assert driver.title == TITLE
         rows = driver.find_elements(By.CSS_SELECTOR, "#students tbody tr")
@@ -818,7 +743,7 @@ def test_browser(
         )
         names = {s: r for s, r in zip(EXPECTED_SLUGS, klass.results, strict=True)}
         assert len(links) >= len(klass.results) + 4
-        errors = _console_errors(driver)
+        errors = console_errors(driver)
         visited: set[str] = set()
         for link in links:
             url = urljoin(base, link).split("#")[0]
@@ -838,7 +763,7 @@ def test_browser(
                     href = sub.get_attribute("href")
                     with urllib.request.urlopen(href.split("#")[0], timeout=10) as response:
                         assert response.status == 200, href
-                errors += _console_errors(driver)
+                errors += console_errors(driver)
         assert {Path(urlsplit(u).path).stem for u in visited if "/feedback/" in u} == set(
             EXPECTED_SLUGS
         )
@@ -847,4 +772,4 @@ def test_browser(
         driver.get(base + "feedback/bob.html")
         driver.find_element(By.ID, "back").click()
         assert driver.title == TITLE
-        assert _console_errors(driver) == []
+        assert console_errors(driver) == []
