@@ -32,6 +32,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from grader.execute.watchdog import children
+
 ROOT = Path(__file__).resolve().parents[1]
 RUBRIC = ROOT / "rubrics" / "conv-layer.yaml"
 SHARED = ROOT.parent / "shared" / "submissions"
@@ -91,21 +93,6 @@ def make_classes(folder: Path, n: int) -> dict[str, list[str]]:
 
 
 # ------------------------------------------------------------------------------ memory
-def _children(pid: int) -> list[int]:
-    found: list[int] = []
-    try:
-        tasks = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return found
-    for tid in tasks:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/children") as fh:
-                found += [int(c) for c in fh.read().split()]
-        except (OSError, ValueError):
-            continue
-    return found
-
-
 def _memory(pid: int) -> tuple[int, int, int]:
     """(RSS, PSS, process count) of ``pid`` and all its descendants, in bytes."""
     rss = pss = count = 0
@@ -125,7 +112,7 @@ def _memory(pid: int) -> tuple[int, int, int]:
             count += 1
         except (OSError, ValueError):
             pass
-        stack += _children(p)
+        stack += children(p)
     return rss, pss, count
 
 

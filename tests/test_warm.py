@@ -530,13 +530,13 @@ def _bwrap(
 
 
 def _tree(pid: int) -> list[int]:
-    from grader.execute.warm import _proc_children
+    from grader.execute.watchdog import children
 
     found, stack = [], [pid]
     while stack:
         p = stack.pop()
         found.append(p)
-        stack.extend(_proc_children(p))
+        stack.extend(children(p))
     return found
 
 

@@ -97,7 +97,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from ..errors import ExecutionError, SandboxUnavailable
 from .kernel import REPLY_MIME, KernelDied, KernelOptions, Limits, RawResult
-from .watchdog import Watchdog, kill_group, tree_rss
+from .watchdog import Watchdog, children, kill_group, tree_rss
 
 if TYPE_CHECKING:
     from importlib.machinery import ModuleSpec
@@ -422,22 +422,6 @@ def _log_tail(path: Path, limit: int = 2000) -> str:
 
 
 # ============================================================== processes seen from outside
-def _proc_children(pid: int) -> list[int]:
-    """The direct children of ``pid`` (of all its threads), from /proc."""
-    found: list[int] = []
-    try:
-        tasks = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return found
-    for tid in tasks:
-        with (
-            contextlib.suppress(OSError, ValueError),
-            open(f"/proc/{pid}/task/{tid}/children") as fh,
-        ):
-            found.extend(int(c) for c in fh.read().split())
-    return found
-
-
 def _pidfd_pid(pidfd: int) -> int | None:
     """The pid, in the reader's PID namespace, of the process a pidfd refers to."""
     try:
@@ -467,7 +451,7 @@ def _find_nspid(root: int, nspid: int) -> int | None:
                     if len(levels) > 1 and int(levels[-1]) == nspid:
                         return pid
                     break
-        stack.extend(_proc_children(pid))
+        stack.extend(children(pid))
     return None
 
 
@@ -481,7 +465,7 @@ class _SandboxWatchdog(Watchdog):
         super().__init__(pid, deadline, memory_bytes)
 
     def rss(self) -> int:
-        roots = {*_proc_children(self.init), self.pid}
+        roots = {*children(self.init), self.pid}
         return sum(tree_rss(root) for root in roots)
 
     def _loop(self) -> None:  # Watchdog._loop, measuring the whole sandbox
@@ -987,7 +971,7 @@ class _Pool:
             and report.get("ok") is True
             and server.alive()
             and server.host_pid is not None
-            and not _proc_children(server.host_pid)
+            and not children(server.host_pid)
         )
         _remove_tree(workdir)  # normally gone already
         with self.lock:

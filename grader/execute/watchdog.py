@@ -12,7 +12,8 @@ from typing import Literal
 Reason = Literal["timeout", "memory"]
 
 
-def _children(pid: int) -> list[int]:
+def children(pid: int) -> list[int]:
+    """The direct children of ``pid`` (of all its threads), from /proc."""
     found: list[int] = []
     try:
         tasks = os.listdir(f"/proc/{pid}/task")
@@ -22,7 +23,7 @@ def _children(pid: int) -> list[int]:
         try:
             with open(f"/proc/{pid}/task/{tid}/children") as fh:
                 found.extend(int(c) for c in fh.read().split())
-        except OSError:
+        except (OSError, ValueError):
             continue
     return found
 
@@ -41,7 +42,7 @@ def tree_rss(pid: int) -> int:
                 total += int(fh.read().split()[1]) * page
         except (OSError, IndexError, ValueError):
             continue
-        stack.extend(_children(p))
+        stack.extend(children(p))
     return total
 
 
