@@ -7,6 +7,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from typing import Literal
 
 Reason = Literal["timeout", "memory"]
@@ -28,22 +29,49 @@ def children(pid: int) -> list[int]:
     return found
 
 
-def tree_rss(pid: int) -> int:
-    """Resident memory of ``pid`` and all its descendants, in bytes."""
+def _rss(pid: int) -> int:
+    with open(f"/proc/{pid}/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _pss(pid: int) -> int:
+    """PSS; RSS where it cannot be read (smaps needs ptrace access, which a process can
+    refuse by making itself non-dumpable: it must not hide its memory that way)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as fh:
+            for line in fh:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except PermissionError:
+        pass
+    return _rss(pid)
+
+
+def _tree_sum(pid: int, measure: Callable[[int], int]) -> int:
     total, stack, seen = 0, [pid], set()
-    page = os.sysconf("SC_PAGE_SIZE")
     while stack:
         p = stack.pop()
         if p in seen:
             continue
         seen.add(p)
         try:
-            with open(f"/proc/{p}/statm") as fh:
-                total += int(fh.read().split()[1]) * page
+            total += measure(p)
         except (OSError, IndexError, ValueError):
             continue
         stack.extend(children(p))
     return total
+
+
+def tree_rss(pid: int) -> int:
+    """Resident memory of ``pid`` and all its descendants, in bytes (cheap; a page shared
+    by several of them, e.g. after a fork, is counted once per process)."""
+    return _tree_sum(pid, _rss)
+
+
+def tree_pss(pid: int) -> int:
+    """Proportional memory of ``pid`` and all its descendants, in bytes: a page shared by
+    n processes counts 1/n for each (costlier to read than RSS)."""
+    return _tree_sum(pid, _pss)
 
 
 def kill_group(pid: int) -> None:
@@ -68,11 +96,19 @@ class Watchdog:
         self._thread = threading.Thread(target=self._loop, name=f"watchdog-{pid}", daemon=True)
         self._thread.start()
 
+    def usage(self, precise: bool = False) -> int:
+        """The memory of the watched processes: RSS, or with ``precise`` PSS."""
+        return (tree_pss if precise else tree_rss)(self.pid)
+
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
-            rss = tree_rss(self.pid)
-            self.peak_rss = max(self.peak_rss, rss)
-            if rss > self.memory_bytes:
+            used = self.usage()
+            if used > self.memory_bytes:
+                # RSS counts the pages of forked copies (multiprocessing, DataLoader
+                # workers, os.fork) once per copy: confirm with the memory really used
+                used = self.usage(precise=True)
+            self.peak_rss = max(self.peak_rss, used)
+            if used > self.memory_bytes:
                 self._fire("memory")
             elif time.monotonic() > self.deadline:
                 self._fire("timeout")
