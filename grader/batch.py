@@ -1,7 +1,8 @@
 """Grade many submissions: in parallel, with a gradebook, resumable.
 
-Each submission is graded in a worker *process* of the grader (never in the student's
-process): a local process pool by default, or a Dask cluster with ``scheduler``. One bad
+Each submission is graded outside the student's process: with the warm engine by threads
+of this process (the notebooks run in the engine's sandboxed kernels), with nbclient in a
+local pool of worker processes, or on a Dask cluster with ``scheduler``. One bad
 submission never stops the batch: anything that goes wrong becomes that submission's
 result. With a gradebook, a submission whose content and rubric version are unchanged is
 not graded again (``regrade`` forces it), each result is stored as soon as it arrives (an
@@ -10,8 +11,10 @@ interrupted batch resumes where it stopped), and instructor overrides are applie
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
@@ -20,7 +23,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, TextIO
 
-from .execute import Limits
+from .execute import Limits, default_engine
 from .model import SubmissionResult
 from .pipeline import Options, content_hash, student_id
 
@@ -28,7 +31,7 @@ from .pipeline import Options, content_hash, student_id
 @dataclass(frozen=True)
 class BatchConfig:
     rubric_path: str
-    engine: str = "nbclient"
+    engine: str = field(default_factory=default_engine)  # warm on Linux
     limits: Limits = field(default_factory=Limits)
     options: Options = field(default_factory=Options)
     jobs: int = 0  # 0: one per core
@@ -49,16 +52,14 @@ class Submission:
 
 # ----------------------------------------------------------------------------- workers
 
-_GRADERS: dict[tuple[str, str, Limits, Options, str, tuple[str, ...]], Any] = {}
+_Key = tuple[str, str, Limits, Options, str, tuple[str, ...]]
+_EXECUTORS: dict[_Key, Any] = {}
+_GRADERS: dict[_Key, Any] = {}
+_CACHE_LOCK = threading.Lock()
 
 
-def grade_one(config: BatchConfig, path: str, student: str) -> SubmissionResult:
-    """Grade one file in this (worker) process. Never raises."""
-    from .execute import executor
-    from .pipeline import Grader
-    from .rubric import load_rubric
-
-    key = (
+def _key(config: BatchConfig) -> _Key:
+    return (
         config.rubric_path,
         config.engine,
         config.limits,
@@ -66,18 +67,50 @@ def grade_one(config: BatchConfig, path: str, student: str) -> SubmissionResult:
         config.sandbox,
         config.hidden,
     )
+
+
+def _executor(config: BatchConfig) -> Any:
+    """This process's executor for ``config`` (its engine keeps its servers). Under the lock."""
+    from .execute import executor
+
+    run = _EXECUTORS.get(_key(config))
+    if run is None:
+        run = executor(
+            config.engine,
+            config.limits,
+            sandbox=config.sandbox,
+            hidden=[Path(h) for h in config.hidden],
+        )
+        _EXECUTORS[_key(config)] = run
+    return run
+
+
+def _prepare(config: BatchConfig, count: int) -> None:
+    """Let the engine start what ``count`` concurrent notebooks need, in the background."""
+    with _CACHE_LOCK:
+        run = _executor(config)
+    run.prepare(count)
+
+
+def _grader(config: BatchConfig, rubric: Any = None) -> Any:
+    """This process's Grader for ``config``, shared by its threads; rebuilt when ``rubric``
+    (loaded afresh by the batch) is another version than the one it has."""
+    from .pipeline import Grader
+    from .rubric import load_rubric
+
+    with _CACHE_LOCK:
+        grader = _GRADERS.get(_key(config))
+        if grader is None or (rubric is not None and grader.rubric.version != rubric.version):
+            rubric = rubric or load_rubric(config.rubric_path)
+            grader = Grader(rubric, _executor(config), config.options)
+            _GRADERS[_key(config)] = grader
+        return grader
+
+
+def grade_one(config: BatchConfig, path: str, student: str) -> SubmissionResult:
+    """Grade one file in this (worker) process. Never raises."""
     try:
-        grader = _GRADERS.get(key)
-        if grader is None:
-            run = executor(
-                config.engine,
-                config.limits,
-                sandbox=config.sandbox,
-                hidden=[Path(h) for h in config.hidden],
-            )
-            grader = Grader(load_rubric(config.rubric_path), run, config.options)
-            _GRADERS[key] = grader
-        result: SubmissionResult = grader.grade_path(path, student)
+        result: SubmissionResult = _grader(config).grade_path(path, student)
         return result
     except Exception as exc:
         return failed(
@@ -160,6 +193,9 @@ def grade_many(
     from .gradebook import Gradebook
     from .rubric import load_rubric
 
+    if _threaded(config) and files and (config.gradebook is None or config.regrade):
+        with contextlib.suppress(Exception):  # every file is to be graded: start now
+            _prepare(config, min(_jobs(config), len(files)))
     rubric = load_rubric(config.rubric_path)
     subs = submissions(files, config.student_pattern)
     results: dict[int, SubmissionResult] = {}
@@ -179,7 +215,7 @@ def grade_many(
                     on_result(results[i], cached is not None)
             else:
                 todo.append(i)
-        for i, result in _run(config, [subs[i] for i in todo], todo):
+        for i, result in _run(config, [subs[i] for i in todo], todo, rubric):
             sub = subs[i]
             if book is not None and sub.content_hash is not None and result.status == "graded":
                 book.record(
@@ -200,15 +236,27 @@ def grade_many(
             book.close()
 
 
+def _jobs(config: BatchConfig) -> int:
+    return config.jobs or os.cpu_count() or 1
+
+
+def _threaded(config: BatchConfig) -> bool:
+    """Whether submissions are graded by threads of this process (see _run_threads)."""
+    return config.engine == "warm" and not config.scheduler
+
+
 def _run(
-    config: BatchConfig, subs: Sequence[Submission], ids: Sequence[int]
+    config: BatchConfig, subs: Sequence[Submission], ids: Sequence[int], rubric: Any = None
 ) -> Iterator[tuple[int, SubmissionResult]]:
     if not subs:
         return
     if config.scheduler:
         yield from _run_dask(config, subs, ids)
         return
-    jobs = config.jobs or os.cpu_count() or 1
+    jobs = _jobs(config)
+    if _threaded(config):
+        yield from _run_threads(config, subs, ids, min(jobs, len(subs)), rubric)
+        return
     if jobs == 1 or len(subs) == 1:
         for i, sub in zip(ids, subs, strict=True):
             yield i, grade_one(config, sub.path, sub.student)
@@ -238,6 +286,58 @@ def _run(
             proc.kill()
         raise
     pool.shutdown(wait=True)
+
+
+def _run_threads(
+    config: BatchConfig,
+    subs: Sequence[Submission],
+    ids: Sequence[int],
+    jobs: int,
+    rubric: Any = None,
+) -> Iterator[tuple[int, SubmissionResult]]:
+    """The warm engine's local runner: ``jobs`` threads of this process, each driving one
+    kernel at a time. The work is in the kernels (separate, sandboxed processes forked
+    from the engine's servers) and the grader's side of a submission is small, so threads
+    suffice, and worker processes would only add their own start-up and imports to every
+    batch. The servers start first, before the rubric is loaded and the first notebook is
+    read, so that their imports overlap with that work."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    try:
+        _prepare(config, jobs)
+        _grader(config, rubric)
+    except Exception as exc:  # e.g. the sandbox cannot start: every file says so
+        for i, sub in zip(ids, subs, strict=True):
+            yield i, failed(sub.path, sub.student, f"the grader cannot run ({exc})")
+        return
+    if jobs == 1:
+        for i, sub in zip(ids, subs, strict=True):
+            yield i, grade_one(config, sub.path, sub.student)
+        return
+    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="grader-worker")
+    try:
+        futures: dict[Future[SubmissionResult], tuple[int, Submission]] = {
+            pool.submit(grade_one, config, sub.path, sub.student): (i, sub)
+            for i, sub in zip(ids, subs, strict=True)
+        }
+        for fut in as_completed(futures):
+            yield futures[fut][0], fut.result()  # grade_one never raises
+    except BaseException:  # Ctrl-C, or the consumer stopped: stop the kernels now
+        pool.shutdown(wait=False, cancel_futures=True)
+        _close_engine(config)
+        raise
+    pool.shutdown(wait=True)
+
+
+def _close_engine(config: BatchConfig) -> None:
+    """Stop the engine of ``config`` (every kernel and server) and forget its grader."""
+    with _CACHE_LOCK:
+        _GRADERS.pop(_key(config), None)
+        run = _EXECUTORS.pop(_key(config), None)
+    driver = getattr(run, "_driver", None)
+    close = getattr(getattr(driver, "factory", None), "close", None)
+    if close is not None:
+        close()
 
 
 def _watch_parent(parent: int) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import GraderError
-from .execute import ENGINES, Limits, course_paths, resolve_sandbox
+from .execute import ENGINES, Limits, course_paths, default_engine, resolve_sandbox
 from .model import SubmissionResult
 from .pipeline import Options
 from .report import REPORTERS, ReportOptions, render
@@ -62,7 +62,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="*", help="notebooks (.ipynb, .py, .md, pasted .txt) or folders")
     p.add_argument("--format", "-f", default="text", choices=sorted(REPORTERS))
     p.add_argument("--edition", default="auto", choices=["auto", "d2l-1.0", "d2l-0.17"])
-    p.add_argument("--engine", default="nbclient", choices=sorted(ENGINES))
+    p.add_argument(
+        "--engine",
+        default=None,
+        choices=sorted(ENGINES),
+        help="how notebooks run (default: warm, a fork server per worker, on Linux; "
+        "nbclient, a fresh Jupyter kernel per notebook, elsewhere): the same verdicts",
+    )
     p.add_argument(
         "--sandbox",
         default="auto",
@@ -183,10 +189,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _grade(args: argparse.Namespace, limits: Limits, files: list[str]) -> int:
     from .batch import BatchConfig, Progress, grade_many, progress_wanted
-    from .rubric import load_rubric
 
-    path = rubric_path(args.rubric)
-    load_rubric(path)  # instructor errors surface before any submission runs
+    path = rubric_path(args.rubric)  # grade_many loads it before any submission runs
     sandbox = resolve_sandbox(args.sandbox)
     if sandbox.note:
         print(f"grade: {sandbox.note}", file=sys.stderr)
@@ -199,7 +203,7 @@ def _grade(args: argparse.Namespace, limits: Limits, files: list[str]) -> int:
     )
     config = BatchConfig(
         rubric_path=path,
-        engine=args.engine,
+        engine=args.engine or default_engine(),
         limits=limits,
         options=Options(
             edition=args.edition, public_only=args.check, seed=os.environ.get("GRADER_SEED", "")

@@ -271,7 +271,7 @@ def main(command: str, argv: Sequence[str]) -> int:
             prog="grade validate", description="Check rubrics against their references."
         )
         p.add_argument("--rubrics", type=Path, default=None)
-        p.add_argument("--engine", default="nbclient")
+        p.add_argument("--engine", default="default", help="default: warm on Linux")
         p.add_argument("--json", action="store_true", help="print rows as JSON")
         args = p.parse_args(argv)
         rows = validate(args.rubrics or default_rubrics_dir(), args.engine)

@@ -535,9 +535,10 @@ def test_fork_bomb(world: World) -> None:
 def test_output_flood(world: World) -> None:
     run = world.runs["output_flood"]
     sub = submission(run, world)
-    err = error_at(sub, attack_cell("output_flood", "print(line)"))
-    # stopped at its time limit, or killed when ipykernel's buffered output passed 1 GiB
-    assert err["ename"] in ("Timeout", "MemoryLimit"), err
+    errs = errors_at(sub, attack_cell("output_flood", "print(line)"))
+    # nbclient: stopped at its time limit, or killed when ipykernel's buffered output
+    # passed 1 GiB; warm: the kernel drops output past the cap, so the loop just ends
+    assert len(errs) <= 1 and all(e["ename"] in ("Timeout", "MemoryLimit") for e in errs), errs
     assert len(run.stdout) < 1_000_000
     assert_honest_parts_graded(sub)
 
@@ -545,8 +546,11 @@ def test_output_flood(world: World) -> None:
 def test_output_fd_flood(world: World) -> None:
     run = world.runs["output_fd_flood"]
     sub = submission(run, world)
-    err = error_at(sub, attack_cell("output_fd_flood", "os.write(1"))
-    assert err["ename"] in ("Timeout", "MemoryLimit", "KernelDied"), err
+    errs = errors_at(sub, attack_cell("output_fd_flood", "os.write(1"))
+    # nbclient: stopped (time, memory, or a dead kernel); warm: the output past the cap
+    # is dropped as it is read, so the loop just ends
+    assert len(errs) <= 1, errs
+    assert all(e["ename"] in ("Timeout", "MemoryLimit", "KernelDied") for e in errs), errs
     assert len(run.stdout) < 1_000_000
     assert '"attacker"' not in run.stdout and '"score": 999' not in run.stdout
     assert_honest_parts_graded(sub)

@@ -62,6 +62,11 @@ class DriverExecutor:
     def run(self, notebook: Notebook) -> AbstractContextManager[LiveRun]:
         return self._driver.run(notebook)
 
+    def prepare(self, count: int = 1) -> None:
+        """Get ready to run ``count`` notebooks at once (the warm engine starts its fork
+        servers now, in the background); engines with nothing to prepare ignore it."""
+        self._driver.prepare(count)
+
 
 def _nbclient() -> KernelFactory:
     from .nbclient_engine import NbclientFactory
@@ -78,12 +83,19 @@ def _warm() -> KernelFactory:
     from .warm import WarmFactory
 
     with _WARM_LOCK:
-        if not _WARM:
-            _WARM.append(WarmFactory())
+        if not _WARM or getattr(_WARM[0], "closed", False):
+            _WARM[:] = [WarmFactory()]
         return _WARM[0]
 
 
 ENGINES: dict[str, Callable[[], KernelFactory]] = {"nbclient": _nbclient, "warm": _warm}
+
+
+def default_engine() -> str:
+    """``warm`` where it can run (Linux), else ``nbclient``: the same verdicts either way."""
+    from .warm import warm_available
+
+    return "warm" if warm_available()[0] else "nbclient"
 
 
 def resolve_sandbox(requested: str) -> SandboxChoice:
@@ -114,12 +126,15 @@ def course_paths(
 
 
 def executor(
-    engine: str = "nbclient",
+    engine: str = "default",
     limits: Limits | None = None,
     sandbox: str = "auto",
     hidden: Sequence[Path] = (),
 ) -> DriverExecutor:
-    """The executor for an engine name (``--engine``) and sandbox (``--sandbox``)."""
+    """The executor for an engine name (``--engine``; ``default``: :func:`default_engine`)
+    and sandbox (``--sandbox``)."""
+    if engine == "default":
+        engine = default_engine()
     try:
         factory = ENGINES[engine]()
     except KeyError:
@@ -142,5 +157,6 @@ __all__ = [
     "LiveRun",
     "RawResult",
     "Run",
+    "default_engine",
     "executor",
 ]

@@ -97,7 +97,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from ..errors import ExecutionError, SandboxUnavailable
 from .kernel import REPLY_MIME, KernelDied, KernelOptions, Limits, RawResult
-from .watchdog import Watchdog, children, kill_group, tree_rss
+from .watchdog import Watchdog, children, kill_group, tree_pss, tree_rss
 
 if TYPE_CHECKING:
     from importlib.machinery import ModuleSpec
@@ -464,18 +464,10 @@ class _SandboxWatchdog(Watchdog):
         self.init = init
         super().__init__(pid, deadline, memory_bytes)
 
-    def rss(self) -> int:
+    def usage(self, precise: bool = False) -> int:
         roots = {*children(self.init), self.pid}
-        return sum(tree_rss(root) for root in roots)
-
-    def _loop(self) -> None:  # Watchdog._loop, measuring the whole sandbox
-        while not self._stop.wait(self.interval):
-            rss = self.rss()
-            self.peak_rss = max(self.peak_rss, rss)
-            if rss > self.memory_bytes:
-                self._fire("memory")
-            elif time.monotonic() > self.deadline:
-                self._fire("timeout")
+        measure = tree_pss if precise else tree_rss
+        return sum(measure(root) for root in roots)
 
 
 # ======================================================================= removing files
@@ -796,7 +788,8 @@ class _Server:
         with contextlib.suppress(OSError):
             self._sock.close()  # EOF: the server exits (in a sandbox, with everything in it)
         try:
-            self.proc.wait(timeout=5)
+            # a server still importing would only see the EOF when it is done: no waiting
+            self.proc.wait(timeout=5 if self.ready is not None else 0.05)
         except subprocess.TimeoutExpired:
             kill_group(self.proc.pid)  # the server, or the outer bwrap (die-with-parent)
             with contextlib.suppress(subprocess.TimeoutExpired):
@@ -923,7 +916,29 @@ class _Pool:
         self.numbers = itertools.count(1)
         self.closed = False
         self.last_cleanup: dict[str, Any] | None = None  # the latest exclusive server report
+        self.reserve: dict[_ServerKey, int] = {}  # servers to keep per key (``prepare``)
         self._spawner: _Spawner | None = None
+
+    def _new_server(self, key: _ServerKey) -> _Server:
+        """Start a server for ``key`` (its imports run in the background). Under the lock."""
+        if self._spawner is None:
+            self._spawner = _Spawner()
+        number = next(self.numbers)
+        server = _Server(key, self.preload, self.runtime, self.python, number, self._spawner)
+        self.servers.append(server)
+        return server
+
+    def prepare(self, key: _ServerKey, count: int) -> None:
+        """Start servers for ``key`` now, so that ``count`` kernels can start at once
+        without waiting for a server's imports, and keep that many between kernels."""
+        with self.lock:
+            if self.closed:
+                raise ExecutionError("the warm engine was closed")
+            count = count if key.mode == "bwrap" else 1  # a plain server is shared
+            self.reserve[key] = max(self.reserve.get(key, 1), count)
+            live = [s for s in self.servers if s.key == key and s.alive()]
+            for _ in range(count - len(live)):
+                self._new_server(key)
 
     def acquire(self, key: _ServerKey) -> _Server:
         """A live server for ``key``; for a bwrap key an idle one, now marked busy."""
@@ -943,13 +958,7 @@ class _Pool:
                     for s in [s for s in self.servers if s.exclusive and not s.busy]:
                         self.servers.remove(s)
                         doomed.append(s)
-                if self._spawner is None:
-                    self._spawner = _Spawner()
-                number = next(self.numbers)
-                chosen = _Server(
-                    key, self.preload, self.runtime, self.python, number, self._spawner
-                )
-                self.servers.append(chosen)
+                chosen = self._new_server(key)
             chosen.busy = chosen.exclusive
         for server in doomed:
             server.stop()
@@ -976,9 +985,8 @@ class _Pool:
         _remove_tree(workdir)  # normally gone already
         with self.lock:
             self.last_cleanup = report or {"event": "clean", "pid": pid, "ok": False}
-            spare = any(
-                s is not server and s.key == server.key and not s.busy for s in self.servers
-            )
+            others = [s for s in self.servers if s is not server and s.key == server.key]
+            spare = sum(not s.busy for s in others) >= self.reserve.get(server.key, 1)
             keep = clean and not self.closed and not spare and server in self.servers
             server.busy = False
             if not keep and server in self.servers:
@@ -1167,6 +1175,16 @@ class WarmFactory:
         with self._pool.lock:
             self._pool.kernels.add(kernel)
         return kernel
+
+    def prepare(self, options: KernelOptions, count: int = 1) -> None:
+        """Start the servers that ``count`` concurrent kernels with ``options`` will use,
+        without waiting for them: their imports overlap with the caller's own work (a
+        batch loading its rubric and first notebooks). They are kept between kernels."""
+        self._pool.prepare(_ServerKey.of(options), max(1, count))
+
+    @property
+    def closed(self) -> bool:
+        return self._pool.closed
 
     def close(self) -> None:
         self._finalizer()

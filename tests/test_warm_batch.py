@@ -1,0 +1,211 @@
+"""The warm engine as the batch default: servers started ahead and kept, captures that come
+with their cell, and a batch graded by threads of the grader process."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+from conftest import ROOT, RUBRIC
+
+from grader.batch import BatchConfig, grade_many
+from grader.execute import executor
+from grader.execute.kernel import KernelOptions, Limits, SandboxChoice
+from grader.execute.warm import WarmFactory, warm_available
+from grader.load import load
+
+AVAILABLE, WHY = warm_available()
+pytestmark = pytest.mark.skipif(not AVAILABLE, reason=WHY)
+
+
+def _bwrap_or_skip() -> None:
+    from grader.execute.sandbox import probe_bwrap
+
+    status = probe_bwrap()
+    if not status.available:
+        pytest.skip(f"bwrap cannot start here: {status.reason}")
+
+
+def _bwrap_works() -> bool:
+    from grader.execute.sandbox import probe_bwrap
+
+    return probe_bwrap().available
+
+
+def _bwrap(workdir: Path) -> KernelOptions:
+    workdir.mkdir(parents=True, exist_ok=True)
+    return KernelOptions(workdir, Limits(), time.monotonic() + 120, sandbox=SandboxChoice("bwrap"))
+
+
+def _live_servers(factory: WarmFactory) -> list[Any]:
+    return [s for s in factory._pool.servers if s.alive()]
+
+
+# ------------------------------------------------------------------ prepared servers
+@pytest.mark.kernel
+def test_prepared_servers_start_at_once_and_are_kept_for_concurrent_kernels(
+    tmp_path: Path,
+) -> None:
+    _bwrap_or_skip()
+    with WarmFactory(preload=()) as factory:
+        factory.prepare(_bwrap(tmp_path / "p"), 2)
+        prepared = _live_servers(factory)
+        assert len(prepared) == 2  # started before any kernel was asked for
+
+        # one kernel, then the other server idle: both are kept (reserve of 2)
+        factory.start(_bwrap(tmp_path / "a")).close()
+        assert _live_servers(factory) == prepared
+
+        # two kernels at once use the two prepared sandboxes: no third server
+        kernels = [factory.start(_bwrap(tmp_path / f"k{i}")) for i in range(2)]
+        try:
+            servers = {getattr(k, "server_pid") for k in kernels}  # noqa: B009
+            assert servers == {s.host_pid for s in prepared}
+        finally:
+            for k in kernels:
+                k.close()
+        assert _live_servers(factory) == prepared
+
+
+@pytest.mark.kernel
+def test_without_prepare_a_spare_server_is_not_kept(tmp_path: Path) -> None:
+    """The reserve is what keeps the second server: without it, as before, one stays."""
+    _bwrap_or_skip()
+    with WarmFactory(preload=()) as factory:
+        kernels = []
+        for i in range(2):  # the second start finds the first server busy
+            kernels.append(factory.start(_bwrap(tmp_path / f"k{i}")))
+        for k in kernels:
+            k.close()
+        assert len(_live_servers(factory)) == 1
+
+
+# ------------------------------------------------------------------ captures
+def _notebook(path: Path, sources: list[str]) -> Path:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(s) for s in sources]
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("engine", ["warm", "nbclient"])
+def test_a_cell_brings_its_capture_and_a_removed_hook_falls_back(
+    tmp_path: Path, engine: str
+) -> None:
+    path = _notebook(
+        tmp_path / "nb.ipynb",
+        [
+            "x = 1 + 1\nx",
+            "get_ipython().events.callbacks['post_run_cell'].clear()",
+            "y = [1, 2, 3]\ny",
+            "z = 'after'",
+        ],
+    )
+    run = executor(engine, sandbox="none")
+    factory: Any = run._driver.factory
+    requests: list[str] = []
+    start = factory.start
+
+    def counting_start(options: KernelOptions) -> Any:
+        kernel = start(options)
+        execute = kernel.execute
+
+        def counted(code: str, timeout: float) -> Any:
+            requests.append(code)
+            return execute(code, timeout)
+
+        kernel.execute = counted
+        return kernel
+
+    factory.start = counting_start
+    with run.run(load(path)) as live:
+        cells = {c.index: c for c in live.execution.cells}
+    captures = [r for r in requests if "__grader__.reply_capture(" in r]
+    # cell 1's capture came with it; the hook is gone from cell 2 on: three requests
+    assert len(captures) == 3, requests
+    assert "x = 1 + 1" not in "".join(captures)
+    assert cells[0].bindings["x"] == 2 and cells[0].results == (2,)
+    assert cells[2].bindings["y"] == (1, 2, 3)  # (its displayed result needs the hook)
+    assert cells[3].bindings["z"] == "after"
+    assert all("grader" not in c.text for c in cells.values())  # replies are not output
+
+
+# ------------------------------------------------------------------ the batch runner
+@pytest.mark.kernel
+@pytest.mark.slow
+def test_a_warm_batch_is_graded_by_threads_with_prepared_servers(tmp_path: Path) -> None:
+    from grader.execute import _WARM
+
+    good = tmp_path / "good.ipynb"
+    good.write_bytes((ROOT / "reference" / "d2l-1.0.ipynb").read_bytes())
+    bad = tmp_path / "bad.ipynb"
+    bad.write_text("{ not a notebook")
+    partial = _notebook(tmp_path / "partial.ipynb", ["import torch\nX = torch.eye(8)\nX"])
+    files = [str(good), str(bad), str(partial)]
+    config = BatchConfig(
+        str(RUBRIC), engine="warm", jobs=2, gradebook=None, sandbox="auto", regrade=True
+    )
+    before = threading.active_count()
+    seen: list[str] = []
+    results = grade_many(config, files, on_result=lambda r, _: seen.append(r.path))
+    assert [r.path for r in results] == files and sorted(seen) == sorted(files)
+    assert [r.status for r in results] == ["graded", "invalid", "graded"]
+    assert results[0].score == results[0].max_score
+    assert 0 < results[2].score < results[2].max_score
+    # graded in this process: its engine holds the two prepared servers (of this batch's
+    # sandbox; other tests may have left a shared unsandboxed one), and the grading
+    # threads are gone
+    mode = "bwrap" if config.sandbox != "none" and _bwrap_works() else "plain"
+    servers = [s for s in _live_servers(_WARM[0]) if s.key.mode == mode]  # type: ignore[arg-type]
+    assert len(servers) == (2 if mode == "bwrap" else 1)
+    assert threading.active_count() <= before + 1  # the engine's spawner thread
+
+
+@pytest.mark.kernel
+@pytest.mark.slow
+def test_interrupting_a_warm_batch_stops_its_kernels(tmp_path: Path) -> None:
+    from grader.execute import _WARM
+
+    files = []
+    for i in range(4):
+        path = tmp_path / f"s{i}.ipynb"
+        path.write_bytes((ROOT / "reference" / "d2l-1.0.ipynb").read_bytes())
+        files.append(str(path))
+    config = BatchConfig(str(RUBRIC), engine="warm", jobs=2, gradebook=None, sandbox="none")
+
+    def stop(*_: Any) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        grade_many(config, files, on_result=stop)
+    factory: Any = _WARM[0]
+    assert factory.closed
+    assert not [s for s in factory._pool.servers if s.alive()]
+    # the next batch gets a fresh engine
+    assert grade_many(config, files[:1])[0].status == "graded"
+    assert not _WARM[0].closed  # type: ignore[attr-defined]
+
+
+@pytest.mark.kernel
+def test_a_changed_rubric_is_used_by_the_next_batch_of_the_same_process(tmp_path: Path) -> None:
+    """Batches share this process's engine and graders: a rubric edited between two
+    batches (a library user, a notebook session) must not be graded with the old one."""
+    import shutil
+
+    course = tmp_path / "course"
+    shutil.copytree(ROOT / "rubrics", course / "rubrics")
+    shutil.copytree(ROOT / "reference", course / "reference")
+    rubric = course / "rubrics" / "conv-layer.yaml"
+    path = _notebook(tmp_path / "nb.ipynb", ["import torch\nX = torch.eye(8)\nX"])
+    config = BatchConfig(str(rubric), engine="warm", jobs=1, gradebook=None, sandbox="none")
+    first = grade_many(config, [str(path)])[0]
+    old = "title: The cross-correlation operation `corr2d`"
+    rubric.write_text(rubric.read_text().replace(old, "title: Renamed corr2d"))
+    second = grade_many(config, [str(path)])[0]
+    titles = [{e.id: e.title for e in r.exercises}["corr2d"] for r in (first, second)]
+    assert titles == ["The cross-correlation operation `corr2d`", "Renamed corr2d"]
