@@ -17,6 +17,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q "$(TORCH_SPEC)"
 	$(BIN)/pip install -q -e '.[dev]'
+	# matplotlib's font list, which the warm engine copies into each fresh sandbox
+	$(BIN)/python -c "import matplotlib.font_manager"
 	touch $@
 
 system:

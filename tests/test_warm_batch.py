@@ -209,3 +209,57 @@ def test_a_changed_rubric_is_used_by_the_next_batch_of_the_same_process(tmp_path
     second = grade_many(config, [str(path)])[0]
     titles = [{e.id: e.title for e in r.exercises}["corr2d"] for r in (first, second)]
     assert titles == ["The cross-correlation operation `corr2d`", "Renamed corr2d"]
+
+
+# ------------------------------------------------------------------ font list seeding
+@pytest.mark.kernel
+def test_a_sandboxed_server_reads_the_users_matplotlib_font_list(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Listing the system's fonts again in every fresh sandbox costs ~0.3 s per server; the
+    user's font list is copied in instead (here one with a marker font added to it)."""
+    import json
+
+    _bwrap_or_skip()
+    from grader.execute.warm import _matplotlib_font_caches
+
+    real = _matplotlib_font_caches()
+    if not real:
+        pytest.skip("no matplotlib font list in this user's cache (make install builds it)")
+    name, text = next(iter(real.items()))
+    fonts = json.loads(text)
+    marker = dict(fonts["ttflist"][0], name="GraderSeedMarker")
+    fonts["ttflist"].append(marker)
+    (tmp_path / "mpl").mkdir()
+    (tmp_path / "mpl" / name).write_text(json.dumps(fonts))
+    monkeypatch.setenv("MPLCONFIGDIR", str(tmp_path / "mpl"))
+    with WarmFactory() as factory:
+        kernel = factory.start(_bwrap(tmp_path / "wd"))
+        try:
+            code = (
+                "import matplotlib.font_manager as fm\n"
+                "print(any(f.name == 'GraderSeedMarker' for f in fm.fontManager.ttflist))"
+            )
+            assert kernel.execute(code, 30).text == "True\n"
+        finally:
+            kernel.close()
+
+
+def test_only_font_lists_are_seeded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from grader.execute.warm import _seed_matplotlib
+
+    target = tmp_path / "mpl"
+    monkeypatch.setenv("MPLCONFIGDIR", str(target))
+    (tmp_path / "mpl").mkdir()
+    (target / "fontlist-v1.json").write_text("kept")
+    _seed_matplotlib(
+        {
+            "fontlist-v1.json": "not over an existing file",
+            "fontlist-v2.json": "{}",
+            "../fontlist-v3.json": "outside",
+            "matplotlibrc": "backend: qt",
+        }
+    )
+    assert sorted(p.name for p in target.iterdir()) == ["fontlist-v1.json", "fontlist-v2.json"]
+    assert (target / "fontlist-v1.json").read_text() == "kept"
+    assert not (tmp_path / "fontlist-v3.json").exists()

@@ -653,7 +653,7 @@ class _Server:
         self.host_pid: int | None = None
         self.ready: dict[str, Any] | None = None
         env = _server_environment(runtime)
-        sources = _source_file()
+        sources = _source_file(_matplotlib_font_caches() if self.exclusive else None)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._sock = ours
         try:
@@ -805,14 +805,54 @@ _SOURCES = (
 )
 
 
-def _source_file() -> int:
+_FONT_CACHE_BYTES = 8 << 20
+_SEED_FILES: dict[str, str] = {}  # server side: set by the bootstrap from the bundle
+
+
+def _matplotlib_font_caches() -> dict[str, str]:
+    """The user's matplotlib font lists (``fontlist-v*.json``), found without importing
+    matplotlib. A sandboxed server starts with an empty ``MPLCONFIGDIR``, where
+    ``import matplotlib.pyplot`` would spend ~0.3 s listing the system's fonts again."""
+    base = os.environ.get("MPLCONFIGDIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "matplotlib"
+    )
+    found: dict[str, str] = {}
+    with contextlib.suppress(OSError):
+        for path in sorted(Path(base).glob("fontlist-v*.json")):
+            with contextlib.suppress(OSError, UnicodeDecodeError):
+                if path.is_file() and path.stat().st_size <= _FONT_CACHE_BYTES:
+                    found[path.name] = path.read_text(encoding="utf-8")
+    return found
+
+
+def _seed_matplotlib(files: Mapping[str, str]) -> None:
+    """Server side, before the preload: put the font lists into this sandbox's empty
+    ``MPLCONFIGDIR`` (never over a file that is there)."""
+    target = os.environ.get("MPLCONFIGDIR")
+    if not target or not files:
+        return
+    with contextlib.suppress(OSError):
+        os.makedirs(target, mode=0o700, exist_ok=True)
+        for name, text in files.items():
+            if os.path.basename(name) != name or not name.startswith("fontlist-v"):
+                continue
+            with (
+                contextlib.suppress(FileExistsError),
+                open(os.path.join(target, name), "x", encoding="utf-8") as fh,
+            ):
+                fh.write(text)
+
+
+def _source_file(seed: Mapping[str, str] | None = None) -> int:
     """An unlinked file with the source of this module and of the three it imports, which
-    the server executes: the grader's source tree need not be visible in a sandbox."""
+    the server executes (the grader's source tree need not be visible in a sandbox), and
+    the font lists to seed a sandboxed server's matplotlib with."""
     here = Path(__file__).resolve().parent
-    bundle = []
+    modules = []
     for name, parts in _SOURCES:
         path = here.joinpath(*parts).resolve()
-        bundle.append([name, str(path), path.read_text(encoding="utf-8")])
+        modules.append([name, str(path), path.read_text(encoding="utf-8")])
+    bundle = {"modules": modules, "matplotlib": dict(seed or {})}
     with tempfile.TemporaryFile() as fh:
         fh.write(json.dumps(bundle).encode())
         fh.flush()
@@ -837,12 +877,14 @@ def _bootstrap() -> str:
         "    _module.__path__ = []\n"
         "    _module.__package__ = _name\n"
         "    sys.modules[_name] = _module\n"
-        "for _name, _path, _source in json.loads(b''.join(_chunks)):\n"
+        "_bundle = json.loads(b''.join(_chunks))\n"
+        "for _name, _path, _source in _bundle['modules']:\n"
         "    _module = types.ModuleType(_name)\n"
         "    _module.__file__ = _path\n"
         "    _module.__package__ = _name.rpartition('.')[0]\n"
         "    sys.modules[_name] = _module\n"
         "    exec(compile(_source, _path, 'exec'), _module.__dict__)\n"
+        "sys.modules['grader.execute.warm']._SEED_FILES.update(_bundle['matplotlib'])\n"
         "sys.modules['grader.execute.warm'].main(sys.argv[2:])\n"
     )
 
@@ -1569,6 +1611,7 @@ def _serve(
             raise OSError("cannot make the fork server non-dumpable")
         os.chdir("/")
         sys.path[:] = [p for p in sys.path if p not in ("", ".")]
+        _seed_matplotlib(_SEED_FILES)
         vault = _preload(preload)
         shell_types = _ShellTypes.build()
         roots = [(p, os.stat(p).st_mode & 0o7777) for p in ("/tmp", "/dev/shm", *scratch)]
