@@ -13,6 +13,8 @@ import itertools
 import re
 from dataclasses import dataclass
 
+from .memo import Memo
+
 _BUILTINS = frozenset(dir(builtins)) | {"get_ipython", "display", "In", "Out", "_", "__", "___"}
 
 # Conventional names a notebook uses without importing them itself (it relied on an
@@ -53,7 +55,17 @@ def _parseable(source: str) -> str:
     return _MAGIC_LINE.sub(lambda m: f"{m.group(1)}pass", source)
 
 
+# Facts of recent cell sources: the locator, the driver and several checks ask about the same
+# cells, and book code recurs across submissions. CellFacts is frozen (frozensets, tuples).
+_FACTS: Memo[str, CellFacts] = Memo(max_entries=4096, max_cost=32 * 1024 * 1024)
+
+
 def facts(source: str) -> CellFacts:
+    """What a cell's source defines, uses and imports (remembered by source text)."""
+    return _FACTS.get(source, lambda: _facts(source), lambda _: 2 * len(source) + 512)
+
+
+def _facts(source: str) -> CellFacts:
     try:
         tree = ast.parse(_parseable(source))
     except SyntaxError as exc:

@@ -28,6 +28,8 @@ from typing import Final, Literal
 import numpy as np
 import numpy.typing as npt
 
+from .memo import Memo
+
 __all__ = ["MAX_CHARS", "MAX_DEPTH", "PrintedArray", "find_arrays", "parse_arrays"]
 
 MAX_CHARS: Final = 2_000_000
@@ -50,13 +52,30 @@ class PrintedArray:
 
 
 def parse_arrays(text: str) -> list[FloatArray]:
-    """Every fully printed tensor/array in ``text``, in order, as float64 arrays."""
+    """Every fully printed tensor/array in ``text``, in order, as float64 arrays (read-only,
+    and possibly shared with other callers that parsed the same text: copy to modify)."""
     return [found.values for found in find_arrays(text)]
 
 
 def find_arrays(text: str) -> list[PrintedArray]:
     """Like :func:`parse_arrays`, with the kind, position and dtype of each construct."""
     text = text[:MAX_CHARS]
+    return list(
+        _PARSED.get(text, lambda: tuple(_find_arrays(text)), lambda found: _cost(text, found))
+    )
+
+
+# Parses of recent texts: several checks read the same cell outputs, and printed outputs of
+# book code recur across submissions. Entries are tuples of frozen PrintedArrays whose
+# values are read-only arrays that own no writable base, so a hit cannot be corrupted.
+_PARSED: Memo[str, tuple[PrintedArray, ...]] = Memo(max_entries=2048, max_cost=32 * 1024 * 1024)
+
+
+def _cost(text: str, found: tuple[PrintedArray, ...]) -> int:
+    return 2 * len(text) + sum(f.values.nbytes + 200 for f in found)
+
+
+def _find_arrays(text: str) -> list[PrintedArray]:
     found: list[PrintedArray] = []
     pos = 0
     while (start := _START.search(text, pos)) is not None:
@@ -303,8 +322,7 @@ def _size(trailer: dict[str, str]) -> tuple[int, ...] | None:
 
 
 def _to_array(node: _Node, size: tuple[int, ...] | None) -> FloatArray:
-    values = np.array(node.flat, dtype=np.float64).reshape(node.shape)
-    if size is not None and values.size == 0 and 0 in size:
-        values = values.reshape(size)
-    values.flags.writeable = False
-    return values
+    shape = size if size is not None and not node.flat and 0 in size else node.shape
+    # Read-only over immutable bytes: the flag cannot be turned back on (parses are shared).
+    raw = np.array(node.flat, dtype=np.float64).tobytes()
+    return np.frombuffer(raw, dtype=np.float64).reshape(shape)

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
+from ..memo import value_key
 from ..rubric import CheckSpec, Reference
 
 FloatArray = npt.NDArray[np.float64]
+T = TypeVar("T")
 
 NAMES: dict[str, Any] = {"type": "array", "items": {"type": "string"}, "minItems": 1}
 TOLERANCE: dict[str, Any] = {
@@ -97,3 +99,38 @@ def verdict(value: Any) -> tuple[float, str, tuple[str, ...]]:
         diags = tuple(str(d) for d in value[2]) if len(value) > 2 else ()
         return float(value[0]), str(value[1]), diags
     return (1.0, "", ()) if value else (0.0, "", ())
+
+
+def remembered(
+    reference: Reference,
+    use: str,
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    compute: Callable[[], T],
+    cost: Callable[[T], int] | None = None,
+) -> T:
+    """``compute()``, a pure function of reference function ``fn`` applied to ``args`` (in
+    the way named by ``use``), remembered by the rubric's Reference. Only arguments with a
+    content key (:func:`grader.memo.value_key`: grader-side arrays and plain data) are
+    remembered; an exception is never remembered. ``compute`` must return something
+    immutable (a tuple, a read-only array)."""
+    key = value_key(args)
+    if key is None:
+        return compute()
+    value: T = reference.memo.get((use, fn, key), compute, cost)
+    return value
+
+
+def frozen_array(value: Any) -> FloatArray:
+    """``np.asarray(value, dtype=float64)`` as a read-only copy (safe to share)."""
+    arr = np.array(value, dtype=np.float64)
+    arr.setflags(write=False)
+    return arr
+
+
+def array_cost(arr: FloatArray | None) -> int:
+    return 256 + (arr.nbytes if arr is not None else 0)
+
+
+def verdict_cost(v: tuple[float, str, tuple[str, ...]]) -> int:
+    return 256 + len(v[1]) + sum(len(d) for d in v[2])

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, ClassVar
 
 import numpy as np
@@ -25,12 +26,16 @@ from .base import (
     NAMES,
     TOLERANCE,
     FloatArray,
+    array_cost,
     difference,
+    frozen_array,
+    remembered,
     require_functions,
     same,
     schema,
     tolerance,
     verdict,
+    verdict_cost,
 )
 from .base import shape_text as st
 from .context import CallOutcome, CheckContext
@@ -117,7 +122,10 @@ class FunctionCheck:
             outcome = ctx.call(fn, call_args, kind)
             got = outcome.array
             if reference is not None:
-                expected = np.asarray(ctx.reference.function(reference)(*case), dtype=np.float64)
+                ref = ctx.reference.function(reference)
+                expected = remembered(
+                    ctx.reference, "expected", ref, case, partial(_expected, ref, case), array_cost
+                )
                 tol = (
                     (max(rtol, 1e-4), max(atol, 1e-4))
                     if dtypes[i % len(dtypes)] == "float32"
@@ -133,7 +141,15 @@ class FunctionCheck:
                 if got is None:
                     out.append(_Case(case, outcome, None, 0.0, outcome.describe()))
                     continue
-                frac, msg, diags = verdict(pred(got, *case))
+                args = (got, *case)
+                frac, msg, diags = remembered(
+                    ctx.reference,
+                    "verdict",
+                    pred,
+                    args,
+                    partial(_verdict, pred, args),
+                    verdict_cost,
+                )
                 out.append(_Case(case, outcome, None, frac, msg, diags))
         return out
 
@@ -153,7 +169,8 @@ class FunctionCheck:
             diagnoses.append(diag_id)
             feedback.append(ctx.diagnosis(diag_id))
         for d in ctx.iter_diagnoses("mutant"):
-            if _matches_mutant(ctx.reference.function(d.mutant), judged, *tolerance(spec)):
+            mutant = ctx.reference.function(d.mutant)
+            if _matches_mutant(ctx.reference, mutant, judged, *tolerance(spec)):
                 diagnoses.append(d.id)
                 feedback.append(d.feedback)
         if not diagnoses:
@@ -192,17 +209,39 @@ def _spread(args: tuple[Any, ...], ctx: CheckContext, fn: str) -> tuple[Any, ...
     return args
 
 
+def _expected(ref: Callable[..., Any], case: tuple[Any, ...]) -> FloatArray:
+    return frozen_array(ref(*case))
+
+
+def _verdict(pred: Callable[..., Any], args: tuple[Any, ...]) -> tuple[float, str, tuple[str, ...]]:
+    return verdict(pred(*args))
+
+
+def _mutant_output(mutant: Callable[..., Any], args: tuple[Any, ...]) -> FloatArray | None:
+    try:
+        return frozen_array(mutant(*args))
+    except Exception:
+        return None
+
+
 def _matches_mutant(
-    mutant: Callable[..., Any], judged: list[_Case], rtol: float, atol: float
+    reference: Reference,
+    mutant: Callable[..., Any],
+    judged: list[_Case],
+    rtol: float,
+    atol: float,
 ) -> bool:
     """The student's function behaves like ``mutant`` everywhere the mutant is wrong."""
     differs = False
     for case in judged:
-        m_out: FloatArray | None
-        try:
-            m_out = np.asarray(mutant(*case.args), dtype=np.float64)
-        except Exception:
-            m_out = None
+        m_out = remembered(
+            reference,
+            "mutant",
+            mutant,
+            case.args,
+            partial(_mutant_output, mutant, case.args),
+            array_cost,
+        )
         if case.expected is not None and (
             m_out is None or not same(m_out, case.expected, rtol, atol)
         ):

@@ -11,7 +11,8 @@ inputs also counts (a bug in that function is charged under its own exercise).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any, ClassVar
 
 import numpy as np
@@ -20,7 +21,18 @@ from ..errors import ProbeError
 from ..model import CheckResult
 from ..rubric import CheckSpec, Reference
 from ..values import as_array
-from .base import NAMES, TOLERANCE, FloatArray, require_functions, same, schema, tolerance
+from .base import (
+    NAMES,
+    TOLERANCE,
+    FloatArray,
+    array_cost,
+    frozen_array,
+    remembered,
+    require_functions,
+    same,
+    schema,
+    tolerance,
+)
 from .base import shape_text as st
 from .context import CheckContext
 from .property import judge
@@ -101,7 +113,14 @@ class OutputCheck:
         own = self._own_function(spec, ctx)
         tried: list[str] = []
         for combo in itertools.product(*choices):
-            expected = [np.asarray(e, dtype=np.float64) for e in reference(*combo)]
+            expected = remembered(
+                ctx.reference,
+                "outputs",
+                reference,
+                combo,
+                partial(_outputs, reference, combo),
+                lambda es: sum(map(array_cost, es)),
+            )
             for out in shown:
                 if any(same(out.value, e, max(rtol, 1e-4), max(atol, 1e-4)) for e in expected):
                     return ctx.result(
@@ -176,3 +195,8 @@ class OutputCheck:
             return None  # the fallback is optional: judge the displayed output alone
         names = spec.options.get("consistent_with") or []
         return next((n for n in names if ns.get(n, {}).get("callable")), None)
+
+
+def _outputs(reference: Callable[..., Any], inputs: tuple[Any, ...]) -> tuple[FloatArray, ...]:
+    """The acceptable outputs for the student's inputs (read-only: they are remembered)."""
+    return tuple(frozen_array(e) for e in reference(*inputs))

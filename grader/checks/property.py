@@ -9,18 +9,28 @@ Candidates are the arrays the student bound, displayed or printed in the exercis
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from ..model import CheckResult
 from ..rubric import CheckSpec, Reference
-from .base import NAMES, require_functions, schema, verdict
+from .base import NAMES, remembered, require_functions, schema, verdict, verdict_cost
 from .context import CheckContext
 
 
 def judge(ctx: CheckContext, predicate: str, value: Any) -> tuple[float, str, tuple[str, ...]]:
-    """Apply a reference predicate in the grader's process."""
+    """Apply a reference predicate in the grader's process.
+
+    Predicates are pure functions of the value, so verdicts are remembered by the rubric's
+    Reference, keyed by the function object and a content key of the value (dtype, shape and
+    bytes of an array); values without a safe content key are judged every time."""
+    fn = ctx.reference.function(predicate)
+    return remembered(ctx.reference, "judge", fn, (value,), lambda: _judge(fn, value), verdict_cost)
+
+
+def _judge(fn: Callable[..., Any], value: Any) -> tuple[float, str, tuple[str, ...]]:
     try:
-        return verdict(ctx.reference.function(predicate)(value))
+        return verdict(fn(value))
     except (ValueError, TypeError, IndexError) as exc:
         return 0.0, f"this value cannot be judged ({type(exc).__name__})", ()
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType, ModuleType
@@ -22,6 +22,7 @@ import jsonschema
 import yaml
 
 from ..errors import ReferenceError_, RubricError
+from ..memo import Memo
 from ..model import EDITIONS, Edition
 from .schema import RUBRIC
 
@@ -90,6 +91,15 @@ class Reference:
     name: str
     path: str
     module: ModuleType
+    # What its (pure) functions returned, keyed by (use, function object, content key of the
+    # arguments): see grader.checks.base.remembered. The same arrays recur across checks and
+    # submissions. Owned by this Reference, so a different reference module (or a reloaded
+    # one with new function objects) never sees another one's results.
+    memo: Memo[Hashable, Any] = field(
+        default_factory=lambda: Memo(max_entries=8192, max_cost=32 * 1024 * 1024),
+        compare=False,
+        repr=False,
+    )
 
     def has(self, name: str) -> bool:
         return callable(getattr(self.module, name, None))
