@@ -177,9 +177,35 @@ class CheckContext:
         reply = self._request({"op": "get", "name": name})
         return decode(reply["value"]) if reply.get("ok") else None
 
+    def _requests(self, requests: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Like :meth:`_request` for several requests, sent in one round trip where the
+        channel can batch them (``probe_many``), in order."""
+        keys = [json.dumps(r, sort_keys=True) for r in requests]
+        todo = {k: r for k, r in zip(keys, requests, strict=True) if k not in self._cache}
+        if todo:
+            if self.channel is None or not self.channel.alive:
+                raise ProbeError("the notebook's process is not running")
+            many = getattr(self.channel, "probe_many", None)
+            if many is not None and len(todo) > 1:
+                replies = many(list(todo.values()))
+            else:
+                replies = [self.channel.probe(r) for r in todo.values()]
+            self._cache.update(zip(todo, replies, strict=True))
+        return [self._cache[k] for k in keys]
+
     def call(self, name: str, args: Sequence[Any], kind: str = "torch") -> CallOutcome:
         req = {"op": "call", "target": name, "args": [encode(a, kind) for a in args]}
         return self._outcome(self._request(req))
+
+    def call_many(
+        self, name: str, calls: Sequence[Sequence[Any]], kind: str = "torch"
+    ) -> list[CallOutcome]:
+        """``call`` for each argument list, in order, in one round trip."""
+        reqs = [
+            {"op": "call", "target": name, "args": [encode(a, kind) for a in args]}
+            for args in calls
+        ]
+        return [self._outcome(reply) for reply in self._requests(reqs)]
 
     def module(
         self,

@@ -115,11 +115,13 @@ class FunctionCheck:
         kind = spec.options.get("kind", "torch")
         reference = spec.options.get("reference")
         predicate = spec.options.get("predicate")
-        out: list[_Case] = []
+        calls = []
         for i, case in enumerate(cases):
             args = tuple(_as_dtype(a, dtypes[i % len(dtypes)]) for a in case)
-            call_args = _spread(args, ctx, fn) if spec.options.get("spread") else args
-            outcome = ctx.call(fn, call_args, kind)
+            calls.append(_spread(args, ctx, fn) if spec.options.get("spread") else args)
+        outcomes = ctx.call_many(fn, calls, kind)  # one round trip, in order
+        out: list[_Case] = []
+        for i, (case, outcome) in enumerate(zip(cases, outcomes, strict=True)):
             got = outcome.array
             if reference is not None:
                 ref = ctx.reference.function(reference)
