@@ -329,6 +329,19 @@ def _run_threads(
     pool.shutdown(wait=True)
 
 
+def shutdown() -> None:
+    """Stop every engine this process keeps between batches (warm servers and kernels) and
+    forget its graders: the next batch starts from nothing, as a new process would."""
+    with _CACHE_LOCK:
+        runs = list(_EXECUTORS.values())
+        _EXECUTORS.clear()
+        _GRADERS.clear()
+    for run in runs:
+        close = getattr(getattr(getattr(run, "_driver", None), "factory", None), "close", None)
+        if close is not None:
+            close()
+
+
 def _close_engine(config: BatchConfig) -> None:
     """Stop the engine of ``config`` (every kernel and server) and forget its grader."""
     with _CACHE_LOCK:

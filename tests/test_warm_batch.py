@@ -12,7 +12,7 @@ import nbformat
 import pytest
 from conftest import ROOT, RUBRIC
 
-from grader.batch import BatchConfig, grade_many
+from grader.batch import BatchConfig, grade_many, shutdown
 from grader.execute import executor
 from grader.execute.kernel import KernelOptions, Limits, SandboxChoice
 from grader.execute.warm import WarmFactory, warm_available
@@ -164,6 +164,8 @@ def test_a_warm_batch_is_graded_by_threads_with_prepared_servers(tmp_path: Path)
     servers = [s for s in _live_servers(_WARM[0]) if s.key.mode == mode]  # type: ignore[arg-type]
     assert len(servers) == (2 if mode == "bwrap" else 1)
     assert threading.active_count() <= before + 1  # the engine's spawner thread
+    shutdown()  # what the benchmark does between measurements
+    assert _WARM[0].closed and not _live_servers(_WARM[0])  # type: ignore[attr-defined,arg-type]
 
 
 @pytest.mark.kernel
