@@ -283,6 +283,17 @@ class Probe:
 
         display({REPLY_MIME: self.handle(request_json)}, raw=True)
 
+    def reply_packed(self, packed):  # type: ignore[no-untyped-def]
+        """``reply`` to a request sent as base64 of zlib-compressed JSON."""
+        import base64
+        import zlib
+
+        try:
+            request_json = zlib.decompress(base64.b64decode(packed)).decode("utf-8")
+        except BaseException as exc:
+            request_json = _json.dumps({"op": "unpack-failed", "error": str(exc)[:200]})
+        self.reply(request_json)
+
     def handle(self, request_json):  # type: ignore[no-untyped-def]
         try:
             req = _json.loads(request_json)

@@ -127,7 +127,7 @@ def test_a_batch_of_probe_requests_is_answered_in_order_in_one_round_trip(engine
         {"op": "call", "target": "double", "args": [encode(np.ones(2))]},
         {"op": "call", "target": "slow", "args": [encode(1.0)]},  # times out alone
         {"op": "call", "target": "nothere", "args": []},
-        {"op": "call", "target": "double", "args": [encode(np.full(2, 5.0))]},
+        {"op": "call", "target": "double", "args": [encode(np.full((40, 40), 5.0))]},
     ]
     with executor(engine, Limits(probe_timeout=1), sandbox="none").run(nb) as live:
         executes = []
@@ -136,13 +136,13 @@ def test_a_batch_of_probe_requests_is_answered_in_order_in_one_round_trip(engine
         execute = kernel.execute
         kernel.execute = lambda code, t: executes.append(code) or execute(code, t)  # type: ignore[method-assign]
         replies = live.probe_many(requests)
-        assert len(executes) == 1
+        assert len(executes) == 1 and "reply_packed(" in executes[0]  # a long request
         assert [r["ok"] for r in replies] == [True, False, False, True]
         assert replies[1]["ename"] == "Timeout" and replies[2]["ename"] == "NameError"
         out = as_array(decode(replies[3]["value"]))
-        assert out is not None and np.array_equal(out, np.full(2, 10.0))
+        assert out is not None and np.array_equal(out, np.full((40, 40), 10.0))
         calls = live.probe({"op": "get", "name": "calls"})
-        assert decode(calls["value"]) == (2.0, 10.0)  # in order, each once
+        assert decode(calls["value"]) == (2.0, 8000.0)  # in order, each once
 
 
 def test_a_deep_directory_tree_left_behind_does_not_crash_cleanup() -> None:

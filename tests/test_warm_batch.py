@@ -265,3 +265,26 @@ def test_only_font_lists_are_seeded(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert sorted(p.name for p in target.iterdir()) == ["fontlist-v1.json", "fontlist-v2.json"]
     assert (target / "fontlist-v1.json").read_text() == "kept"
     assert not (tmp_path / "fontlist-v3.json").exists()
+
+
+# ------------------------------------------------------------------ first-use warm-ups
+@pytest.mark.kernel
+def test_the_server_warms_first_uses_without_threads_or_visible_traces(tmp_path: Path) -> None:
+    """The server runs torch's and matplotlib's first uses once (with one intra-op thread,
+    so no thread pool is forked); a child still starts like a fresh kernel."""
+    with WarmFactory() as factory:
+        info = factory.server_info()
+        assert info["threads"] == 1
+        assert {"warm-up torch", "warm-up matplotlib"} <= set(info["units"])
+        options = KernelOptions(tmp_path, Limits(), time.monotonic() + 60)
+        kernel = factory.start(options)
+        try:
+            code = (
+                "import sys\n"
+                "before = 'matplotlib.backends.backend_agg' in sys.modules\n"
+                "import matplotlib.pyplot as plt\n"
+                "print(before, plt.get_fignums(), plt.figure().number)"
+            )
+            assert kernel.execute(code, 30).text == "False [] 1\n"
+        finally:
+            kernel.close()

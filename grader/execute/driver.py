@@ -15,11 +15,13 @@ Shared by every engine so that verdicts do not depend on the engine:
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import re
 import tempfile
 import time
+import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -47,15 +49,20 @@ _MISSING_MODULE = re.compile(r"No module named '([A-Za-z0-9_.]+)'")
 MAX_RESTARTS = 3
 
 
+# The probe travels compressed: IPython tokenises and hashes (in pure Python) every cell it
+# runs, and this one is sent to every kernel.
+_PROBE_PACKED = base64.b64encode(zlib.compress(PROBE_SOURCE.encode(), 9)).decode("ascii")
+
+
 def _setup_code(imports: list[str]) -> str:
     lines = [
         HIDDEN,
-        "import types as _grader_types",
+        "import types as _grader_types, zlib as _grader_zlib, base64 as _grader_b64",
         "_grader_mod = _grader_types.ModuleType('_grader_probe')",
-        f"exec(compile({json.dumps(PROBE_SOURCE)}, '<grader-probe>', 'exec'), "
-        "_grader_mod.__dict__)",
+        f"exec(compile(_grader_zlib.decompress(_grader_b64.b64decode('{_PROBE_PACKED}'))"
+        ".decode(), '<grader-probe>', 'exec'), _grader_mod.__dict__)",
         "__grader__ = _grader_mod.install(get_ipython().user_ns, get_ipython())",
-        "del _grader_types, _grader_mod",
+        "del _grader_types, _grader_mod, _grader_zlib, _grader_b64",
         *imports,
     ]
     return "\n".join(lines) + "\n"
@@ -63,8 +70,16 @@ def _setup_code(imports: list[str]) -> str:
 
 def _call_code(payload: Mapping[str, Any]) -> str:
     """One statement: short code keeps IPython's per-cell work (tokenising, hashing the
-    cell for its name, compiling) small, as probe requests are most of a run's cells."""
-    return f"{HIDDEN}__grader__.reply({json.dumps(json.dumps(payload))})\n"
+    cell for its name, compiling) small, as probe requests are many of a run's cells.
+    Long requests (arrays for a batch of calls) travel compressed for the same reason."""
+    text = json.dumps(payload)
+    if len(text) > _PACK_OVER:
+        packed = base64.b64encode(zlib.compress(text.encode(), 6)).decode("ascii")
+        return f"{HIDDEN}__grader__.reply_packed('{packed}')\n"
+    return f"{HIDDEN}__grader__.reply({json.dumps(text)})\n"
+
+
+_PACK_OVER = 600
 
 
 def _capture_code(source: str) -> str:

@@ -1408,18 +1408,31 @@ def _preload(names: Sequence[str]) -> _Vault:
     units: list[_Unit] = []
     builtins.__import__ = traced
     try:
-        for name in names:
+        steps: list[tuple[str, Callable[[], object]]] = [
+            (name, functools.partial(importlib.import_module, name)) for name in names
+        ]
+        steps += [(f"warm-up {name}", fn) for name, fn in _WARM_UPS]
+        known: dict[str, set[str]] = {}  # edges before the current step
+        for name, step in steps:
             before = set(sys.modules)
             filters_before = list(warnings.filters)
             started = time.perf_counter()
             try:
-                importlib.import_module(name)
+                step()
             except Exception as exc:
                 print(f"warm: preload {name} skipped: {exc!r}", file=sys.stderr)
             new = [n for n in sys.modules if n not in before]
             modules = {
                 n: sys.modules[n] for n in new if _hideable(n, sys.modules[n], baseline_tops)
             }
+            if name.startswith("warm-up "):
+                # imports made at run time by modules that were already loaded are not
+                # their import-time dependencies: restoring matplotlib must not restore
+                # pyplot or the backend that a first figure loaded
+                for importer in before:
+                    if importer in edges:
+                        edges[importer] = set(known.get(importer, ()))
+            known = {k: set(v) for k, v in edges.items()}
             seconds = time.perf_counter() - started
             print(f"warm: preload {name}: {len(modules)} modules, {seconds:.2f} s", file=sys.stderr)
             filters = [f for f in warnings.filters if f not in filters_before]
@@ -1436,6 +1449,40 @@ def _preload(names: Sequence[str]) -> _Vault:
                     unit.deps.add(dep)
     env_added = {k: v for k, v in os.environ.items() if env_before.get(k) != v}
     return _Vault(units, env_added)
+
+
+def _warm_up_torch() -> None:
+    """First uses every notebook would pay for again (tensor ops, repr, autograd, a conv
+    layer). Only with one intra-op thread: then no thread pool exists to be forked (the
+    server checks its thread count after the preload); RNG state is reseeded per child."""
+    torch: Any = sys.modules.get("torch")
+    if torch is None or torch.get_num_threads() != 1:
+        return
+    x = torch.ones((4, 5), requires_grad=True)
+    (x[:, :2] * torch.tensor([[1.0, -1.0]])).sum().backward()
+    conv = torch.nn.Conv2d(1, 1, kernel_size=(1, 2))
+    conv(torch.ones((1, 1, 4, 5))).sum().backward()
+    torch.nn.functional.conv2d(torch.ones((1, 1, 5, 5)), torch.ones((1, 1, 2, 2)))
+    repr(torch.eye(3)), repr(x), torch.ones((3, 4)) @ torch.ones((4, 2))
+
+
+def _warm_up_matplotlib() -> None:
+    """matplotlib's first figure (fonts, tickers, colormaps); closed, so a notebook's first
+    figure is still number 1."""
+    plt: Any = sys.modules.get("matplotlib.pyplot")
+    if plt is None:
+        return
+    _fig, axes = plt.subplots(1, 2, figsize=(4, 2))
+    axes[0].imshow([[0.0, 1.0], [1.0, 0.0]], cmap="gray")
+    axes[0].set_title("warm-up")
+    axes[1].plot([0, 1], [1, 0])
+    plt.close("all")
+
+
+_WARM_UPS: tuple[tuple[str, Callable[[], None]], ...] = (
+    ("torch", _warm_up_torch),
+    ("matplotlib", _warm_up_matplotlib),
+)
 
 
 def _import_shell_machinery() -> None:
