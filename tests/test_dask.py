@@ -77,15 +77,24 @@ def descendants(pid: int) -> set[int]:
 
 
 def running_kernels(pid: int) -> set[int]:
-    """The Jupyter kernels (and their sandboxes) among the descendants of ``pid``."""
+    """The kernels among the descendants of ``pid``: Jupyter kernels (nbclient engine) and
+    warm kernels (a fork server's children, which keep the server's command line)."""
+
+    def cmdline(p: int) -> bytes:
+        try:
+            return Path(f"/proc/{p}/cmdline").read_bytes()
+        except OSError:
+            return b""
+
     found = set()
     for p in descendants(pid):
-        try:
-            cmdline = Path(f"/proc/{p}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if b"ipykernel" in cmdline:
+        line = cmdline(p)
+        if b"ipykernel" in line:
             found.add(p)
+        elif b"--serve" in line:
+            st = _stat(p)
+            if st is not None and b"--serve" in cmdline(st[1]):
+                found.add(p)
     return found
 
 
