@@ -222,6 +222,13 @@ def _assigned_names(source):  # type: ignore[no-untyped-def]
     return seen
 
 
+def _publish(reply):  # type: ignore[no-untyped-def]
+    """Send ``reply`` to the grader: display data of the private MIME type."""
+    from IPython.display import display
+
+    display({REPLY_MIME: reply}, raw=True)
+
+
 class Probe:
     """Lives in the student's process; answers the grader with plain data."""
 
@@ -246,11 +253,9 @@ class Probe:
             self.last_result = None
             return
         try:
-            from IPython.display import display
-
             out = self._snapshot(raw)
             out["capture"] = True
-            display({REPLY_MIME: out}, raw=True)
+            _publish(out)
         except BaseException:
             pass
 
@@ -272,16 +277,12 @@ class Probe:
 
     def reply_capture(self, source):  # type: ignore[no-untyped-def]
         """``capture``, published as a reply display (the grader's one-statement cell)."""
-        from IPython.display import display
-
-        display({REPLY_MIME: self.capture(source)}, raw=True)
+        _publish(self.capture(source))
 
     # -- requests ----------------------------------------------------------------------
     def reply(self, request_json):  # type: ignore[no-untyped-def]
         """``handle``, published as a reply display (the grader's one-statement cell)."""
-        from IPython.display import display
-
-        display({REPLY_MIME: self.handle(request_json)}, raw=True)
+        _publish(self.handle(request_json))
 
     def reply_packed(self, packed):  # type: ignore[no-untyped-def]
         """``reply`` to a request sent as base64 of zlib-compressed JSON."""

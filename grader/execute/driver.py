@@ -49,9 +49,13 @@ _MISSING_MODULE = re.compile(r"No module named '([A-Za-z0-9_.]+)'")
 MAX_RESTARTS = 3
 
 
-# The probe travels compressed: IPython tokenises and hashes (in pure Python) every cell it
-# runs, and this one is sent to every kernel.
-_PROBE_PACKED = base64.b64encode(zlib.compress(PROBE_SOURCE.encode(), 9)).decode("ascii")
+def _pack(text: str) -> str:
+    """``text`` as base64 of zlib: IPython tokenises and hashes (in pure Python) every cell
+    it runs, so long literals in the grader's cells travel compressed."""
+    return base64.b64encode(zlib.compress(text.encode(), 9)).decode("ascii")
+
+
+_PROBE_PACKED = _pack(PROBE_SOURCE)  # sent to every kernel
 
 
 def _setup_code(imports: list[str]) -> str:
@@ -74,8 +78,7 @@ def _call_code(payload: Mapping[str, Any]) -> str:
     Long requests (arrays for a batch of calls) travel compressed for the same reason."""
     text = json.dumps(payload)
     if len(text) > _PACK_OVER:
-        packed = base64.b64encode(zlib.compress(text.encode(), 6)).decode("ascii")
-        return f"{HIDDEN}__grader__.reply_packed('{packed}')\n"
+        return f"{HIDDEN}__grader__.reply_packed('{_pack(text)}')\n"
     return f"{HIDDEN}__grader__.reply({json.dumps(text)})\n"
 
 
@@ -399,23 +402,21 @@ class Driver:
     def _capture(kernel: Kernel, source: str) -> dict[str, Any]:
         raw = kernel.execute(_capture_code(source), 30)
         for reply in raw.replies:
-            if isinstance(reply.get("bindings"), Mapping) and isinstance(
-                reply.get("results"), list
-            ):
+            if _is_capture(reply):
                 return dict(reply)
         return {"results": [], "bindings": {}}
 
 
+def _is_capture(reply: Mapping[str, Any]) -> bool:
+    return isinstance(reply.get("bindings"), Mapping) and isinstance(reply.get("results"), list)
+
+
 def _hook_capture(raw: RawResult) -> dict[str, Any] | None:
     """The capture the probe's post_run_cell hook published as the cell's last output."""
-    if not raw.replies:
+    last = raw.replies[-1] if raw.replies else None
+    if last is None or last.get("capture") is not True or not _is_capture(last):
         return None
-    last = raw.replies[-1]
-    if last.get("capture") is not True:
-        return None
-    if isinstance(last.get("bindings"), Mapping) and isinstance(last.get("results"), list):
-        return dict(last)
-    return None
+    return dict(last)
 
 
 def _later_definitions(cells: list[_CellState]) -> dict[int, set[str]]:
