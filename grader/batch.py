@@ -253,13 +253,21 @@ def _run(
     if config.scheduler:
         yield from _run_dask(config, subs, ids)
         return
-    jobs = _jobs(config)
+    jobs = min(_jobs(config), len(subs))
     if _threaded(config):
-        yield from _run_threads(config, subs, ids, min(jobs, len(subs)), rubric)
-        return
-    if jobs == 1 or len(subs) == 1:
+        try:  # the servers start now; the rubric is the one this batch loaded
+            _prepare(config, jobs)
+            _grader(config, rubric)
+        except Exception as exc:  # e.g. the sandbox cannot start: every file says so
+            for i, sub in zip(ids, subs, strict=True):
+                yield i, failed(sub.path, sub.student, f"the grader cannot run ({exc})")
+            return
+    if jobs == 1:
         for i, sub in zip(ids, subs, strict=True):
             yield i, grade_one(config, sub.path, sub.student)
+        return
+    if _threaded(config):
+        yield from _run_threads(config, subs, ids, jobs)
         return
     ctx = get_context("forkserver")
     pool = ProcessPoolExecutor(
@@ -289,31 +297,15 @@ def _run(
 
 
 def _run_threads(
-    config: BatchConfig,
-    subs: Sequence[Submission],
-    ids: Sequence[int],
-    jobs: int,
-    rubric: Any = None,
+    config: BatchConfig, subs: Sequence[Submission], ids: Sequence[int], jobs: int
 ) -> Iterator[tuple[int, SubmissionResult]]:
     """The warm engine's local runner: ``jobs`` threads of this process, each driving one
     kernel at a time. The work is in the kernels (separate, sandboxed processes forked
     from the engine's servers) and the grader's side of a submission is small, so threads
     suffice, and worker processes would only add their own start-up and imports to every
-    batch. The servers start first, before the rubric is loaded and the first notebook is
-    read, so that their imports overlap with that work."""
+    batch (see grade_many and _run for when the servers start)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    try:
-        _prepare(config, jobs)
-        _grader(config, rubric)
-    except Exception as exc:  # e.g. the sandbox cannot start: every file says so
-        for i, sub in zip(ids, subs, strict=True):
-            yield i, failed(sub.path, sub.student, f"the grader cannot run ({exc})")
-        return
-    if jobs == 1:
-        for i, sub in zip(ids, subs, strict=True):
-            yield i, grade_one(config, sub.path, sub.student)
-        return
     pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="grader-worker")
     try:
         futures: dict[Future[SubmissionResult], tuple[int, Submission]] = {
@@ -337,9 +329,7 @@ def shutdown() -> None:
         _EXECUTORS.clear()
         _GRADERS.clear()
     for run in runs:
-        close = getattr(getattr(getattr(run, "_driver", None), "factory", None), "close", None)
-        if close is not None:
-            close()
+        run.close()
 
 
 def _close_engine(config: BatchConfig) -> None:
@@ -347,10 +337,8 @@ def _close_engine(config: BatchConfig) -> None:
     with _CACHE_LOCK:
         _GRADERS.pop(_key(config), None)
         run = _EXECUTORS.pop(_key(config), None)
-    driver = getattr(run, "_driver", None)
-    close = getattr(getattr(driver, "factory", None), "close", None)
-    if close is not None:
-        close()
+    if run is not None:
+        run.close()
 
 
 def _watch_parent(parent: int) -> None:

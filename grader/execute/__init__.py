@@ -67,6 +67,13 @@ class DriverExecutor:
         servers now, in the background); engines with nothing to prepare ignore it."""
         self._driver.prepare(count)
 
+    def close(self) -> None:
+        """Stop what the engine keeps between notebooks (the warm engine's servers and
+        kernels); engines that keep nothing ignore it."""
+        close = getattr(self._driver.factory, "close", None)
+        if close is not None:
+            close()
+
 
 def _nbclient() -> KernelFactory:
     from .nbclient_engine import NbclientFactory
