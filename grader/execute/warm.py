@@ -1412,8 +1412,9 @@ def _preload(names: Sequence[str]) -> _Vault:
             (name, functools.partial(importlib.import_module, name)) for name in names
         ]
         steps += [(f"warm-up {name}", fn) for name, fn in _WARM_UPS]
-        known: dict[str, set[str]] = {}  # edges before the current step
         for name, step in steps:
+            warm_up = name.startswith("warm-up ")
+            known = {k: set(v) for k, v in edges.items()} if warm_up else {}
             before = set(sys.modules)
             filters_before = list(warnings.filters)
             started = time.perf_counter()
@@ -1425,14 +1426,13 @@ def _preload(names: Sequence[str]) -> _Vault:
             modules = {
                 n: sys.modules[n] for n in new if _hideable(n, sys.modules[n], baseline_tops)
             }
-            if name.startswith("warm-up "):
+            if warm_up:
                 # imports made at run time by modules that were already loaded are not
                 # their import-time dependencies: restoring matplotlib must not restore
                 # pyplot or the backend that a first figure loaded
                 for importer in before:
                     if importer in edges:
-                        edges[importer] = set(known.get(importer, ()))
-            known = {k: set(v) for k, v in edges.items()}
+                        edges[importer] = known.get(importer, set())
             seconds = time.perf_counter() - started
             print(f"warm: preload {name}: {len(modules)} modules, {seconds:.2f} s", file=sys.stderr)
             filters = [f for f in warnings.filters if f not in filters_before]
