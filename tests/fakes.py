@@ -91,3 +91,25 @@ def runs_for(notebook: Notebook, **per_cell: Any) -> Execution:
             continue
         cells.append(per_cell.get(f"c{c.index}", CellRun(index=c.index)))
     return Execution(cells=tuple(cells), seconds=0.1)
+
+
+# ----------------------------------------------------------- a student's corr2d, in numpy
+
+
+def corr2d(X: Any, K: Any) -> Any:
+    h, w = K.shape
+    Y = np.zeros((X.shape[0] - h + 1, X.shape[1] - w + 1))
+    for i in range(Y.shape[0]):
+        for j in range(Y.shape[1]):
+            Y[i, j] = (X[i : i + h, j : j + w] * K).sum()
+    return Y
+
+
+def corr2d_loop_bound(X: Any, K: Any) -> Any:
+    """The known mistake ``corr2d-loop-bound``: the inner loop runs over the rows."""
+    h, w = K.shape
+    Y = np.zeros((X.shape[0] - h + 1, X.shape[1] - w + 1))
+    for i in range(Y.shape[0]):
+        for j in range(Y.shape[0]):
+            Y[i, j] = (X[i : i + h, j : j + w] * K).sum()
+    return Y

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 from conftest import RUBRIC
-from fakes import FakeRun, context, runs_for
+from fakes import FakeRun, context, corr2d, corr2d_loop_bound, runs_for
 
 from grader import analysis
 from grader.checks import registry
@@ -286,15 +286,6 @@ DIAG = Notebook(
 )
 
 
-def _corr2d(X: Any, K: Any) -> Any:
-    h, w = K.shape
-    Y = np.zeros((X.shape[0] - h + 1, X.shape[1] - w + 1))
-    for i in range(Y.shape[0]):
-        for j in range(Y.shape[1]):
-            Y[i, j] = (X[i : i + h, j : j + w] * K).sum()
-    return Y
-
-
 def _diag_execution(image: Any, shown: Any) -> Execution:
     return runs_for(
         DIAG,
@@ -305,15 +296,6 @@ def _diag_execution(image: Any, shown: Any) -> Execution:
             text=f"tensor({np.asarray(shown).tolist()})",
         ),
     )
-
-
-def _corr2d_loop_bound(X: Any, K: Any) -> Any:  # a diagnosed mistake (mutant)
-    h, w = K.shape
-    Y = np.zeros((X.shape[0] - h + 1, X.shape[1] - w + 1))
-    for i in range(Y.shape[0]):
-        for j in range(Y.shape[0]):
-            Y[i, j] = (X[i : i + h, j : j + w] * K).sum()
-    return Y
 
 
 def _run_all_checks(
@@ -341,11 +323,11 @@ def test_whole_checks_give_the_same_results_with_warm_and_disabled_memos() -> No
     cold = dataclasses.replace(warm, reference=dataclasses.replace(warm.reference, memo=Memo(0, 0)))
     tril = np.tril(np.ones((7, 9)))
     cases = [
-        (np.eye(6, 8), _corr2d(np.eye(6, 8), K), _corr2d),
-        (np.eye(6, 8), np.zeros((6, 7)), _corr2d),
-        (tril, _corr2d(tril, K), _corr2d),
-        (tril, _corr2d_loop_bound(tril, K), _corr2d_loop_bound),
-        (np.ones((6, 8)), _corr2d(np.ones((6, 8)), K), _corr2d),
+        (np.eye(6, 8), corr2d(np.eye(6, 8), K), corr2d),
+        (np.eye(6, 8), np.zeros((6, 7)), corr2d),
+        (tril, corr2d(tril, K), corr2d),
+        (tril, corr2d_loop_bound(tril, K), corr2d_loop_bound),
+        (np.ones((6, 8)), corr2d(np.ones((6, 8)), K), corr2d),
     ]
     expected = [_run_all_checks(cold, _diag_execution(x, y), f) for x, y, f in cases]
     assert len({str(r) for r in expected}) == len(cases)  # the cases are told apart
