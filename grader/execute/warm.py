@@ -1284,6 +1284,11 @@ class _Vault:
         if generator is not None:
             generator.seed()
 
+    def intact(self) -> bool:
+        """No unit has been restored (true in the server after ``hide``, until a child
+        imports one in its own copy)."""
+        return not any(unit.restored for unit in self.units)
+
     def hide(self) -> None:
         import warnings
 
@@ -1664,6 +1669,10 @@ def _serve(
         roots = [(p, os.stat(p).st_mode & 0o7777) for p in ("/tmp", "/dev/shm", *scratch)]
         if exclusive and (problem := _wipe(roots)):  # caches the imports left in /tmp
             raise OSError(problem)
+        # Hidden once, here, rather than in every child: the server itself only uses the
+        # standard library and the shell machinery from now on (each child checks that
+        # no unit was restored).
+        vault.hide()
     except BaseException as exc:
         traceback.print_exc()
         ctl.send(json.dumps({"ready": False, "fatal": repr(exc)}).encode())
@@ -2286,7 +2295,8 @@ def _setup_child(
     sys.stdout = stream("stdout", outputs, os.dup(log), 1, pump)
     sys.stderr = stream("stderr", outputs, os.dup(log), 2, pump)
 
-    vault.hide()
+    if not vault.intact():  # the server hid them before its first fork (see _serve)
+        raise RuntimeError("the fork server imported its own hidden modules")
     vault.reseed()
     for name in [n for n in sys.modules if n == "grader" or n.startswith("grader.")]:
         del sys.modules[name]
