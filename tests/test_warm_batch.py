@@ -84,6 +84,43 @@ def test_without_prepare_a_spare_server_is_not_kept(tmp_path: Path) -> None:
         assert len(_live_servers(factory)) == 1
 
 
+@pytest.mark.kernel
+def test_a_kernel_closed_without_waiting_hands_its_clean_server_to_the_next(
+    tmp_path: Path,
+) -> None:
+    """close(wait=False) returns once the kernel is killed; the next start waits for that
+    server's clean-up instead of starting another, and gets a clean sandbox."""
+    _bwrap_or_skip()
+    with WarmFactory(preload=()) as factory:
+        factory.prepare(_bwrap(tmp_path / "p"), 1)
+        (server,) = _live_servers(factory)
+        first = factory.start(_bwrap(tmp_path / "a"))
+        first.execute("open('/tmp/left-behind', 'w').write('x')", 30)
+        started = time.monotonic()
+        first.close(wait=False)
+        returned = time.monotonic() - started
+        second = factory.start(_bwrap(tmp_path / "b"))
+        try:
+            assert second.server_pid == server.host_pid  # the same sandbox, not a new one
+            assert _live_servers(factory) == [server]
+            seen = second.execute("import os\nprint(os.path.exists('/tmp/left-behind'))", 30)
+            assert seen.text.strip() == "False", seen
+            assert factory.last_cleanup is not None and factory.last_cleanup["ok"] is True
+        finally:
+            second.close()
+        assert returned < 1.0  # it did not wait for the exit and the clean-up
+        # a kernel closed without waiting, then the engine closed at once: no error, and
+        # no process of the sandbox is left
+        third = factory.start(_bwrap(tmp_path / "c"))
+        pid = third.pid
+        third.close(wait=False)
+    deadline = time.monotonic() + 5
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not Path(f"/proc/{pid}").exists()
+    assert not server.alive()
+
+
 # ------------------------------------------------------------------ captures
 def _notebook(path: Path, sources: list[str]) -> Path:
     nb = nbformat.v4.new_notebook()

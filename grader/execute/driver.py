@@ -188,8 +188,10 @@ class LiveRun:
         return reply
 
     def close(self) -> None:
+        """The run is over: nothing waits for the kernel's own clean-up (a warm server is
+        not reused before it is done)."""
         if self._kernel is not None:
-            self._kernel.close()
+            self._kernel.close(wait=False)
             self._kernel = None
 
 

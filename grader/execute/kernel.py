@@ -77,8 +77,10 @@ class Kernel(Protocol):
         is gone."""
         ...
 
-    def close(self) -> None:
-        """Stop the process and everything it started. Idempotent."""
+    def close(self, wait: bool = True) -> None:
+        """Stop the process and everything it started. Idempotent. With ``wait=False`` the
+        engine may finish in the background what no longer concerns the caller (the warm
+        engine: the process's exit and its sandbox's clean-up before reuse)."""
         ...
 
 

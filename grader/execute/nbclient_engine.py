@@ -185,7 +185,7 @@ class NbclientKernel:
             self.close()
             raise KernelDied(fired)
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
         if self._closed:
             return
         self._closed = True

@@ -190,8 +190,10 @@ class WarmKernel:
         *,
         sandbox_init: int | None = None,
         release: Callable[[], None] | None = None,
+        closing: Callable[[], None] | None = None,
     ) -> None:
         self.pid = pid
+        self._closing = closing
         self.server_pid = sandbox_init
         self._sock = sock
         self._sock.setblocking(False)
@@ -253,12 +255,30 @@ class WarmKernel:
             )
         return result
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
+        """SIGKILL the kernel's process group. The rest (its exit, its scratch, its
+        sandbox's clean-up and the server's return to the pool) is done before returning,
+        or with ``wait=False`` by a background thread: the pool waits for a server being
+        released rather than start another, so nothing is reused before it is clean."""
         if self._closed:
             return
         self._closed = True
         self._watchdog.stop()
+        if self._closing is not None:
+            self._closing()
         kill_group(self.pid)
+        if wait:
+            self._finish_close()
+        else:
+            threading.Thread(target=self._finish_quietly, name="warm-close", daemon=True).start()
+
+    def _finish_quietly(self) -> None:
+        try:
+            self._finish_close()
+        except Exception:  # a background thread has nobody to raise to
+            traceback.print_exc()
+
+    def _finish_close(self) -> None:
         self._wait_exit(2.0)
         for closer in (self._sock.close, self._close_pidfd):
             with contextlib.suppress(OSError):
@@ -644,6 +664,7 @@ class _Server:
         self.key = key
         self.exclusive = key.mode == "bwrap"
         self.busy = False  # exclusive servers: a kernel is alive or being cleaned up after
+        self.closing = False  # its kernel is closed, the release is still to come
         self.io = threading.Lock()  # one exchange on the control socket at a time
         self.events: list[dict[str, Any]] = []
         self.log = runtime / f"server-{number}.log"
@@ -744,7 +765,7 @@ class _Server:
                         return event
                 try:
                     msg, fds = self._recv_one(end - time.monotonic(), "cleanup")
-                except ExecutionError:
+                except (ExecutionError, OSError, ValueError):  # also: stopped meanwhile
                     return None
                 for fd in fds:
                     os.close(fd)
@@ -953,6 +974,7 @@ class _Pool:
         _remove_stale_runtimes(Path(tempfile.gettempdir()))
         self.runtime = Path(tempfile.mkdtemp(prefix=f"grader-warm-{os.getpid()}-"))
         self.lock = threading.Lock()
+        self.released = threading.Condition(self.lock)  # a closing server was released
         self.servers: list[_Server] = []
         self.kernels: weakref.WeakSet[WarmKernel] = weakref.WeakSet()
         self.numbers = itertools.count(1)
@@ -985,16 +1007,25 @@ class _Pool:
     def acquire(self, key: _ServerKey) -> _Server:
         """A live server for ``key``; for a bwrap key an idle one, now marked busy."""
         doomed: list[_Server] = []
+        patience = time.monotonic() + CLEANUP_TIMEOUT + 5
         with self.lock:
-            if self.closed:
-                raise ExecutionError("the warm engine was closed")
-            for server in list(self.servers):
-                if not server.alive() and not server.busy:
-                    self.servers.remove(server)
-                    doomed.append(server)
-            chosen = next(
-                (s for s in self.servers if s.key == key and s.alive() and not s.busy), None
-            )
+            while True:
+                if self.closed:
+                    raise ExecutionError("the warm engine was closed")
+                for server in list(self.servers):
+                    if not server.alive() and not server.busy:
+                        self.servers.remove(server)
+                        doomed.append(server)
+                chosen = next(
+                    (s for s in self.servers if s.key == key and s.alive() and not s.busy), None
+                )
+                closing = any(s.key == key and s.closing for s in self.servers)
+                if chosen is not None or not closing or time.monotonic() > patience:
+                    break
+                # a kernel of this key was closed and its server is being cleaned up in
+                # the background (WarmKernel.close(wait=False)): wait for it, do not start
+                # another server
+                self.released.wait(0.5)
             if chosen is None:
                 if key.mode == "bwrap":  # idle sandboxes of another course or limits
                     for s in [s for s in self.servers if s.exclusive and not s.busy]:
@@ -1006,38 +1037,50 @@ class _Pool:
             server.stop()
         return chosen
 
+    def closing(self, server: _Server) -> None:
+        """``server``'s kernel was closed; its release follows (see ``acquire``)."""
+        with self.lock:
+            server.closing = True
+
     def discard(self, server: _Server) -> None:
         with self.lock:
             if server in self.servers:
                 self.servers.remove(server)
-            server.busy = False
+            server.busy = server.closing = False
+            self.released.notify_all()
         server.stop()
 
     def release(self, server: _Server, pid: int, workdir: Path) -> None:
         """After an exclusive server's kernel is gone: keep the server for the next kernel
         only if it reports that everything of the old one is gone."""
         report = server.await_clean(pid, CLEANUP_TIMEOUT)
-        clean = (
-            report is not None
-            and report.get("ok") is True
-            and server.alive()
-            and server.host_pid is not None
-            and not children(server.host_pid)
-        )
-        _remove_tree(workdir)  # normally gone already
+        try:
+            clean = (
+                report is not None
+                and report.get("ok") is True
+                and server.alive()
+                and server.host_pid is not None
+                and not children(server.host_pid)
+            )
+            _remove_tree(workdir)  # normally gone already
+        except Exception:  # e.g. /proc unreadable: do not keep the server
+            clean = False
         with self.lock:
             self.last_cleanup = report or {"event": "clean", "pid": pid, "ok": False}
             others = [s for s in self.servers if s is not server and s.key == server.key]
             spare = sum(not s.busy for s in others) >= self.reserve.get(server.key, 1)
             keep = clean and not self.closed and not spare and server in self.servers
-            server.busy = False
+            server.busy = server.closing = False
             if not keep and server in self.servers:
                 self.servers.remove(server)
+            self.released.notify_all()
         if not keep:
             server.stop()
 
     def __call__(self) -> None:
         self.closed = True
+        with self.lock:
+            self.released.notify_all()
         for kernel in list(self.kernels):
             with contextlib.suppress(Exception):
                 kernel.close()
@@ -1193,6 +1236,7 @@ class WarmFactory:
             raise
         host_pid = pid
         release: Callable[[], None] | None = None
+        closing: Callable[[], None] | None = None
         if server.exclusive:
             assert server.host_pid is not None
             found = _pidfd_pid(pidfd) if pidfd is not None else None
@@ -1204,6 +1248,7 @@ class WarmFactory:
                 raise ExecutionError("cannot find the sandboxed kernel's host pid")
             host_pid = found
             release = functools.partial(self._pool.release, server, pid, workdir)
+            closing = functools.partial(self._pool.closing, server)
         kernel = WarmKernel(
             ours,
             host_pid,
@@ -1213,6 +1258,7 @@ class WarmFactory:
             self._raw_result,
             sandbox_init=server.host_pid if server.exclusive else None,
             release=release,
+            closing=closing,
         )
         with self._pool.lock:
             self._pool.kernels.add(kernel)
