@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import html
 import re
+from bisect import bisect_right
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
@@ -162,8 +163,9 @@ def judge(
     all_sentences = _sentences(text[:MAX_TEXT])
     sentences = _drop_copies(all_sentences, questions)
     words = sum(s.words for s in sentences)
-    req = tuple(_judge_concept(c, sentences, words) for c in required)
-    mis = tuple(_judge_concept(c, sentences, words) for c in misconceptions)
+    joined = "\n".join(s.text for s in sentences)  # sentences hold no newline
+    req = tuple(_judge_concept(c, sentences, words, joined) for c in required)
+    mis = tuple(_judge_concept(c, sentences, words, joined) for c in misconceptions)
     confidence = min((m.confidence for m in req + mis), default=1.0)
     notes = _notes(text, sentences, words, copied=len(all_sentences) - len(sentences))
     return ProseVerdict(req, mis, confidence, words, notes)
@@ -220,14 +222,15 @@ _LATEX_SYMBOLS: Final = (
     (re.compile(r"\\([^A-Za-z\s])"), r"\1"),
     (re.compile(r"[{}$]"), " "),
 )
+# (pattern, replacement, a substring every match contains: without it the pattern is skipped)
 _INLINE: Final = (
-    (re.compile(r"!\[([^\[\]]{0,300})\]\([^()\s]{0,500}\)"), r"\1"),
-    (re.compile(r"\[([^\[\]]{0,300})\]\([^()\s]{0,500}\)"), r"\1"),
-    (re.compile(r"`+"), ""),
-    (re.compile(r"\*\*(?=\S)((?:[^*]|\*(?!\*))+?)(?<=\S)\*\*"), r"\1"),
-    (re.compile(r"(?<![\w*])\*(?=\S)([^*]+?)(?<=\S)\*(?![\w*])"), r"\1"),
-    (re.compile(r"(?<![\w\\])_(?=\S)([^_]+?)(?<=\S)_(?!\w)"), r"\1"),
-    (re.compile(r"\|"), " "),
+    (re.compile(r"!\[([^\[\]]{0,300})\]\([^()\s]{0,500}\)"), r"\1", "]("),
+    (re.compile(r"\[([^\[\]]{0,300})\]\([^()\s]{0,500}\)"), r"\1", "]("),
+    (re.compile(r"`+"), "", "`"),
+    (re.compile(r"\*\*(?=\S)((?:[^*]|\*(?!\*))+?)(?<=\S)\*\*"), r"\1", "**"),
+    (re.compile(r"(?<![\w*])\*(?=\S)([^*]+?)(?<=\S)\*(?![\w*])"), r"\1", "*"),
+    (re.compile(r"(?<![\w\\])_(?=\S)([^_]+?)(?<=\S)_(?!\w)"), r"\1", "_"),
+    (re.compile(r"\|"), " ", "|"),
 )
 _FENCE = re.compile(r"^\s*(?:`{3,}|~{3,})\s*[\w+-]*\s*$")
 _RULE = re.compile(r"^\s*([-*_])(?:\s*\1){2,}\s*$")
@@ -247,24 +250,33 @@ class _Block:
 
 
 def _clean_latex(text: str) -> str:
-    text = _ENVIRONMENT.sub(lambda m: " " + m.group(2).replace("&", " ") + " ", text)
-    for _ in range(4):  # nested \frac / \text
-        text = _WRAPPER.sub(r"\1", _FRAC.sub(r"(\1)/(\2)", text))
-    for pattern, repl in _LATEX_SYMBOLS:
-        text = pattern.sub(repl, text)
-    return text
+    # Every pattern but the last of _LATEX_SYMBOLS needs a backslash; most prose has none.
+    if "\\" in text:
+        if "\\begin" in text:
+            text = _ENVIRONMENT.sub(lambda m: " " + m.group(2).replace("&", " ") + " ", text)
+        for _ in range(4):  # nested \frac / \text
+            text, fracs = _FRAC.subn(r"(\1)/(\2)", text)
+            text, wrappers = _WRAPPER.subn(r"\1", text)
+            if not fracs and not wrappers:
+                break  # unchanged: further rounds would change nothing either
+        for pattern, repl in _LATEX_SYMBOLS[:-1]:
+            text = pattern.sub(repl, text)
+    pattern, repl = _LATEX_SYMBOLS[-1]
+    return pattern.sub(repl, text)
 
 
 def _clean_inline(line: str) -> str:
-    for pattern, repl in _INLINE:
-        line = pattern.sub(repl, line)
+    for pattern, repl, needs in _INLINE:
+        if needs in line:
+            line = pattern.sub(repl, line)
     return line
 
 
 def _prepare(text: str) -> str:
     """Whole-text cleaning: HTML, entities, unicode punctuation, LaTeX."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    text = _TAG.sub(lambda m: "\n" if m.group(2).lower() in ("br", "p", "li") else " ", text)
+    if "<" in text:
+        text = _TAG.sub(lambda m: "\n" if m.group(2).lower() in ("br", "p", "li") else " ", text)
     text = html.unescape(text).translate(_UNICODE)
     return _clean_latex(text)
 
@@ -429,20 +441,72 @@ class _Hit:
     label: str  # "stated", "hedged", "question", "quoted"
 
 
-def _hits(concept: Concept, sentences: Sequence[_Sentence]) -> Iterator[_Hit]:
+def _hits(concept: Concept, sentences: Sequence[_Sentence], joined: str) -> Iterator[_Hit]:
+    """The concept's matches in ``sentences``; ``joined`` is their texts joined by newlines.
+
+    A pattern that cannot see past its match (see :func:`_context_free`) is searched for in
+    ``joined`` first: a sentence can match it only if the search from the sentence's start
+    finds a match that starts inside the sentence, so the sentences before the next such
+    match are skipped. Other patterns are tried on every sentence.
+    """
+    starts: list[int] = []
+    offset = 0
     for sentence in sentences:
-        spans = _spans(concept, sentence.text)
+        starts.append(offset)
+        offset += len(sentence.text) + 1
+    candidates: list[list[re.Pattern[str]]] = [[] for _ in sentences]
+    for pattern in concept.compiled:
+        if not _context_free(pattern.pattern):
+            for tried in candidates:
+                tried.append(pattern)
+            continue
+        i = 0
+        while i < len(sentences):
+            found = pattern.search(joined, starts[i])
+            if found is None:
+                break
+            i = bisect_right(starts, found.start()) - 1  # the sentence the match starts in
+            candidates[i].append(pattern)
+            i += 1
+    for sentence, patterns in zip(sentences, candidates, strict=True):
+        spans = _spans(patterns, sentence.text) if patterns else []
         if spans:
             breaks = [m.span() for m in _CLAUSE_BREAK.finditer(sentence.text)]
             for start, end in spans:
                 yield _hit(concept, sentence, start, end, breaks)
 
 
-def _spans(concept: Concept, text: str) -> list[tuple[int, int]]:
+_CONTEXT_FREE_CACHE: dict[str, bool] = {}
+_ESCAPE = re.compile(r"\\.", re.DOTALL)
+
+
+def _context_free(pattern: str) -> bool:
+    """Whether a match of ``pattern`` depends only on the characters it matches and on
+    whether the characters next to it are word characters (``\\b``), so that a sentence has
+    a match only if the newline-joined text of all sentences has one there. Conservative: any
+    anchor, lookaround, inline flag, atomic group or possessive quantifier says no."""
+    known = _CONTEXT_FREE_CACHE.get(pattern)
+    if known is None:
+        if any(a in pattern for a in ("\\A", "\\Z", "\\B")):
+            known = False
+        else:
+            bare = _ESCAPE.sub("", pattern).replace("[^", "[")
+            known = not (
+                "^" in bare
+                or "$" in bare
+                or any(q in bare for q in ("*+", "++", "?+", "}+"))
+                or re.search(r"\(\?(?![:P])", bare) is not None
+            )
+        if len(_CONTEXT_FREE_CACHE) < 4096:  # rubric patterns: few, and fixed
+            _CONTEXT_FREE_CACHE[pattern] = known
+    return known
+
+
+def _spans(patterns: Sequence[re.Pattern[str]], text: str) -> list[tuple[int, int]]:
     """The first matches of the concept's patterns; of overlapping ones, only the longest."""
     spans = [
         m.span()
-        for pattern in concept.compiled
+        for pattern in patterns
         for m in islice(pattern.finditer(text), MAX_HITS)
         if m.end() > m.start()
     ]
@@ -480,8 +544,10 @@ def _negated(text: str, start: int, end: int, breaks: list[tuple[int, int]]) -> 
     )
 
 
-def _judge_concept(concept: Concept, sentences: Sequence[_Sentence], words: int) -> ConceptMatch:
-    hits = list(_hits(concept, sentences))
+def _judge_concept(
+    concept: Concept, sentences: Sequence[_Sentence], words: int, joined: str
+) -> ConceptMatch:
+    hits = list(_hits(concept, sentences, joined))
     stated = max((h for h in hits if not h.denial), key=lambda h: h.weight, default=None)
     denied = max((h for h in hits if h.denial), key=lambda h: h.weight, default=None)
     p = STATED * stated.weight if stated else 0.0
