@@ -184,10 +184,12 @@ def _decode(data: bytes, name: str) -> tuple[str, list[str]]:
     return text.replace("\r\n", "\n").replace("\r", "\n"), notes
 
 
+# C0 controls but tab, newline, vertical tab, form feed, carriage return and escape; DEL; C1
+_CONTROL = re.compile("[\x00-\x08\x0e-\x1a\x1c-\x1f\x7f-\x9f]")
+
+
 def _mostly_control(sample: str) -> bool:
-    control = sum(
-        1 for ch in sample if (ord(ch) < 32 and ch not in "\t\n\r\f\v\x1b") or 127 <= ord(ch) < 160
-    )
+    control = len(_CONTROL.findall(sample))
     return control > len(sample) // 10
 
 
