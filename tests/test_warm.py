@@ -155,6 +155,9 @@ SNIPPETS = {
     "matplotlib-inline": "%matplotlib inline\nimport matplotlib.pyplot as plt\nplt.plot([1, 2]);",
     "top-level-await": "import asyncio\nawait asyncio.sleep(0, 'awaited')",
     "asyncio-run": "import asyncio\nasyncio.run(asyncio.sleep(0))",
+    "async-def-no-await": "async def f():\n    return 1\n\nf.__name__",
+    "await-in-a-string": "print('await and async are only words here')",
+    "unknown-magic": "%notamagic 1",
     "cwd": "import os\nos.path.basename(os.getcwd())",
 }
 

@@ -2436,6 +2436,12 @@ async def _execute_cell(shell: Any, code: str, outputs: _Outputs, pump: _FdPump)
     saved_sigint = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         try:
+            if "await" not in code and "async" not in code:
+                # should_run_async is False: without these keywords nothing is a coroutine
+                # (IPython's transforms add none); skip ipykernel's first transform_cell
+                # and compile, which run_cell repeats anyway
+                shell.run_cell(code, store_history=True, silent=False)
+                return
             preprocessing_exc_tuple = None
             try:
                 transformed_cell = shell.transform_cell(code)
