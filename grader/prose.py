@@ -40,6 +40,8 @@ from difflib import SequenceMatcher
 from itertools import islice
 from typing import Final
 
+from .memo import Memo
+
 __all__ = [
     "Concept",
     "ConceptMatch",
@@ -160,12 +162,15 @@ def judge(
     questions: Sequence[str] = (),
 ) -> ProseVerdict:
     """Which required concepts the answer states and which misconceptions it shows."""
-    all_sentences = _sentences(text[:MAX_TEXT])
+    groups = [_block_sentences(block) for block in _blocks(text[:MAX_TEXT])]
+    all_sentences = [s for group in groups for s in group]
     sentences = _drop_copies(all_sentences, questions)
+    if len(sentences) < len(all_sentences):  # some copy the question: drop them
+        kept = {id(s) for s in sentences}
+        groups = [tuple(s for s in group if id(s) in kept) for group in groups]
     words = sum(s.words for s in sentences)
-    joined = "\n".join(s.text for s in sentences)  # sentences hold no newline
-    req = tuple(_judge_concept(c, sentences, words, joined) for c in required)
-    mis = tuple(_judge_concept(c, sentences, words, joined) for c in misconceptions)
+    req = tuple(_judge_concept(c, groups, words) for c in required)
+    mis = tuple(_judge_concept(c, groups, words) for c in misconceptions)
     confidence = min((m.confidence for m in req + mis), default=1.0)
     notes = _notes(text, sentences, words, copied=len(all_sentences) - len(sentences))
     return ProseVerdict(req, mis, confidence, words, notes)
@@ -282,6 +287,34 @@ def _prepare(text: str) -> str:
 
 
 def _blocks(text: str) -> list[_Block]:
+    """The blocks of ``text``. Blank lines end every block, so the runs of non-blank lines of
+    the prepared text ("paragraphs") are read one by one (and remembered)."""
+    blocks: list[_Block] = []
+    paragraph: list[str] = []
+    for raw in _prepare(text).split("\n"):
+        if raw.strip():
+            paragraph.append(raw)
+        elif paragraph:
+            blocks += _paragraph_blocks("\n".join(paragraph))
+            paragraph = []
+    if paragraph:
+        blocks += _paragraph_blocks("\n".join(paragraph))
+    return blocks
+
+
+# The blocks of recent paragraphs: students keep the book's and the template's paragraphs.
+_PARAGRAPHS: Memo[str, tuple[_Block, ...]] = Memo(max_entries=8192, max_cost=16 * 1024 * 1024)
+
+
+def _paragraph_blocks(paragraph: str) -> tuple[_Block, ...]:
+    return _PARAGRAPHS.get(
+        paragraph,
+        lambda: tuple(_scan_blocks(paragraph)),
+        lambda found: 200 + 2 * len(paragraph) + sum(100 + len(b.text) for b in found),
+    )
+
+
+def _scan_blocks(prepared: str) -> list[_Block]:
     blocks: list[_Block] = []
     lines: list[str] = []
     quoted = False
@@ -293,7 +326,7 @@ def _blocks(text: str) -> list[_Block]:
             blocks.append(_Block(joined, quoted))
         lines.clear()
 
-    for raw in _prepare(text).split("\n"):
+    for raw in prepared.split("\n"):
         if _FENCE.match(raw) or _RULE.match(raw) or not raw.strip():
             flush()
             kind = ""
@@ -348,7 +381,20 @@ class _Sentence:
 
 
 def _sentences(text: str) -> list[_Sentence]:
-    return [_sentence(part, block.quoted) for block in _blocks(text) for part in _split(block.text)]
+    return [s for block in _blocks(text) for s in _block_sentences(block)]
+
+
+# The sentences of recent blocks (paragraphs, list items, headings): answers keep the book's
+# and the template's paragraphs, and each answer is judged by several checks.
+_SENTENCES: Memo[_Block, tuple[_Sentence, ...]] = Memo(max_entries=8192, max_cost=16 * 1024 * 1024)
+
+
+def _block_sentences(block: _Block) -> tuple[_Sentence, ...]:
+    return _SENTENCES.get(
+        block,
+        lambda: tuple(_sentence(part, block.quoted) for part in _split(block.text)),
+        lambda found: 200 + 2 * len(block.text) + 150 * len(found),
+    )
 
 
 def _split(text: str) -> Iterator[str]:
@@ -544,10 +590,28 @@ def _negated(text: str, start: int, end: int, breaks: list[tuple[int, int]]) -> 
     )
 
 
+# The hits of a concept's patterns in recent blocks' sentences, keyed by the patterns, whether
+# negation counts and the sentences themselves (their text and what was read from it).
+_HITS: Memo[tuple[tuple[str, ...], bool, tuple[_Sentence, ...]], tuple[_Hit, ...]] = Memo(
+    max_entries=16384, max_cost=16 * 1024 * 1024
+)
+
+
+def _block_hits(concept: Concept, group: tuple[_Sentence, ...]) -> tuple[_Hit, ...]:
+    if not group:
+        return ()
+    return _HITS.get(
+        (concept.patterns, concept.negated_ok, group),
+        lambda: tuple(_hits(concept, group, "\n".join(s.text for s in group))),
+        lambda found: 200 + sum(len(s.text) for s in group) + 150 * len(found),
+    )
+
+
 def _judge_concept(
-    concept: Concept, sentences: Sequence[_Sentence], words: int, joined: str
+    concept: Concept, groups: Sequence[tuple[_Sentence, ...]], words: int
 ) -> ConceptMatch:
-    hits = list(_hits(concept, sentences, joined))
+    """``groups``: the sentences of each block (sentences hold no newline)."""
+    hits = [hit for group in groups for hit in _block_hits(concept, group)]
     stated = max((h for h in hits if not h.denial), key=lambda h: h.weight, default=None)
     denied = max((h for h in hits if h.denial), key=lambda h: h.weight, default=None)
     p = STATED * stated.weight if stated else 0.0

@@ -130,3 +130,65 @@ def test_judge_finds_and_denies() -> None:
     denied = judge("The result is not a zero matrix.", [c]).required[0]
     assert not denied.found and denied.basis == "negated"
     assert re.fullmatch(r"0\.9\d*", str(denied.confidence))
+
+
+# --------------------------------------------------------------------------- the caches
+
+
+def _clear() -> None:
+    prose._PARAGRAPHS.clear()
+    prose._SENTENCES.clear()
+    prose._HITS.clear()
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_paragraphs_read_one_by_one_give_the_whole_texts_blocks(seed: int) -> None:
+    rng = random.Random(seed)
+    pieces = ["\n", "\n\n", "> quoted", "# Head", "## 2.1 Q", "- item", "```", "---", "<p>",
+              "<b\n\nx>", "\\begin{a}\n\n1 & 2\\end{a}", "\\frac{1}{\n\n2}", "&nbsp;", "\u00a0",
+              "text. More", "e.g. this", "**b**", "`c`", "  ", "\x1c"]  # fmt: skip
+    text = "".join(rng.choice(pieces + WORDS) + rng.choice([" ", "\n"]) for _ in range(60))
+    _clear()
+    assert prose._blocks(text) == prose._scan_blocks(prose._prepare(text))
+    assert prose._blocks(text) == prose._scan_blocks(prose._prepare(text))  # from the cache
+
+
+def test_caches_are_hit_on_equal_content_and_results_stay_the_same() -> None:
+    _clear()
+    concepts = [Concept("zero", ("zero matrix",)), Concept("edge", (r"diagonal\W+edge",))]
+    text = "The result is a zero matrix.\n\nA diagonal edge is found. Maybe."
+    first = judge(text, concepts)
+    hits = (prose._PARAGRAPHS.hits, prose._SENTENCES.hits, prose._HITS.hits)
+    again = judge(text, concepts)
+    assert again == first
+    assert prose._PARAGRAPHS.hits > hits[0]
+    assert prose._SENTENCES.hits > hits[1]
+    assert prose._HITS.hits > hits[2]
+    _clear()
+    assert judge(text, concepts) == first
+
+
+def test_cached_results_depend_on_content_patterns_and_negation() -> None:
+    _clear()
+    zero = Concept("zero", ("zero matrix",))
+    assert judge("It is a zero matrix.", [zero]).required[0].found
+    assert not judge("It is not a zero matrix.", [zero]).required[0].found
+    # the same sentence, judged for another pattern, or with negation allowed
+    assert not judge("It is not a zero matrix.", [Concept("z", ("one matrix",))]).required[0].found
+    assert (
+        judge("It is not a zero matrix.", [Concept("z", ("zero matrix",), True)]).required[0].found
+    )
+    # the same words quoted or not
+    assert judge("> It is a zero matrix.", [zero]).required[0].basis == "quoted"
+    assert judge("It is a zero matrix.", [zero]).required[0].basis == "stated"
+
+
+def test_caches_are_bounded() -> None:
+    _clear()
+    for memo in (prose._PARAGRAPHS, prose._SENTENCES, prose._HITS):
+        assert memo.max_entries <= 16384 and memo.max_cost <= 16 * 1024 * 1024
+    limit = prose._PARAGRAPHS.max_entries
+    for i in range(limit + 50):
+        prose.normalise(f"paragraph {i}")
+    assert len(prose._PARAGRAPHS) == limit
+    _clear()
