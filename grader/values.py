@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -22,6 +23,8 @@ from .model import Array, Opaque, Value
 DTYPES = frozenset(
     {"float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "bool"}
 )
+_NATIVE = {name: np.dtype(name) for name in DTYPES}
+_LITTLE_ENDIAN = {name: np.dtype(name).newbyteorder("<") for name in DTYPES}
 MAX_BYTES = 64 * 1024 * 1024
 MAX_DEPTH = 6
 
@@ -86,11 +89,13 @@ def _decode_array(data: Mapping[str, Any]) -> Array:
         raw = base64.b64decode(b64, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise ProbeProtocolError("array payload is not base64") from exc
-    np_dtype = np.dtype(dtype).newbyteorder("<")
-    count = int(np.prod(shape)) if shape else 1
+    np_dtype = _LITTLE_ENDIAN[dtype]
+    count = math.prod(shape)
+    if count >= 1 << 63:  # as numpy's int64 product gives it (wrapped around)
+        count = int(np.prod(shape))
     if count * np_dtype.itemsize != len(raw):
         raise ProbeProtocolError("array payload does not match its shape")
-    arr = np.frombuffer(raw, dtype=np_dtype).reshape(shape).astype(np.dtype(dtype))
+    arr = np.frombuffer(raw, dtype=np_dtype).reshape(shape).astype(_NATIVE[dtype])
     arr.setflags(write=False)
     return Array(data=arr, kind=kind, requires_grad=data.get("grad") is True)
 
