@@ -158,6 +158,12 @@ SNIPPETS = {
     "async-def-no-await": "async def f():\n    return 1\n\nf.__name__",
     "await-in-a-string": "print('await and async are only words here')",
     "unknown-magic": "%notamagic 1",
+    "main-module": "import sys\nsys.modules['__main__'] is get_ipython().user_module",
+    "one-shell": "type(get_ipython()).instance() is get_ipython()",
+    "sys-hooks": (
+        "import sys\n[type(h).__name__ for h in (sys.stdout, sys.stderr, sys.displayhook)]"
+        " + [getattr(sys.excepthook, '__qualname__', '?')]"
+    ),
     "cwd": "import os\nos.path.basename(os.getcwd())",
 }
 

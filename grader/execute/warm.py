@@ -1712,6 +1712,7 @@ def _serve(
         _seed_matplotlib(_SEED_FILES)
         vault = _preload(preload)
         shell_types = _ShellTypes.build()
+        _warm_up_shell(shell_types)
         roots = [(p, os.stat(p).st_mode & 0o7777) for p in ("/tmp", "/dev/shm", *scratch)]
         if exclusive and (problem := _wipe(roots)):  # caches the imports left in /tmp
             raise OSError(problem)
@@ -1832,6 +1833,39 @@ def _serve(
         finally:
             for extra in pidfd:
                 os.close(extra)
+
+
+def _warm_up_shell(types: _ShellTypes) -> None:
+    """Build a shell once and throw it away: the modules and caches a shell's construction
+    fills (oinspect, traitlets, magics) are then ready in every child, which builds its
+    own shell in half the time. What the throwaway touched outside itself is put back:
+    the singleton, ``__main__``, the sys hooks and streams, its atexit entry, its
+    IPython directory."""
+    import atexit
+    import gc
+
+    from traitlets.config import Config
+
+    saved = {name: getattr(sys, name) for name in _SYS_HOOKS}
+    main = sys.modules.get("__main__")
+    ipython_dir = tempfile.mkdtemp(prefix="grader-warm-shell-")
+    try:
+        config = Config()
+        config.HistoryManager.enabled = False
+        shell = types.shell.instance(config=config, kernel=_KernelStub(), ipython_dir=ipython_dir)
+        atexit.unregister(shell.atexit_operations)
+        del shell
+    finally:
+        types.shell.clear_instance()
+        for name, value in saved.items():
+            setattr(sys, name, value)
+        if main is not None:
+            sys.modules["__main__"] = main
+        _remove_tree(Path(ipython_dir))
+        gc.collect()
+
+
+_SYS_HOOKS = ("stdin", "stdout", "stderr", "excepthook", "displayhook", "breakpointhook")
 
 
 # ============================================================================== child side
