@@ -9,6 +9,8 @@ charged once, under its own exercise.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any, ClassVar
 
 import numpy as np
@@ -16,7 +18,19 @@ import numpy as np
 from ..model import CheckResult
 from ..rubric import CheckSpec, Reference
 from ..values import as_array, decode
-from .base import NAMES, TOLERANCE, difference, require_functions, same, schema, tolerance
+from .base import (
+    NAMES,
+    TOLERANCE,
+    FloatArray,
+    array_cost,
+    difference,
+    frozen_array,
+    remembered,
+    require_functions,
+    same,
+    schema,
+    tolerance,
+)
 from .context import CheckContext
 
 
@@ -51,10 +65,15 @@ class ModuleCheck:
         rtol, atol = tolerance(spec)
         rtol, atol = max(rtol, 1e-4), max(atol, 1e-4)
 
+        def expected_of(X: Any, weight: Any, bias: Any) -> FloatArray:
+            args = (X, weight, bias)
+            compute = partial(_expected, reference, args)
+            return remembered(ctx.reference, "expected", reference, args, compute, array_cost)
+
         def behaves(candidate: str) -> bool:
             X, weight, bias = cases[0]
             out = ctx.module(candidate, [list(weight.shape)], {"weight": weight, "bias": bias}, [X])
-            return same(out.array, np.asarray(reference(*cases[0]), dtype=np.float64), rtol, atol)
+            return same(out.array, expected_of(*cases[0]), rtol, atol)
 
         found, how = ctx.find_callable(names, 1, behaves, classes=True)
         if found is None:
@@ -72,7 +91,7 @@ class ModuleCheck:
                 [X],
                 backward=grads_fn is not None,
             )
-            expected = np.asarray(reference(X, weight, bias), dtype=np.float64)
+            expected = expected_of(X, weight, bias)
             got = out.array
             if not out.ok:
                 if helper and _same_failure(ctx, helper, out.ename, X, weight):
@@ -117,6 +136,11 @@ class ModuleCheck:
         names = spec.options.get("consistent_with") or []
         ns = ctx.namespace()
         return next((n for n in names if ns.get(n, {}).get("callable")), None)
+
+
+def _expected(reference: Callable[..., Any], args: tuple[Any, ...]) -> FloatArray:
+    """The reference's output as a read-only float64 copy (safe to share)."""
+    return frozen_array(reference(*args))
 
 
 def _same_failure(ctx: CheckContext, fn: str, ename: str, X: Any, weight: Any) -> bool:

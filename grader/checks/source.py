@@ -11,6 +11,7 @@ import ast
 from typing import Any, ClassVar
 
 from .. import analysis
+from ..memo import Memo
 from ..model import CheckResult
 from ..rubric import CheckSpec, Reference
 from .base import NAMES, schema
@@ -27,6 +28,34 @@ def _uses(fn: ast.AST, operators: set[str], calls: set[str]) -> bool:
             if name in calls:
                 return True
     return False
+
+
+# Per cell source and construct: its top-level functions and whether each uses the construct.
+# Book and template cells recur across submissions; keys and values are plain strings.
+_FUNCTIONS: Memo[
+    tuple[str, frozenset[str], frozenset[str]], tuple[tuple[str, bool], ...] | None
+] = Memo(max_entries=4096, max_cost=32 * 1024 * 1024)
+
+
+def _functions(
+    source: str, operators: set[str], calls: set[str]
+) -> tuple[tuple[str, bool], ...] | None:
+    """(name, uses the construct) of each top-level ``def`` of ``source``; None if it does not
+    parse. Other errors of :func:`ast.parse` propagate (and are not remembered)."""
+
+    def compute() -> tuple[tuple[str, bool], ...] | None:
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            return None
+        return tuple(
+            (node.name, _uses(node, operators, calls))
+            for node in tree.body
+            if isinstance(node, ast.FunctionDef)
+        )
+
+    key = (source, frozenset(operators), frozenset(calls))
+    return _FUNCTIONS.get(key, compute, lambda _: 2 * len(source) + 512)
 
 
 class SourceCheck:
@@ -50,19 +79,16 @@ class SourceCheck:
         calls = set(spec.options.get("calls", []))
         describe = spec.options["describe"]
         answer = ctx.answer()
-        defs: list[tuple[str, ast.FunctionDef]] = []
+        defs: list[tuple[str, bool]] = []  # (function name, uses the construct)
         for cell in ctx.notebook.cells:
             if cell.kind != "code" or not analysis.facts(cell.source).functions:
                 continue
-            try:
-                tree = ast.parse(cell.source)
-            except SyntaxError:
+            functions = _functions(cell.source, operators, calls)
+            if functions is None:  # a SyntaxError
                 continue
-            for node in tree.body:
-                if isinstance(node, ast.FunctionDef) and (
-                    node.name in names or cell.index in answer.code_cells
-                ):
-                    defs.append((node.name, node))
+            for name, uses in functions:
+                if name in names or cell.index in answer.code_cells:
+                    defs.append((name, uses))
         if not defs:
             return ctx.result(
                 spec,
@@ -71,7 +97,7 @@ class SourceCheck:
                 found=False,
             )
         defs.sort(key=lambda d: d[0] not in names)
-        for fname, node in defs:
-            if _uses(node, operators, calls):
+        for fname, uses in defs:
+            if uses:
                 return ctx.result(spec, 1.0, [f"`{fname}` uses {describe}."])
         return ctx.result(spec, 0.0, [f"`{defs[0][0]}` does not use {describe}."])
