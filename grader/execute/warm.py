@@ -1865,6 +1865,8 @@ def _warm_up_shell(types: _ShellTypes) -> None:
         gc.collect()
 
 
+# What a cell needs for IPython to run it as a coroutine (see WarmShell.should_run_async)
+_MAY_AWAIT = re.compile("await|async")
 _SYS_HOOKS = ("stdin", "stdout", "stderr", "excepthook", "displayhook", "breakpointhook")
 
 
@@ -2144,6 +2146,25 @@ class _ShellTypes:
                     self.active_eventloop = gui
                 except ValueError as e:
                     raise UsageError(f"{e}") from e
+
+            def should_run_async(
+                self,
+                raw_cell: str,
+                *,
+                transformed_cell: str | None = None,
+                preprocessing_exc_tuple: Any = None,
+            ) -> bool:
+                """The same answer without compiling the cell again when it cannot be
+                a coroutine: top-level await, async for and async with need a keyword."""
+                if transformed_cell is not None and not _MAY_AWAIT.search(transformed_cell):
+                    return False
+                return bool(
+                    super().should_run_async(
+                        raw_cell,
+                        transformed_cell=transformed_cell,
+                        preprocessing_exc_tuple=preprocessing_exc_tuple,
+                    )
+                )
 
         # Code that checks ``get_ipython().__class__.__name__`` sees a notebook kernel.
         WarmShell.__name__ = WarmShell.__qualname__ = "ZMQInteractiveShell"
@@ -2470,7 +2491,7 @@ async def _execute_cell(shell: Any, code: str, outputs: _Outputs, pump: _FdPump)
     saved_sigint = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         try:
-            if "await" not in code and "async" not in code:
+            if not _MAY_AWAIT.search(code):
                 # should_run_async is False: without these keywords nothing is a coroutine
                 # (IPython's transforms add none); skip ipykernel's first transform_cell
                 # and compile, which run_cell repeats anyway
