@@ -69,6 +69,7 @@ LAUNCHER = Path(__file__).resolve().with_name("launch.py")
 
 # Host directories every sandbox sees read-only (as symlinks where the host has symlinks,
 # e.g. /lib -> usr/lib on merged-/usr systems).
+_THP = "/sys/kernel/mm/transparent_hugepage"
 _SYSTEM_DIRS = ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32")
 # The parts of /etc a Python kernel uses; passwd, shadow, hosts, ssl etc. stay outside.
 _ETC = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "alternatives", "fonts")
@@ -476,6 +477,10 @@ def _bwrap_argv(binary: str, argv: Sequence[str], spec: SandboxSpec) -> list[str
     # writable, and uid 0 may write host-wide sysctls without any capability).
     args += ["--proc", "/proc", "--ro-bind", "/proc/sys", "/proc/sys"]
     args += ["--ro-bind-try", "/proc/sysrq-trigger", "/proc/sysrq-trigger"]
+    # The transparent-huge-page settings, read-only: glibc reads them to decide whether
+    # malloc may ask for huge pages (the warm engine's fork servers do). Nothing else of
+    # /sys is visible.
+    args += ["--ro-bind-try", _THP, _THP]
     # Memory-backed scratch space is bounded: it is not in any process's RSS.
     args += ["--dev", "/dev", *_tmpfs(scratch_bytes, "/dev/shm"), "--remount-ro", "/dev"]
     args += _tmpfs(scratch_bytes, "/tmp")
