@@ -121,6 +121,42 @@ def test_a_kernel_closed_without_waiting_hands_its_clean_server_to_the_next(
     assert not server.alive()
 
 
+@pytest.mark.kernel
+@pytest.mark.parametrize("engine", ["warm", "nbclient"])
+def test_the_probe_is_installed_from_its_own_source(tmp_path: Path, engine: str) -> None:
+    """A warm kernel finds the probe compiled by its server and the setup cell takes it;
+    code left under that name that is not of the probe's source is ignored."""
+    from grader.execute.driver import PROBE_FILENAME, _setup_code
+
+    factory: Any = executor(engine, sandbox="none")._driver.factory
+    workdir = tmp_path / "wd"
+    workdir.mkdir()
+    kernel = factory.start(KernelOptions(workdir, Limits(), time.monotonic() + 120))
+    try:
+        look = (
+            "import sys\n"
+            "print(getattr(getattr(sys, '_grader_probe_code', None), 'co_filename', None))"
+        )
+        before = kernel.execute(look, 30).text.strip()
+        if engine == "warm":
+            assert before == PROBE_FILENAME  # compiled by the server, for the setup cell
+        else:
+            assert before == "None"
+            kernel.execute(
+                "import sys\nsys._grader_probe_code = compile('planted = 1', '<planted>', 'exec')",
+                30,
+            )
+        assert kernel.execute(_setup_code([]), 60).error is None
+        after = kernel.execute(
+            "print(hasattr(sys, '_grader_probe_code'), 'planted' in dir(),"
+            " __grader__.reply.__code__.co_filename)",
+            30,
+        )
+        assert after.text.split() == ["False", "False", PROBE_FILENAME], after
+    finally:
+        kernel.close()
+
+
 # ------------------------------------------------------------------ captures
 def _notebook(path: Path, sources: list[str]) -> Path:
     nb = nbformat.v4.new_notebook()

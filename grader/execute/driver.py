@@ -16,6 +16,7 @@ Shared by every engine so that verdicts do not depend on the engine:
 from __future__ import annotations
 
 import base64
+import hashlib
 import itertools
 import json
 import re
@@ -56,17 +57,28 @@ def _pack(text: str) -> str:
 
 
 _PROBE_PACKED = _pack(PROBE_SOURCE)  # sent to every kernel
+#: The probe's code objects carry its source's digest: code an engine compiled in advance
+#: (``sys._grader_probe_code``, see _setup_code) is used only if it is of this source.
+PROBE_FILENAME = f"<grader-probe-{hashlib.sha256(PROBE_SOURCE.encode()).hexdigest()[:16]}>"
 
 
 def _setup_code(imports: list[str]) -> str:
+    """The hidden first cell: install the probe. An engine may have compiled the probe's
+    source before the kernel existed (the warm engine's fork server does, once); any other
+    kernel compiles the source it is sent."""
     lines = [
         HIDDEN,
-        "import types as _grader_types, zlib as _grader_zlib, base64 as _grader_b64",
+        "import sys as _grader_sys, types as _grader_types",
         "_grader_mod = _grader_types.ModuleType('_grader_probe')",
-        f"exec(compile(_grader_zlib.decompress(_grader_b64.b64decode('{_PROBE_PACKED}'))"
-        ".decode(), '<grader-probe>', 'exec'), _grader_mod.__dict__)",
+        "_grader_code = _grader_sys.__dict__.pop('_grader_probe_code', None)",
+        f"if getattr(_grader_code, 'co_filename', None) != {PROBE_FILENAME!r}:",
+        "    import zlib as _grader_zlib, base64 as _grader_b64",
+        f"    _grader_code = compile(_grader_zlib.decompress(_grader_b64.b64decode("
+        f"'{_PROBE_PACKED}')).decode(), {PROBE_FILENAME!r}, 'exec')",
+        "    del _grader_zlib, _grader_b64",
+        "exec(_grader_code, _grader_mod.__dict__)",
         "__grader__ = _grader_mod.install(get_ipython().user_ns, get_ipython())",
-        "del _grader_types, _grader_mod, _grader_zlib, _grader_b64",
+        "del _grader_sys, _grader_types, _grader_mod, _grader_code",
         *imports,
     ]
     return "\n".join(lines) + "\n"

@@ -92,7 +92,7 @@ import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
+from types import CodeType, ModuleType
 from typing import TYPE_CHECKING, Any, cast
 
 from ..errors import ExecutionError, SandboxUnavailable
@@ -828,6 +828,8 @@ _SOURCES = (
 
 _FONT_CACHE_BYTES = 8 << 20
 _SEED_FILES: dict[str, str] = {}  # server side: set by the bootstrap from the bundle
+_PROBE: dict[str, str] = {}  # server side: the probe's source and filename, from the bundle
+_PROBE_CODE: CodeType | None = None  # server side: compiled once, handed to every child
 
 
 def _matplotlib_font_caches() -> dict[str, str]:
@@ -873,7 +875,10 @@ def _source_file(seed: Mapping[str, str] | None = None) -> int:
     for name, parts in _SOURCES:
         path = here.joinpath(*parts).resolve()
         modules.append([name, str(path), path.read_text(encoding="utf-8")])
-    bundle = {"modules": modules, "matplotlib": dict(seed or {})}
+    from .driver import PROBE_FILENAME, PROBE_SOURCE
+
+    probe = {"filename": PROBE_FILENAME, "source": PROBE_SOURCE}
+    bundle = {"modules": modules, "matplotlib": dict(seed or {}), "probe": probe}
     with tempfile.TemporaryFile() as fh:
         fh.write(json.dumps(bundle).encode())
         fh.flush()
@@ -906,6 +911,7 @@ def _bootstrap() -> str:
         "    sys.modules[_name] = _module\n"
         "    exec(compile(_source, _path, 'exec'), _module.__dict__)\n"
         "sys.modules['grader.execute.warm']._SEED_FILES.update(_bundle['matplotlib'])\n"
+        "sys.modules['grader.execute.warm']._PROBE.update(_bundle.get('probe', {}))\n"
         "sys.modules['grader.execute.warm'].main(sys.argv[2:])\n"
     )
 
@@ -1721,6 +1727,7 @@ def _serve(
         vault = _preload(preload)
         shell_types = _ShellTypes.build()
         _warm_up_shell(shell_types)
+        _compile_probe()
         roots = [(p, os.stat(p).st_mode & 0o7777) for p in ("/tmp", "/dev/shm", *scratch)]
         if exclusive and (problem := _wipe(roots)):  # caches the imports left in /tmp
             raise OSError(problem)
@@ -1841,6 +1848,15 @@ def _serve(
         finally:
             for extra in pidfd:
                 os.close(extra)
+
+
+def _compile_probe() -> None:
+    """The probe's code, compiled once here instead of by every kernel's setup cell (which
+    uses it only if its filename carries the digest of the probe source it was sent).
+    ``dont_inherit``: no ``__future__`` flag of this module, as in a fresh kernel's cell."""
+    global _PROBE_CODE
+    if _PROBE.get("source") and _PROBE.get("filename"):
+        _PROBE_CODE = compile(_PROBE["source"], _PROBE["filename"], "exec", dont_inherit=True)
 
 
 def _warm_up_shell(types: _ShellTypes) -> None:
@@ -2406,6 +2422,8 @@ def _setup_child(
 
     if not vault.intact():  # the server hid them before its first fork (see _serve)
         raise RuntimeError("the fork server imported its own hidden modules")
+    if _PROBE_CODE is not None:  # taken (and removed) by the driver's setup cell
+        sys._grader_probe_code = _PROBE_CODE  # type: ignore[attr-defined]
     vault.reseed()
     for name in [n for n in sys.modules if n == "grader" or n.startswith("grader.")]:
         del sys.modules[name]
