@@ -160,6 +160,8 @@ SNIPPETS = {
     "unknown-magic": "%notamagic 1",
     "main-module": "import sys\nsys.modules['__main__'] is get_ipython().user_module",
     "one-shell": "type(get_ipython()).instance() is get_ipython()",
+    "compiler": "c = type(get_ipython().compile)\nc.__module__, c.__name__",
+    "cell-file": "import inspect\ndef f(): pass\ninspect.getfile(f).rsplit('/', 1)[-1]",
     "sys-hooks": (
         "import sys\n[type(h).__name__ for h in (sys.stdout, sys.stderr, sys.displayhook)]"
         " + [getattr(sys.excepthook, '__qualname__', '?')]"
@@ -909,3 +911,20 @@ def test_print_bwrap_start_and_first_execute_times(factory: WarmFactory, tmp_pat
             f"(import torch) {done - started:6.3f} s = {done - start:6.3f} s"
         )
     assert times["warm"] < times["nbclient"] / 4
+
+
+def test_cell_names_hash_like_ipykernel() -> None:
+    """The warm kernel's compiler names cells with the same murmur2 as ipykernel's (the
+    names show in tracebacks), for every length modulo 4 and for non-ASCII text."""
+    import random
+
+    from ipykernel.compiler import murmur2_x86
+
+    from grader.execute.warm import _murmur2_x86
+
+    rng = random.Random(7)
+    alphabet = "ab =()\n\té中🙂\x00"
+    for length in [*range(40), 999, 4096]:
+        text = "".join(rng.choice(alphabet) for _ in range(length))
+        for seed in (0xC70F6907, 0, 0xFFFFFFFF):
+            assert _murmur2_x86(text, seed) == murmur2_x86(text, seed), (text, seed)

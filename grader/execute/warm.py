@@ -2148,11 +2148,55 @@ def _stream_type() -> type:
     return OutStream
 
 
+def _murmur2_x86(data: str, seed: int) -> int:
+    """ipykernel.compiler.murmur2_x86 (which names every cell's code after its hash), the
+    same value computed a word at a time rather than a character at a time."""
+    m = 0x5BD1E995
+    raw = data.encode("utf8")
+    length = len(raw)
+    h = seed ^ length
+    end = length & 0xFFFFFFFC
+    for (k,) in struct.iter_unpack("<I", raw[:end]):
+        k = (k * m) & 0xFFFFFFFF
+        k ^= k >> 24
+        k = (k * m) & 0xFFFFFFFF
+        h = (h * m) & 0xFFFFFFFF
+        h ^= k
+    rest = length & 0x03
+    if rest:
+        k = int.from_bytes(raw[end:], "little")
+        h ^= k
+        h = (h * m) & 0xFFFFFFFF
+    h ^= h >> 13
+    h = (h * m) & 0xFFFFFFFF
+    h ^= h >> 15
+    return h
+
+
+def _compiler_type() -> type:
+    """ipykernel's XCachingCompiler (the kernel's compiler: it names each cell's code
+    ``<tmp>/ipykernel_<pid>/<murmur2 of the cell>.py``), with a faster, equal hash."""
+    from ipykernel.compiler import XCachingCompiler, get_tmp_directory, get_tmp_hash_seed
+
+    class Compiler(XCachingCompiler):
+        def get_code_name(self, raw_code: str, code: str, number: int) -> str:
+            name = os.environ.get("IPYKERNEL_CELL_NAME")
+            if name is None:
+                digest = _murmur2_x86(raw_code, get_tmp_hash_seed())  # type: ignore[no-untyped-call]
+                name = get_tmp_directory() + os.sep + str(digest) + ".py"  # type: ignore[no-untyped-call]
+            return name
+
+    Compiler.__name__ = Compiler.__qualname__ = "XCachingCompiler"
+    Compiler.__module__ = "ipykernel.compiler"
+    return Compiler
+
+
 @dataclass
 class _ShellTypes:
     shell: Any
     session: Any
     stream: Any
+    compiler: Any
 
     @staticmethod
     def build() -> _ShellTypes:
@@ -2229,7 +2273,7 @@ class _ShellTypes:
                     self.sink(str(msg["header"]["msg_type"]), decoded)
                 return msg
 
-        return _ShellTypes(WarmShell, SinkSession, _stream_type())
+        return _ShellTypes(WarmShell, SinkSession, _stream_type(), _compiler_type())
 
 
 class _ExitLoop:
@@ -2428,15 +2472,12 @@ def _setup_child(
     for name in [n for n in sys.modules if n == "grader" or n.startswith("grader.")]:
         del sys.modules[name]
 
-    from ipykernel.compiler import XCachingCompiler
     from traitlets.config import Config
 
     config = Config()
     config.IPKernelApp.connection_file = str(request["connection_file"])
     config.HistoryManager.enabled = False  # no shared sqlite file, no saving thread
-    shell = types.shell.instance(
-        config=config, kernel=_KernelStub(), compiler_class=XCachingCompiler
-    )
+    shell = types.shell.instance(config=config, kernel=_KernelStub(), compiler_class=types.compiler)
     with contextlib.suppress(KeyError):
         del config["HistoryManager"]
     config.ScriptMagics = Config()
