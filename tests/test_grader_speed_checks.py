@@ -45,3 +45,35 @@ def test_memo_is_bounded() -> None:
         source._functions(f"def f{i}(): pass\n", {"MatMult"}, set())
     assert len(source._FUNCTIONS) == limit
     source._FUNCTIONS.clear()
+
+
+# --------------------------------------------------------------------------- allclose
+
+
+def test_allclose_is_numpys_allclose() -> None:
+    import numpy as np
+
+    from grader.checks.base import allclose
+
+    rng = np.random.default_rng(0)
+    specials = np.array([0.0, -0.0, np.nan, np.inf, -np.inf, 1e-310, 1e308, -1e308, 1.0, 2.0])
+    tolerances = [(1e-4, 1e-5), (0.0, 0.0), (1e-4, 0.0), (0.0, 1e-4), (1e-3, 1e-3), (2.0, 1e308)]
+    tolerances += [(float("inf"), 0.0), (1e-4, float("nan"))]
+    for _ in range(400):
+        shape = tuple(rng.integers(0, 4, size=rng.integers(0, 3)))
+        a = rng.standard_normal(shape)
+        if rng.random() < 0.5:
+            a.flat[:] = rng.choice(specials, size=a.size)
+        b = a + rng.choice([0.0, 1e-9, 1e-5, 1e-3, 1.0]) * rng.standard_normal(shape)
+        if rng.random() < 0.3:
+            b.flat[:] = rng.choice(specials, size=b.size)
+        rtol, atol = tolerances[rng.integers(len(tolerances))]
+        with np.errstate(all="ignore"):
+            want = bool(np.allclose(a, b, rtol=rtol, atol=atol))
+            assert allclose(a, b, rtol, atol) is want
+            assert allclose(a, b) is bool(np.allclose(a, b))
+    # other dtypes, shapes that broadcast, non-arrays: numpy's own allclose
+    assert allclose(np.ones(3, np.float32), np.ones(3)) is True
+    assert allclose(np.ones((2, 3)), np.ones(3)) is True
+    assert allclose([1.0, 2.0], (1.0, 2.0 + 1e-12)) is True
+    assert allclose(np.ones(3), np.zeros(3)) is False

@@ -22,6 +22,7 @@ from ..model import Array, CheckResult, Edition, Execution, Notebook, Value
 from ..rubric import CheckSpec, ExerciseSpec, Reference, Rubric
 from ..tensor_text import parse_arrays
 from ..values import as_array, decode, encode
+from .base import allclose
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -125,7 +126,7 @@ class CheckContext:
             results = [as_array(v) for v in run.results]
             for arr in parse_arrays(run.text):
                 if not any(
-                    r is not None and r.shape == arr.shape and np.allclose(r, arr) for r in results
+                    r is not None and r.shape == arr.shape and allclose(r, arr) for r in results
                 ):
                     out.append(Candidate(arr, run.index, None, "printed"))
         return out
