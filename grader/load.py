@@ -38,16 +38,19 @@ import os
 import re
 import stat
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import fastjsonschema
 import nbformat
 from nbformat import validator
 from nbformat.v4.convert import upgrade_cell
 
 from .errors import InputError, NotANotebookError
+from .memo import Memo
 from .model import Cell, CellKind, Notebook
 
 __all__ = ["MAX_BYTES", "STORED_TEXT_LIMIT", "load"]
@@ -340,6 +343,8 @@ def _upgrade_v3_cell(cell: object) -> object:
 
 
 def _schema_notes(data: dict[str, Any], major: int, minor: int) -> list[str]:
+    if major == 4 and _valid_v4(data, minor):
+        return []
     errors = list(validator.iter_validate(data, version=major, version_minor=minor))
     if not errors:
         return []
@@ -350,6 +355,78 @@ def _schema_notes(data: dict[str, Any], major: int, minor: int) -> list[str]:
         f"the file does not fully follow the notebook format ({count}; first, {where}: "
         f"{_one_line(first.message, 120)}); read it anyway"
     ]
+
+
+# A v4 notebook is valid iff its top level (with no cells) and each of its cells (against the
+# schema's "cell" definition: "cells" is an array of those, nothing else) are valid. Verdicts
+# on cells are remembered by content: book and template cells recur in every submission.
+_CELL_VERDICTS: Memo[tuple[int, str], bool] = Memo(max_entries=8192, max_cost=32 * 1024 * 1024)
+_CELLS_ARRAY = {"type": "array", "items": {"$ref": "#/definitions/cell"}}
+_V4_CHECKERS: dict[int, tuple[Callable[[Any], Any], Callable[[Any], Any]] | None] = {}
+
+
+def _valid_v4(data: dict[str, Any], minor: int) -> bool:
+    """True when nbformat's validator (fastjsonschema) finds no problem in the v4 notebook
+    ``data``; False when it may (nbformat then finds and words the problems itself)."""
+    checkers = _v4_checkers(minor)
+    cells = data.get("cells")
+    if checkers is None or not isinstance(cells, list):
+        return False
+    whole, cell = checkers
+    try:
+        whole({**data, "cells": []})
+        for raw in cells:
+            text = json.dumps(raw)
+            if not _CELL_VERDICTS.get(
+                (minor, text), partial(_passes, cell, raw), partial(_cost, text)
+            ):
+                return False
+    except Exception:  # a problem (or an oddity) of this notebook: nbformat's own path decides
+        return False
+    return True
+
+
+def _passes(check: Callable[[Any], Any], value: object) -> bool:
+    try:
+        check(value)
+    except fastjsonschema.JsonSchemaException:
+        return False
+    return True
+
+
+def _cost(text: str, verdict: bool) -> int:
+    return 2 * len(text) + 200
+
+
+def _v4_checkers(minor: int) -> tuple[Callable[[Any], Any], Callable[[Any], Any]] | None:
+    """nbformat's compiled validator of v4.``minor`` notebooks and one, compiled from the same
+    schema, of a single cell; None unless nbformat validates with fastjsonschema."""
+    if minor not in _V4_CHECKERS:
+        checkers = None
+        try:
+            v = validator.get_validator(4, minor)
+            whole = getattr(v, "_validator", None)
+            schema: Any = getattr(v, "_schema", None)
+            if (
+                v is not None
+                and v.name == "fastjsonschema"
+                and callable(whole)
+                and isinstance(schema, dict)
+                and {k: x for k, x in schema["properties"]["cells"].items() if k != "description"}
+                == _CELLS_ARRAY
+            ):
+                cell = fastjsonschema.compile(
+                    {
+                        "$schema": schema["$schema"],
+                        "$ref": "#/definitions/cell",
+                        "definitions": schema["definitions"],
+                    }
+                )
+                checkers = (whole, cell)
+        except Exception:  # not the schema layout expected: nbformat alone validates
+            checkers = None
+        _V4_CHECKERS[minor] = checkers
+    return _V4_CHECKERS[minor]
 
 
 def _schema_location(path: Sequence[object]) -> str:
