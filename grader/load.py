@@ -117,7 +117,9 @@ def load(path: str | os.PathLike[str]) -> Notebook:
     if not text.strip():
         raise InputError(name, "file is empty")
     parsed = _parse(text, file.suffix.lower(), name)
-    cells = tuple(replace(cell, index=i) for i, cell in enumerate(parsed.cells))
+    cells = tuple(
+        cell if cell.index == i else replace(cell, index=i) for i, cell in enumerate(parsed.cells)
+    )
     return Notebook(name, parsed.format, cells, (*decode_notes, *parsed.notes))
 
 
@@ -459,7 +461,7 @@ def _cells_from_dicts(raw_cells: Iterable[object]) -> tuple[list[Cell], list[str
         kind = raw.get("cell_type")
         if kind not in _CELL_KINDS:
             unknown.append(f"{position} ({_one_line(kind, 30)!r})")
-        cells.append(_cell_from_dict(raw))
+        cells.append(_cell_from_dict(raw, len(cells)))
     notes = []
     if skipped:
         notes.append(f"skipped entries of 'cells' that are not cells: {', '.join(skipped)}")
@@ -468,16 +470,16 @@ def _cells_from_dicts(raw_cells: Iterable[object]) -> tuple[list[Cell], list[str
     return cells, notes
 
 
-def _cell_from_dict(raw: Mapping[str, Any]) -> Cell:
+def _cell_from_dict(raw: Mapping[str, Any], index: int = 0) -> Cell:
     kind = raw.get("cell_type")
     metadata = raw.get("metadata")
     metadata = metadata if isinstance(metadata, Mapping) else {}
     tags = _tags(metadata.get("tags"))
     outputs = raw.get("outputs")
     if _is_feedback(metadata):  # the grader's own feedback in an annotated copy: not an answer
-        return Cell(index=0, kind="raw", source=_text(raw.get("source")), tags=tags)
+        return Cell(index=index, kind="raw", source=_text(raw.get("source")), tags=tags)
     return Cell(
-        index=0,
+        index=index,
         kind=kind if kind in _CELL_KINDS else "raw",
         source=_text(raw.get("source")),
         tags=tags,
