@@ -24,6 +24,7 @@ DTYPES = frozenset(
     {"float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "bool"}
 )
 _NATIVE = {name: np.dtype(name) for name in DTYPES}
+_NAME_OF = {np.dtype(name): name for name in DTYPES}  # byte-swapped dtypes are not equal
 _LITTLE_ENDIAN = {name: np.dtype(name).newbyteorder("<") for name in DTYPES}
 MAX_BYTES = 64 * 1024 * 1024
 MAX_DEPTH = 6
@@ -113,13 +114,15 @@ def encode(value: npt.ArrayLike | float | int | str | None, kind: str = "torch")
     if isinstance(value, Sequence) and not isinstance(value, np.ndarray):
         return {"t": "seq", "v": [encode(v, kind) for v in value]}
     arr = np.ascontiguousarray(np.asarray(value))
-    if str(arr.dtype) not in DTYPES:
+    name = _NAME_OF.get(arr.dtype)  # str(arr.dtype) if that is in DTYPES (str() is slow)
+    if name is None:
         arr = arr.astype(np.float64)
+        name = "float64"
     le = arr.astype(arr.dtype.newbyteorder("<"), copy=False)
     return {
         "t": "array",
         "kind": kind,
-        "dtype": str(arr.dtype),
+        "dtype": name,
         "shape": list(arr.shape),
         "b64": base64.b64encode(le.tobytes()).decode("ascii"),
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from typing import Any
 
 import numpy as np
 import pytest
@@ -35,3 +36,46 @@ def test_payload_must_match_shape() -> None:
     payload = {"t": "array", "kind": "numpy", "dtype": "float32", "shape": [3], "b64": b64}
     with pytest.raises(ProbeProtocolError):
         decode(payload)
+
+
+def _encode_before(value: np.ndarray, kind: str = "torch") -> dict[str, object]:
+    """encode() of an array as it was written before the dtype-name table."""
+    arr = np.ascontiguousarray(np.asarray(value))
+    if str(arr.dtype) not in DTYPES:
+        arr = arr.astype(np.float64)
+    le = arr.astype(arr.dtype.newbyteorder("<"), copy=False)
+    return {
+        "t": "array",
+        "kind": kind,
+        "dtype": str(arr.dtype),
+        "shape": list(arr.shape),
+        "b64": base64.b64encode(le.tobytes()).decode("ascii"),
+    }
+
+
+def _outcome(fn: Any, value: np.ndarray, kind: str) -> object:
+    try:
+        return fn(value, kind)
+    except Exception as exc:  # e.g. bytes or objects that are not numbers
+        return type(exc)
+
+
+@pytest.mark.filterwarnings("ignore:Casting complex values")
+def test_encode_names_dtypes_as_str_did() -> None:
+    codes = sorted(set(np.typecodes["All"]) | {"int64", "longlong", "intc", "uint16", "uint64"})
+    seen = 0
+    for code in codes:
+        try:
+            dtype = np.dtype(code)
+            arr = (np.arange(6) % 3).astype(dtype).reshape(2, 3)
+        except (TypeError, ValueError):
+            continue
+        for variant in (dtype, dtype.newbyteorder(">"), np.dtype(dtype, metadata={"m": 1})):
+            try:
+                value = arr.astype(variant)
+            except (TypeError, ValueError):
+                continue
+            assert _outcome(encode, value, "numpy") == _outcome(_encode_before, value, "numpy")
+            assert _outcome(encode, value.T, "torch") == _outcome(_encode_before, value.T, "torch")
+            seen += 1
+    assert seen > 40
