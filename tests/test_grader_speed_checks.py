@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from grader.checks import source
 
 CELL = """
@@ -77,3 +79,77 @@ def test_allclose_is_numpys_allclose() -> None:
     assert allclose(np.ones((2, 3)), np.ones(3)) is True
     assert allclose([1.0, 2.0], (1.0, 2.0 + 1e-12)) is True
     assert allclose(np.ones(3), np.zeros(3)) is False
+
+
+# --------------------------------------------------------------------------- prose concepts
+
+
+def test_prose_concepts_are_remembered_by_content() -> None:
+    import pytest
+
+    from grader.checks import prose as prose_check
+    from grader.prose import Concept
+
+    memo = prose_check._CONCEPTS
+    memo.clear()
+    first = prose_check._concept("zero", ("zero matrix", r"all\W+zeros?"), False)
+    assert first == Concept("zero", ("zero matrix", r"all\W+zeros?"), False)
+    assert prose_check._concept("zero", ("zero matrix", r"all\W+zeros?"), False) is first
+    assert memo.hits == 1
+    assert prose_check._concept("zero", ("zero matrix", r"all\W+zeros?"), True).negated_ok
+    other = prose_check._concept("zero", ("zero matrix",), False)
+    assert other.patterns == ("zero matrix",) and len(other.compiled) == 1
+    assert prose_check._concept("nil", ("zero matrix",), False).id == "nil"
+    assert memo.hits == 1
+    with pytest.raises(ValueError):
+        prose_check._concept("bad", ("(",), False)
+    assert len(memo) == 4  # the bad pattern raised and was not remembered
+    for i in range(memo.max_entries + 5):
+        prose_check._concept(f"c{i}", ("x",), False)
+    assert len(memo) == memo.max_entries
+    memo.clear()
+
+
+# --------------------------------------------------------------------------- module gradients
+
+
+def test_expected_gradients_are_remembered_by_content() -> None:
+    import dataclasses
+    import types
+
+    import numpy as np
+    from conftest import RUBRIC
+
+    from grader.checks import module
+    from grader.memo import Memo
+    from grader.rubric import load_rubric
+    from grader.values import encode
+
+    warm = load_rubric(RUBRIC).reference
+    assert warm is not None
+    cold = dataclasses.replace(warm, memo=Memo(0, 0))
+    spec = types.SimpleNamespace(options={"grads": "grads_conv2d"})
+    X, weight, bias = np.arange(30.0).reshape(5, 6), np.ones((2, 2)), np.array([0.5])
+    right = warm.function("grads_conv2d")(X, weight, bias)
+    replies = [
+        {name: encode(value) for name, value in right.items()},
+        {"weight": encode(right["weight"] + 1), "bias": encode(right["bias"])},
+        {"weight": encode(right["weight"])},
+        {},
+        None,
+    ]
+
+    def problems(ref: Any, x: Any) -> list[str | None]:
+        ctx = types.SimpleNamespace(reference=ref)
+        return [module._grad_problem(ctx, spec, r, x, weight, bias) for r in replies]  # type: ignore[arg-type]
+
+    want = problems(cold, X)
+    assert want[0] is None and all(want[1:]) and len(set(want[1:])) == 3
+    assert problems(warm, X) == want
+    hits = warm.memo.hits
+    assert problems(warm, X.copy()) == want  # equal content: from the memo
+    assert warm.memo.hits == hits + len(replies)
+    misses = warm.memo.misses
+    other = problems(warm, X[:4])  # a different input: computed once
+    assert warm.memo.misses == misses + 1 and other == problems(cold, X[:4])
+    assert other[0] is not None  # the right gradients for X are wrong for X[:4]

@@ -13,8 +13,10 @@ being guessed.
 from __future__ import annotations
 
 import re
+from functools import partial
 from typing import Any, ClassVar
 
+from ..memo import Memo
 from ..model import CheckResult
 from ..prose import Concept, judge, normalise
 from ..rubric import CheckSpec, Reference
@@ -51,6 +53,14 @@ def _refuted(text: str, patterns: tuple[str, ...]) -> bool:
 
 LONG_ANSWER_WORDS = 25
 
+# The rubric's concepts (their patterns compiled), by content: every run of a check needs the
+# same ones. Concepts are frozen; a bad pattern raises and is not remembered.
+_CONCEPTS: Memo[tuple[str, tuple[str, ...], bool], Concept] = Memo(max_entries=2048, max_cost=2048)
+
+
+def _concept(cid: str, patterns: tuple[str, ...], negated_ok: bool = False) -> Concept:
+    return _CONCEPTS.get((cid, patterns, negated_ok), partial(Concept, cid, patterns, negated_ok))
+
 
 class ProseCheck:
     name: ClassVar[str] = "prose"
@@ -75,12 +85,12 @@ class ProseCheck:
     def run(self, spec: CheckSpec, ctx: CheckContext) -> CheckResult:
         text = ctx.answer().prose
         required = [
-            Concept(c["id"], tuple(c["patterns"]), bool(c.get("negated_ok", False)))
+            _concept(c["id"], tuple(c["patterns"]), bool(c.get("negated_ok", False)))
             for c in spec.options["required"]
         ]
         weights = {c["id"]: float(c.get("weight", 1.0)) for c in spec.options["required"]}
         hints = {c["id"]: c.get("hint", "") for c in spec.options["required"]}
-        wrong = [Concept(d.id, d.prose) for d in ctx.iter_diagnoses("prose")]
+        wrong = [_concept(d.id, d.prose) for d in ctx.iter_diagnoses("prose")]
         if not text.strip():
             return ctx.result(
                 spec, 0.0, ["No written answer was found for this exercise."], found=False
