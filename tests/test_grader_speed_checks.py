@@ -153,3 +153,26 @@ def test_expected_gradients_are_remembered_by_content() -> None:
     other = problems(warm, X[:4])  # a different input: computed once
     assert warm.memo.misses == misses + 1 and other == problems(cold, X[:4])
     assert other[0] is not None  # the right gradients for X are wrong for X[:4]
+
+
+# --------------------------------------------------------------------------- request keys
+
+
+def test_request_keys_are_sorted_json_dumps() -> None:
+    import json
+
+    import numpy as np
+
+    from grader.checks import context
+    from grader.values import encode
+
+    requests: list[dict[str, Any]] = [
+        {"op": "namespace"},
+        {"op": "get", "name": "X\u00e9"},
+        {"target": "corr2d", "op": "call", "args": [encode(np.eye(3)), encode(2.5), encode(None)]},
+        {"op": "module", "target": "C", "params": {"weight": encode(np.ones(2)), "bias": encode(1)},
+         "inputs": [encode(np.eye(2))], "init_args": [encode([1, 2])], "backward": True},
+        {"op": "call", "target": "f", "args": [{"t": "num", "v": float("nan")}]},
+    ]  # fmt: skip
+    for request in requests:
+        assert context._request_key(request) == json.dumps(request, sort_keys=True)

@@ -26,6 +26,10 @@ from .base import allclose
 
 FloatArray = npt.NDArray[np.float64]
 
+# A request's cache key: json.dumps(request, sort_keys=True), from one shared encoder (dumps
+# builds a new encoder for every call with options).
+_request_key = json.JSONEncoder(sort_keys=True).encode
+
 
 class ProbeChannel(Protocol):
     @property
@@ -155,7 +159,7 @@ class CheckContext:
         return self.channel is not None and self.channel.alive
 
     def _request(self, request: dict[str, Any]) -> dict[str, Any]:
-        key = json.dumps(request, sort_keys=True)
+        key = _request_key(request)
         if key not in self._cache:
             if self.channel is None or not self.channel.alive:
                 raise ProbeError("the notebook's process is not running")
@@ -181,7 +185,7 @@ class CheckContext:
     def _requests(self, requests: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         """Like :meth:`_request` for several requests, sent in one round trip where the
         channel can batch them (``probe_many``), in order."""
-        keys = [json.dumps(r, sort_keys=True) for r in requests]
+        keys = [_request_key(r) for r in requests]
         todo = {k: r for k, r in zip(keys, requests, strict=True) if k not in self._cache}
         if todo:
             if self.channel is None or not self.channel.alive:
