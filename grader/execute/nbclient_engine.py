@@ -16,12 +16,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import nbformat
-from jupyter_client.kernelspec import KernelSpecManager
-from jupyter_client.manager import AsyncKernelManager
-from nbclient import NotebookClient
-from nbclient.exceptions import DeadKernelError
-
 from . import sandbox
 from .kernel import REPLY_MIME, KernelDied, KernelOptions, RawResult
 from .watchdog import Watchdog, kill_group
@@ -97,6 +91,13 @@ class NbclientKernel:
     """One Jupyter kernel process."""
 
     def __init__(self, options: KernelOptions) -> None:
+        # imported here, not with the module: the warm engine uses this module's kernel
+        # environment and output mapping, and starts its servers before anything heavy
+        import nbformat
+        from jupyter_client.kernelspec import KernelSpecManager
+        from jupyter_client.manager import AsyncKernelManager
+        from nbclient import NotebookClient
+
         self._options = options
         self._nb = nbformat.v4.new_notebook()
         # Unix sockets, not TCP: nothing listens on the network, and it works inside a
@@ -152,6 +153,9 @@ class NbclientKernel:
         self._watchdog = Watchdog(self.pid, options.deadline, options.limits.memory_bytes)
 
     def execute(self, code: str, timeout: float) -> RawResult:
+        import nbformat
+        from nbclient.exceptions import DeadKernelError
+
         if self._closed:
             raise KernelDied("crashed", "the kernel was already closed")
         self._check_watchdog()
