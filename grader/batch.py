@@ -190,7 +190,6 @@ def grade_many(
 ) -> list[SubmissionResult]:
     """Grade ``files``; results in input order. ``on_result(result, cached)`` is called as
     each one is known (for a progress bar)."""
-    from .gradebook import Gradebook
     from .rubric import load_rubric
 
     if _threaded(config) and files and (config.gradebook is None or config.regrade):
@@ -199,7 +198,11 @@ def grade_many(
     rubric = load_rubric(config.rubric_path)
     subs = submissions(files, config.student_pattern)
     results: dict[int, SubmissionResult] = {}
-    book = Gradebook(config.gradebook) if config.gradebook else None
+    book = None
+    if config.gradebook:  # SQLAlchemy is imported only for a gradebook (~0.2 s)
+        from .gradebook import Gradebook
+
+        book = Gradebook(config.gradebook)
     try:
         todo: list[int] = []
         for i, sub in enumerate(subs):
