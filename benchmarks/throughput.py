@@ -1,7 +1,9 @@
 """Batch throughput: a fresh Jupyter kernel per notebook (nbclient) vs the warm engine.
 
 Grades, in one run and with the same batch runner (``grader.batch.grade_many``, ``jobs``
-worker processes, no gradebook, ``--sandbox auto``):
+worker processes, no gradebook, ``--sandbox auto``), each batch in a new Python process
+whose clock starts after the grader's modules are imported (``--in-process`` keeps every
+batch in this process, where earlier batches leave the grader's caches filled):
 
 * ``full``: N copies of a complete, correct submission (reference/d2l-1.0.ipynb under N
   student names);
@@ -166,6 +168,28 @@ class Measure:
         return self.exec_seconds / self.workers
 
 
+def measure_in_new_process(
+    files: list[str], engine: str, workers: int, run: int, klass: str
+) -> Measure:
+    """``grade_class`` in a new Python process, as a ``grade`` run would be: the grader's
+    modules are imported before the clock starts, but every cache (reference results,
+    compiled patterns, validators) starts cold for both engines. (In one process, a batch
+    after another one finds those caches filled.)"""
+    import subprocess
+
+    request = json.dumps(
+        {"files": files, "engine": engine, "workers": workers, "run": run, "klass": klass}
+    )
+    out = subprocess.run(
+        [sys.executable, __file__, "--one", request],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    ).stdout
+    return Measure(**json.loads(out.strip().splitlines()[-1]))
+
+
 def grade_class(files: list[str], engine: str, workers: int, run: int, klass: str) -> Measure:
     from grader.batch import BatchConfig, grade_many, shutdown
 
@@ -316,6 +340,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--classes", default=",".join(CLASSES))
     parser.add_argument("--json", help="also write every measurement to this file")
     parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="measure every batch in this process (caches filled by earlier batches stay)",
+    )
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: one measurement
+    parser.add_argument(
         "--breakdown",
         type=int,
         default=0,
@@ -323,6 +353,12 @@ def main(argv: list[str] | None = None) -> int:
         help="only time the parts of one full submission, R times per engine, in-process",
     )
     args = parser.parse_args(argv)
+    if args.one:
+        one = json.loads(args.one)
+        m = grade_class(one["files"], one["engine"], one["workers"], one["run"], one["klass"])
+        print(json.dumps(asdict(m)))
+        return 0
+    measure = grade_class if args.in_process else measure_in_new_process
     engines = [e for e in args.engines.split(",") if e]
     classes = [c for c in args.classes.split(",") if c]
 
@@ -347,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
             this_run: list[Measure] = []
             for klass in classes:
                 for engine in engines:
-                    m = grade_class(files[klass], engine, args.workers, run, klass)
+                    m = measure(files[klass], engine, args.workers, run, klass)
                     print(
                         f"  run {run} {klass:<6} {engine:<9} {m.wall:7.1f} s "
                         f"(load {os.getloadavg()[0]:.2f})",
