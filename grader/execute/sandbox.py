@@ -69,11 +69,12 @@ LAUNCHER = Path(__file__).resolve().with_name("launch.py")
 
 # Host directories every sandbox sees read-only (as symlinks where the host has symlinks,
 # e.g. /lib -> usr/lib on merged-/usr systems).
-_THP = "/sys/kernel/mm/transparent_hugepage"
 _SYSTEM_DIRS = ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32")
 # The parts of /etc a Python kernel uses; passwd, shadow, hosts, ssl etc. stay outside.
 _ETC = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "alternatives", "fonts")
 _ETC_GLOBS = ("python3*",)  # Debian's sitecustomize for /usr/bin/python3 venvs
+# The transparent-huge-page settings, bound read-only (see _bwrap_argv).
+_THP = "/sys/kernel/mm/transparent_hugepage"
 
 # Environment a kernel may receive (everything else is dropped: tokens, proxies, PYTHONPATH).
 # JPY_PARENT_PID must not pass: inside the PID namespace the kernel's parent is PID 1, and
