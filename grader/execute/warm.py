@@ -1874,9 +1874,7 @@ def _warm_up_shell(types: _ShellTypes) -> None:
     main = sys.modules.get("__main__")
     ipython_dir = tempfile.mkdtemp(prefix="grader-warm-shell-")
     try:
-        config = Config()
-        config.HistoryManager.enabled = False
-        shell = types.shell.instance(config=config, kernel=_KernelStub(), ipython_dir=ipython_dir)
+        shell = types.new_shell(Config(), ipython_dir=ipython_dir)
         atexit.unregister(shell.atexit_operations)
         del shell
     finally:
@@ -2198,6 +2196,14 @@ class _ShellTypes:
     stream: Any
     compiler: Any
 
+    def new_shell(self, config: Any, **kwargs: Any) -> Any:
+        """The kernel's shell, as each child builds it (and the server its throwaway one):
+        no history (no shared sqlite file, no saving thread), ipykernel's compiler."""
+        config.HistoryManager.enabled = False
+        return self.shell.instance(
+            config=config, kernel=_KernelStub(), compiler_class=self.compiler, **kwargs
+        )
+
     @staticmethod
     def build() -> _ShellTypes:
         from ipykernel.eventloops import enable_gui as real_enable_gui
@@ -2476,8 +2482,7 @@ def _setup_child(
 
     config = Config()
     config.IPKernelApp.connection_file = str(request["connection_file"])
-    config.HistoryManager.enabled = False  # no shared sqlite file, no saving thread
-    shell = types.shell.instance(config=config, kernel=_KernelStub(), compiler_class=types.compiler)
+    shell = types.new_shell(config)
     with contextlib.suppress(KeyError):
         del config["HistoryManager"]
     config.ScriptMagics = Config()
