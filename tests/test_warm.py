@@ -167,6 +167,7 @@ SNIPPETS = {
         " + [getattr(sys.excepthook, '__qualname__', '?')]"
     ),
     "cwd": "import os\nos.path.basename(os.getcwd())",
+    "garbage-collector": "import gc\ngc.isenabled(), gc.get_threshold()",
 }
 
 
