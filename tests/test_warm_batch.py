@@ -361,3 +361,59 @@ def test_the_server_warms_first_uses_without_threads_or_visible_traces(tmp_path:
             assert kernel.execute(code, 30).text == "False [] 1\n"
         finally:
             kernel.close()
+
+
+# ------------------------------------------------------------------ the server's code
+def test_the_server_bundle_carries_each_modules_source_and_its_compiled_code() -> None:
+    import base64
+    import importlib.util
+    import json
+    import marshal
+    import os
+
+    from grader.execute import warm
+
+    fd = warm._source_file()
+    try:
+        with os.fdopen(os.dup(fd), "rb") as fh:
+            bundle = json.loads(fh.read())
+    finally:
+        os.close(fd)
+    assert bundle["magic"] == importlib.util.MAGIC_NUMBER.hex()
+    names = [m[0] for m in bundle["modules"]]
+    assert names == [name for name, _ in warm._SOURCES]
+    for name, path, source, packed in bundle["modules"]:
+        assert source == Path(path).read_text(encoding="utf-8")
+        code = marshal.loads(base64.b64decode(packed))
+        assert code.co_filename == path  # tracebacks in the server name the real file
+        compiled = compile(source, path, "exec")
+        assert code.co_names == compiled.co_names, name  # the same module, not a stale one
+
+
+@pytest.mark.kernel
+def test_a_server_of_another_python_version_compiles_the_source(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The compiled code is only for an interpreter with the same bytecode magic; any other
+    (``WarmFactory(python=...)``) compiles the source it is sent. Here the code sent is
+    not even marshal data: a server that used it could not start."""
+    import base64
+    import importlib.util
+
+    from grader.execute import warm
+
+    real = warm._module_code
+    monkeypatch.setattr(
+        warm, "_module_code", lambda path: (real(path)[0], base64.b64encode(b"junk").decode())
+    )
+    monkeypatch.setattr(importlib.util, "MAGIC_NUMBER", b"\x00\x00\r\n")
+    try:
+        with WarmFactory(preload=()) as factory:
+            options = KernelOptions(tmp_path, Limits(), time.monotonic() + 60)
+            kernel = factory.start(options)
+            try:
+                assert kernel.execute("6 * 7", 30).text == "42\n"
+            finally:
+                kernel.close()
+    finally:
+        monkeypatch.undo()

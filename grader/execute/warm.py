@@ -74,6 +74,7 @@ import contextlib
 import functools
 import gc
 import importlib
+import importlib.util
 import itertools
 import json
 import os
@@ -869,17 +870,22 @@ def _seed_matplotlib(files: Mapping[str, str]) -> None:
 
 def _source_file(seed: Mapping[str, str] | None = None) -> int:
     """An unlinked file with the source of this module and of the three it imports, which
-    the server executes (the grader's source tree need not be visible in a sandbox), and
-    the font lists to seed a sandboxed server's matplotlib with."""
+    the server executes (the grader's source tree need not be visible in a sandbox), their
+    compiled code (see _module_code), and the font lists to seed a sandboxed server's
+    matplotlib with."""
     here = Path(__file__).resolve().parent
-    modules = []
-    for name, parts in _SOURCES:
-        path = here.joinpath(*parts).resolve()
-        modules.append([name, str(path), path.read_text(encoding="utf-8")])
+    modules = [[name, str(here.joinpath(*parts).resolve())] for name, parts in _SOURCES]
+    for module in modules:
+        module += _module_code(module[1])
     from .driver import PROBE_FILENAME, PROBE_SOURCE
 
     probe = {"filename": PROBE_FILENAME, "source": PROBE_SOURCE}
-    bundle = {"modules": modules, "matplotlib": dict(seed or {}), "probe": probe}
+    bundle = {
+        "modules": modules,
+        "magic": importlib.util.MAGIC_NUMBER.hex(),
+        "matplotlib": dict(seed or {}),
+        "probe": probe,
+    }
     with tempfile.TemporaryFile() as fh:
         fh.write(json.dumps(bundle).encode())
         fh.flush()
@@ -888,11 +894,35 @@ def _source_file(seed: Mapping[str, str] | None = None) -> int:
     return fd
 
 
+def _module_code(path: str) -> tuple[str, str]:
+    stat = os.stat(path)
+    return _module_code_of(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=2 * len(_SOURCES))
+def _module_code_of(path: str, mtime_ns: int, size: int) -> tuple[str, str]:
+    """A module's source, and its code compiled by this interpreter (base64 of marshal
+    data, from its .pyc when that is fresh): a server run by the same Python version loads
+    the code instead of compiling the source (~20 ms of every server's start)."""
+    import base64
+    import importlib.machinery
+    import marshal
+
+    source = Path(path).read_text(encoding="utf-8")
+    try:
+        loader = importlib.machinery.SourceFileLoader("_grader_server_module", path)
+        code = loader.get_code(loader.name)
+        packed = base64.b64encode(marshal.dumps(code)).decode("ascii")
+    except Exception:
+        packed = ""  # the server compiles the source
+    return source, packed
+
+
 def _bootstrap() -> str:
-    """The server's ``-c`` program: read the modules' source from the fd in ``argv[1]`` and
-    execute them without running the packages' ``__init__`` (``grader.execute`` imports
-    the driver and numpy), so that the server's baseline of visible modules is a fresh
-    kernel's."""
+    """The server's ``-c`` program: read the modules from the fd in ``argv[1]`` and execute
+    them (their compiled code if the bytecode magic is the server's own, else their source)
+    without running the packages' ``__init__`` (``grader.execute`` imports the driver and
+    numpy), so that the server's baseline of visible modules is a fresh kernel's."""
     return (
         "import json, os, sys, types\n"
         "_fd, _chunks = int(sys.argv[1]), []\n"
@@ -905,12 +935,18 @@ def _bootstrap() -> str:
         "    _module.__package__ = _name\n"
         "    sys.modules[_name] = _module\n"
         "_bundle = json.loads(b''.join(_chunks))\n"
-        "for _name, _path, _source in _bundle['modules']:\n"
+        "import base64, importlib.util, marshal\n"
+        "_same = _bundle.get('magic') == importlib.util.MAGIC_NUMBER.hex()\n"
+        "for _name, _path, _source, _packed in _bundle['modules']:\n"
         "    _module = types.ModuleType(_name)\n"
         "    _module.__file__ = _path\n"
         "    _module.__package__ = _name.rpartition('.')[0]\n"
         "    sys.modules[_name] = _module\n"
-        "    exec(compile(_source, _path, 'exec'), _module.__dict__)\n"
+        "    if _same and _packed:\n"
+        "        _code = marshal.loads(base64.b64decode(_packed))\n"
+        "    else:\n"
+        "        _code = compile(_source, _path, 'exec')\n"
+        "    exec(_code, _module.__dict__)\n"
         "sys.modules['grader.execute.warm']._SEED_FILES.update(_bundle['matplotlib'])\n"
         "sys.modules['grader.execute.warm']._PROBE.update(_bundle.get('probe', {}))\n"
         "sys.modules['grader.execute.warm'].main(sys.argv[2:])\n"
@@ -960,6 +996,15 @@ def _sandboxed(
     return argv, sandbox.sandbox_environment(cmd, spec, "bwrap")
 
 
+def _ask_prefixes(python: str) -> None:
+    """Fill ``sandbox.kernel_python_prefixes``'s cache; a failure is reported (raised)
+    when a server needs them."""
+    from . import sandbox
+
+    with contextlib.suppress(Exception):
+        sandbox.kernel_python_prefixes(python)
+
+
 def _remove_stale_runtimes(tmp: Path) -> None:
     """Remove the runtime directories (``grader-warm-<pid>-*``) that graders killed with
     SIGKILL left behind: this user's, of a pid that no longer exists."""
@@ -997,11 +1042,22 @@ class _Pool:
         self.last_cleanup: dict[str, Any] | None = None  # the latest exclusive server report
         self.reserve: dict[_ServerKey, int] = {}  # servers to keep per key (``prepare``)
         self._spawner: _Spawner | None = None
+        # A sandboxed server's command needs the interpreter's prefixes, which a short
+        # subprocess reports (~25 ms): asked now, it runs while the sandbox is probed.
+        self._prefixes: threading.Thread | None = None
+        if shutil.which("bwrap") is not None:
+            self._prefixes = threading.Thread(
+                target=_ask_prefixes, args=(python,), name="grader-warm-prefixes", daemon=True
+            )
+            self._prefixes.start()
 
     def _new_server(self, key: _ServerKey) -> _Server:
         """Start a server for ``key`` (its imports run in the background). Under the lock."""
         if self._spawner is None:
             self._spawner = _Spawner()
+        if self._prefixes is not None:
+            self._prefixes.join()
+            self._prefixes = None
         number = next(self.numbers)
         server = _Server(key, self.preload, self.runtime, self.python, number, self._spawner)
         self.servers.append(server)
