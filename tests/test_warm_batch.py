@@ -359,6 +359,14 @@ def test_the_server_warms_first_uses_without_threads_or_visible_traces(tmp_path:
                 "print(before, plt.get_fignums(), plt.figure().number)"
             )
             assert kernel.execute(code, 30).text == "False [] 1\n"
+            # what the server imported is frozen: a kernel's collections never walk it
+            # (and so never write to its server's pages), with a fresh process's settings
+            code = (
+                "import gc, torch\n"
+                "frozen = gc.get_freeze_count()\n"
+                "print(frozen > 100_000, gc.isenabled(), gc.get_threshold())"
+            )
+            assert kernel.execute(code, 30).text == "True True (700, 10, 10)\n"
         finally:
             kernel.close()
 
