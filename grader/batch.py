@@ -311,17 +311,46 @@ def _run_threads(
 
     pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="grader-worker")
     try:
-        futures: dict[Future[SubmissionResult], tuple[int, Submission]] = {
-            pool.submit(grade_one, config, sub.path, sub.student): (i, sub)
-            for i, sub in zip(ids, subs, strict=True)
-        }
-        for fut in as_completed(futures):
-            yield futures[fut][0], fut.result()  # grade_one never raises
+        with _prompt_handoff():
+            futures: dict[Future[SubmissionResult], tuple[int, Submission]] = {
+                pool.submit(grade_one, config, sub.path, sub.student): (i, sub)
+                for i, sub in zip(ids, subs, strict=True)
+            }
+            for fut in as_completed(futures):
+                yield futures[fut][0], fut.result()  # grade_one never raises
     except BaseException:  # Ctrl-C, or the consumer stopped: stop the kernels now
         pool.shutdown(wait=False, cancel_futures=True)
         _close_engine(config)
         raise
     pool.shutdown(wait=True)
+
+
+_HANDOFF_SECONDS = 0.001
+_handoff_lock = threading.Lock()
+_handoff_users = 0
+_handoff_saved = 0.0
+
+
+@contextlib.contextmanager
+def _prompt_handoff() -> Iterator[None]:
+    """While threads grade: a thread holding the GIL hands it over after 1 ms instead of
+    Python's 5 ms. A grading thread mostly waits for its kernel; when the kernel answers
+    while the other thread is computing, the reply (and the kernel, idle meanwhile) would
+    otherwise wait up to 5 ms (about 2 % of a 32-notebook batch on 2 cores). The previous
+    interval is restored when the last concurrent batch ends."""
+    global _handoff_users, _handoff_saved
+    with _handoff_lock:
+        if _handoff_users == 0:
+            _handoff_saved = sys.getswitchinterval()
+            sys.setswitchinterval(min(_handoff_saved, _HANDOFF_SECONDS))
+        _handoff_users += 1
+    try:
+        yield
+    finally:
+        with _handoff_lock:
+            _handoff_users -= 1
+            if _handoff_users == 0:
+                sys.setswitchinterval(_handoff_saved)
 
 
 def shutdown() -> None:
