@@ -29,7 +29,7 @@ from grader.execute.kernel import (
     RawResult,
     SandboxChoice,
 )
-from grader.execute.warm import WarmFactory, _Outputs, warm_available
+from grader.execute.warm import WarmFactory, WarmKernel, _Outputs, warm_available
 
 MiB = 1024 * 1024
 AVAILABLE, WHY = warm_available()
@@ -929,3 +929,94 @@ def test_cell_names_hash_like_ipykernel() -> None:
         text = "".join(rng.choice(alphabet) for _ in range(length))
         for seed in (0xC70F6907, 0, 0xFFFFFFFF):
             assert _murmur2_x86(text, seed) == murmur2_x86(text, seed), (text, seed)
+
+
+# ------------------------------------------------------------------ cells sent ahead
+def _with_probe(kernel: Kernel) -> WarmKernel:
+    from grader.execute.driver import _setup_code
+
+    assert kernel.execute(_setup_code([]), 60).error is None
+    assert isinstance(kernel, WarmKernel)
+    return kernel
+
+
+@pytest.mark.kernel
+def test_a_cell_sent_ahead_runs_once_right_after_a_clean_predecessor(kernel: Kernel) -> None:
+    warm = _with_probe(kernel)
+    warm.execute("n = 0", 30)
+    warm.send_ahead("n += 1\nn")
+    first = warm.execute("m = 1", 30)
+    assert first.error is None and first.replies[-1].get("capture") is True
+    ahead = warm.execute("n += 1\nn", 30)  # its result, not a second run
+    assert ahead.text == "1\n" and ahead.error is None and ahead.seconds > 0
+    assert warm.execute("n", 30).text == "1\n"
+
+
+@pytest.mark.kernel
+def test_a_cell_sent_ahead_is_skipped_after_an_error_and_runs_when_sent(kernel: Kernel) -> None:
+    warm = _with_probe(kernel)
+    warm.execute("order = []", 30)
+    warm.send_ahead("order.append('next')")
+    assert warm.execute("1 / 0", 30).error == ("ZeroDivisionError", "division by zero")
+    warm.execute("order.append('rest')", 30)  # e.g. the rest of a cell after a failed import
+    assert warm.execute("order.append('next')", 30).error is None  # skipped, sent now
+    assert warm.execute("order", 30).text == "['rest', 'next']\n"
+
+
+@pytest.mark.kernel
+def test_without_the_capture_a_cell_sent_ahead_waits(kernel: Kernel) -> None:
+    """Without the probe's capture the driver asks for it before the next cell: the kernel
+    must not have run that cell yet."""
+    assert isinstance(kernel, WarmKernel)  # no probe installed: no capture is published
+    kernel.execute("n = 0", 30)
+    kernel.send_ahead("n += 1")
+    kernel.execute("m = 1", 30)
+    assert kernel.execute("n", 30).text == "0\n"
+    assert kernel.execute("n += 1\nn", 30).text == "1\n"
+
+
+@pytest.mark.kernel
+def test_another_step_after_a_clean_predecessor_keeps_the_order_of_effects(
+    kernel: Kernel,
+) -> None:
+    warm = _with_probe(kernel)
+    warm.execute("log = []", 30)
+    warm.send_ahead("log.append('ahead')")
+    warm.execute("log.append('first')", 30)
+    # the driver took another step: the cell sent ahead had already run, and is not
+    # run again when its turn comes
+    assert warm.execute("log", 30).text == "['first', 'ahead']\n"
+    assert warm.execute("log.append('ahead')", 30).error is None
+    assert warm.execute("log", 30).text == "['first', 'ahead']\n"
+
+
+@pytest.mark.kernel
+def test_a_cell_sent_ahead_has_its_own_time_limit(kernel: Kernel) -> None:
+    warm = _with_probe(kernel)
+    warm.send_ahead("import time\ntime.sleep(30)")
+    warm.execute("m = 1", 30)
+    slow = warm.execute("import time\ntime.sleep(30)", 1.0)
+    assert slow.timed_out and slow.seconds < 10
+    assert warm.execute("'alive'", 30).text == "'alive'\n"
+
+
+@pytest.mark.kernel
+def test_cells_sent_ahead_keep_the_drivers_order_with_deferred_cells(factory: WarmFactory) -> None:
+    """A cell that failed on a name defined later runs right after the cell defining it,
+    before the next one: nothing is sent ahead of such a cell."""
+    from grader.execute.driver import Driver
+    from grader.model import Cell, Notebook
+
+    sources = [
+        "log = []",
+        "log.append(('uses', later))",
+        "later = 'x'\nlog.append('defines')",
+        "log.append('after')",
+        "log",
+    ]
+    notebook = Notebook(
+        "t.ipynb", "ipynb", tuple(Cell(i, "code", s) for i, s in enumerate(sources))
+    )
+    with Driver(factory, Limits()).run(notebook) as live:
+        last = live.execution.cells[-1]
+        assert last.text == "['defines', ('uses', 'x'), 'after']\n"

@@ -24,6 +24,7 @@ import tempfile
 import time
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -347,12 +348,17 @@ class Driver:
     def _run_cells(self, kernel: Kernel, cells: list[_CellState], progress: _Progress) -> None:
         deferred: dict[str, list[_CellState]] = {}
         later_defs = _later_definitions(cells)
+        send_ahead = getattr(kernel, "send_ahead", None)
         for pos, state in enumerate(cells):
             if state.index in progress.skip:
                 continue
             if state.record is not None:  # replaying after a restart
                 self._exec(kernel, state, record=False)
                 continue
+            if send_ahead is not None:
+                ahead = _next_fresh(cells, pos, progress, state.facts.defines & set(deferred))
+                if ahead is not None:
+                    send_ahead(analysis.strip_installs(ahead.source)[0])
             self._exec(kernel, state, record=True)
             missing = _missing_name(state.record)
             if missing is not None and missing in later_defs.get(pos, set()):
@@ -431,6 +437,21 @@ def _hook_capture(raw: RawResult) -> dict[str, Any] | None:
     if last is None or last.get("capture") is not True or not _is_capture(last):
         return None
     return dict(last)
+
+
+def _next_fresh(
+    cells: list[_CellState], pos: int, progress: _Progress, releases: AbstractSet[str]
+) -> _CellState | None:
+    """The cell the driver runs after ``cells[pos]`` if that one ends cleanly (no error,
+    its capture published), which an engine may start without waiting for the grader
+    (``send_ahead``): the next cell, unless it is to be skipped or replayed, or ``pos``
+    defines a name that deferred cells wait for (they run first)."""
+    if releases or pos + 1 >= len(cells):
+        return None
+    after = cells[pos + 1]
+    if after.index in progress.skip or after.record is not None:
+        return None
+    return after
 
 
 def _later_definitions(cells: list[_CellState]) -> dict[int, set[str]]:

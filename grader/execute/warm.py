@@ -24,6 +24,13 @@ what cannot cross a real kernel boundary fails here too) and applies nbclient's 
 rules (``clear_output``, display-id updates). The grader turns the outputs into a
 :class:`RawResult` with the nbclient engine's own ``_raw_result``.
 
+Cells sent ahead (``WarmKernel.send_ahead``, used by the driver for the next cell): the
+request carries ``if_clean: <id of the request before it>``, and the kernel runs it as soon
+as that one ends if it ended cleanly (no error output, the probe's capture published as
+its last reply): exactly when the driver's next step is that cell. Otherwise the kernel
+answers ``skipped`` and the grader sends what the driver decides. The cell's time limit
+counts from its predecessor's answer.
+
 Output capture: Python-level ``sys.stdout``/``sys.stderr`` are replaced by streams that
 record text in order with displays (no buffering, so ordering equals call order).
 File-descriptor-level output (C code, ``os.system``, subprocesses) is captured like
@@ -208,6 +215,9 @@ class WarmKernel:
         self._buf = bytearray()
         self._out = bytearray()
         self._ids = itertools.count(1)
+        self._ahead: str | None = None  # to send with the next request (send_ahead)
+        self._queued: tuple[int, str, float] | None = None  # sent ahead: id, code, start
+        self._ran_ahead: tuple[str, RawResult] | None = None  # it ran before its turn
         self._closed = False
         self.log_tail = ""
         self._lock = threading.Lock()
@@ -223,17 +233,72 @@ class WarmKernel:
         with self._lock:
             return self._execute(code, timeout)
 
+    def send_ahead(self, code: str) -> None:
+        """Send ``code`` with the next request, so that the kernel runs it as soon as that
+        request ends, without waiting for the grader; but only if that request ends
+        cleanly (no error, and its capture published: then the driver's next step is this
+        code). The next ``execute(code)`` takes its result. Any other next request first
+        waits for it (the kernel skipped it, or ``execute(code)`` later returns what it
+        did)."""
+        with self._lock:
+            self._ahead = code
+
     def _execute(self, code: str, timeout: float) -> RawResult:
         if self._closed:
             raise KernelDied("crashed", "the kernel was already closed")
         self._check_watchdog()
+        queued, self._queued = self._queued, None
+        if queued is not None:
+            qid, qcode, started = queued
+            if qcode == code:
+                ahead, self._ahead = self._ahead, None
+                kid = self._send(ahead, if_clean=qid) if ahead is not None else None
+                result = self._await(qid, started, timeout)
+                if result is not None:
+                    if ahead is not None and kid is not None:
+                        self._queued = (kid, ahead, time.perf_counter())
+                    return result
+                if kid is not None:  # skipped after its skipped predecessor
+                    self._await(kid, time.perf_counter(), timeout)
+                    self._ahead = ahead
+            else:  # the driver took another step: the kernel skipped it, or it ran
+                result = self._await(qid, started, timeout)
+                if result is not None:
+                    self._ran_ahead = (qcode, result)
+        if self._ran_ahead is not None:
+            ran_code, ran = self._ran_ahead
+            if ran_code == code:
+                self._ran_ahead = None
+                return ran
+        ahead, self._ahead = self._ahead, None
+        start = time.perf_counter()
+        req_id = self._send(code)
+        if ahead is not None:
+            self._queued = (self._send(ahead, if_clean=req_id), ahead, start)
+        result = self._await(req_id, start, timeout)
+        if self._queued is not None:  # the kernel started it when it answered
+            self._queued = (self._queued[0], self._queued[1], time.perf_counter())
+        assert result is not None  # only a request with a condition is skipped
+        return result
+
+    def _send(self, code: str, if_clean: int | None = None) -> int:
+        req_id = next(self._ids)
+        frame: dict[str, Any] = {"op": "execute", "id": req_id, "code": code}
+        if if_clean is not None:
+            frame["if_clean"] = if_clean
+        self._out += _frame(frame)
+        self._flush_out()
+        return req_id
+
+    def _await(self, req_id: int, start: float, timeout: float) -> RawResult | None:
+        """The result of request ``req_id``, sent (or, queued, started) at ``start``;
+        None if the kernel skipped it."""
         remaining = self._options.deadline - time.monotonic()
         limit = max(1.0, min(timeout, remaining + 1))
-        req_id = next(self._ids)
-        start = time.perf_counter()
-        self._out += _frame({"op": "execute", "id": req_id, "code": code})
-        self._flush_out()
         reply = self._wait_reply(req_id, start + limit)
+        if reply is None:  # what arrived just before the deadline still counts
+            self._drain_socket()
+            reply = self._wait_reply(req_id, 0.0)
         interrupted = reply is None
         if reply is None:
             self._interrupt()
@@ -242,6 +307,8 @@ class WarmKernel:
         self._check_watchdog()
         if reply is None:  # ignored the interrupt: the driver will find it unresponsive
             return RawResult(error=_TIMEOUT_ERROR, timed_out=True, seconds=seconds)
+        if reply.get("skipped") is True:
+            return None
         outputs = reply.get("outputs")
         if not isinstance(outputs, list):
             raise self._died("the kernel sent a reply without outputs")
@@ -2576,6 +2643,7 @@ async def _child_loop(chan: socket.socket, shell: Any, outputs: _Outputs, pump: 
 
     loop = asyncio.get_running_loop()
     buf = bytearray()
+    last: tuple[Any, bool] | None = None  # the latest request's id; did it end cleanly?
     while True:
         frame = _next_frame(buf)
         if frame is None:
@@ -2586,8 +2654,34 @@ async def _child_loop(chan: socket.socket, shell: Any, outputs: _Outputs, pump: 
             continue
         if not isinstance(frame, dict) or frame.get("op") != "execute":
             continue
+        after = frame.get("if_clean")
+        if after is not None and (last is None or last[0] != after or not last[1]):
+            last = (frame.get("id"), False)  # sent ahead, but its predecessor did not end
+            await loop.sock_sendall(chan, _frame({"id": frame.get("id"), "skipped": True}))
+            continue  # cleanly: the grader decides what runs next
         await _execute_cell(shell, str(frame.get("code", "")), outputs, pump)
-        await loop.sock_sendall(chan, _frame({"id": frame.get("id"), "outputs": outputs.export()}))
+        exported = outputs.export()
+        last = (frame.get("id"), _ended_cleanly(exported))
+        await loop.sock_sendall(chan, _frame({"id": frame.get("id"), "outputs": exported}))
+
+
+def _ended_cleanly(outputs: Sequence[Mapping[str, Any]]) -> bool:
+    """No error, and the capture published as the last reply (what the driver's
+    ``_hook_capture`` takes): a request sent ahead of the grader may follow."""
+    reply: Any = None
+    for out in outputs:
+        kind = out.get("output_type")
+        if kind == "error":
+            return False
+        data = out.get("data") if kind in ("execute_result", "display_data") else None
+        if isinstance(data, Mapping) and isinstance(data.get(REPLY_MIME), Mapping):
+            reply = data[REPLY_MIME]
+    return (
+        isinstance(reply, Mapping)
+        and reply.get("capture") is True
+        and isinstance(reply.get("bindings"), Mapping)
+        and isinstance(reply.get("results"), list)
+    )
 
 
 def raw_input(prompt: object = "") -> str:
