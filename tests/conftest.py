@@ -6,11 +6,17 @@ from pathlib import Path
 
 import pytest
 
+from grader.model import Cell, Notebook
 from grader.rubric import Rubric, load_rubric
 
 ROOT = Path(__file__).resolve().parents[1]
 RUBRIC = ROOT / "rubrics" / "conv-layer.yaml"
 SHARED = ROOT.parent / "shared" / "submissions"
+
+
+def code_notebook(*sources: str) -> Notebook:
+    """A notebook of code cells, in this order."""
+    return Notebook("t.ipynb", "ipynb", tuple(Cell(i, "code", s) for i, s in enumerate(sources)))
 
 
 @pytest.fixture(scope="session")

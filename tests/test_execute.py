@@ -5,16 +5,13 @@ from __future__ import annotations
 import time
 
 import pytest
+from conftest import code_notebook
 
 from grader.execute import Limits, executor
-from grader.model import Cell, Execution, Notebook
+from grader.model import Execution, Notebook
 
 pytestmark = [pytest.mark.kernel, pytest.mark.slow]
 GiB = 1024**3
-
-
-def notebook(*sources: str) -> Notebook:
-    return Notebook("t.ipynb", "ipynb", tuple(Cell(i, "code", s) for i, s in enumerate(sources)))
 
 
 def run(nb: Notebook, limits: Limits) -> Execution:
@@ -23,7 +20,7 @@ def run(nb: Notebook, limits: Limits) -> Execution:
 
 
 def test_errors_warnings_deferral_imports_and_cell_timeout() -> None:
-    nb = notebook(
+    nb = code_notebook(
         "import warnings\nwarnings.warn('deprecated thing')\nx = np.ones(3)\nx",  # np: no import
         "print(later * 2)",  # uses a name that only the next cell defines
         "later = 21",
@@ -48,7 +45,7 @@ def test_errors_warnings_deferral_imports_and_cell_timeout() -> None:
 
 
 def test_notebook_timeout_stops_the_run() -> None:
-    nb = notebook("import time\ntime.sleep(30)", "x = 1")
+    nb = code_notebook("import time\ntime.sleep(30)", "x = 1")
     start = time.monotonic()
     ex = run(nb, Limits(cell_timeout=60, notebook_timeout=5))
     assert time.monotonic() - start < 20
@@ -58,7 +55,7 @@ def test_notebook_timeout_stops_the_run() -> None:
 
 
 def test_memory_limit_kills_the_cell_and_the_rest_still_runs() -> None:
-    nb = notebook(
+    nb = code_notebook(
         "import torch\nbig = []\nfor _ in range(40):\n    big.append(torch.ones(256, 1024, 1024))",
         "y = 2 + 2\ny",
     )
@@ -71,7 +68,7 @@ def test_memory_limit_kills_the_cell_and_the_rest_still_runs() -> None:
 
 
 def test_a_dead_kernel_is_reported_and_the_rest_is_graded() -> None:
-    nb = notebook("a = 1", "import os\nos._exit(3)", "b = a + 1\nb")
+    nb = code_notebook("a = 1", "import os\nos._exit(3)", "b = a + 1\nb")
     ex = run(nb, Limits())
     assert ex.killed == "crashed"
     crashed = next(c for c in ex.cells if c.index == 1)
@@ -82,7 +79,7 @@ def test_a_dead_kernel_is_reported_and_the_rest_is_graded() -> None:
 
 
 def test_a_cell_that_ignores_interrupts_is_killed() -> None:
-    nb = notebook(
+    nb = code_notebook(
         "import time\nwhile True:\n    try:\n        time.sleep(0.2)\n"
         "    except KeyboardInterrupt:\n        pass",
         "z = 3\nz",
@@ -99,7 +96,7 @@ def test_probe_calls_student_functions_with_plain_data() -> None:
 
     from grader.values import as_array, decode, encode
 
-    nb = notebook(
+    nb = code_notebook(
         "import torch\ndef double(x):\n    print('noise')\n    return x * 2\n"
         "def slow(x):\n    import time\n    time.sleep(30)"
     )
@@ -119,7 +116,7 @@ def test_a_batch_of_probe_requests_is_answered_in_order_in_one_round_trip(engine
 
     from grader.values import as_array, decode, encode
 
-    nb = notebook(
+    nb = code_notebook(
         "calls = []\ndef double(x):\n    calls.append(float(x.sum()))\n    return x * 2\n"
         "def slow(x):\n    import time\n    time.sleep(30)"
     )
@@ -146,7 +143,7 @@ def test_a_batch_of_probe_requests_is_answered_in_order_in_one_round_trip(engine
 
 
 def test_a_deep_directory_tree_left_behind_does_not_crash_cleanup() -> None:
-    nb = notebook(
+    nb = code_notebook(
         "import os\np = 'd'\nfor _ in range(1500):\n    os.mkdir(p)\n    os.chdir(p)\n"
         "os.chmod('.', 0)\nwhere = os.getcwd()"
     )

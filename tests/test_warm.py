@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import code_notebook
 
 from grader.errors import SandboxUnavailable
 from grader.execute.kernel import (
@@ -207,7 +208,6 @@ def test_same_raw_result_as_nbclient(kernel_pair: tuple[Kernel, Kernel], code: s
 def test_driver_verdicts_match_nbclient(factory: WarmFactory) -> None:
     from grader.execute.driver import Driver
     from grader.execute.nbclient_engine import NbclientFactory
-    from grader.model import Cell, Notebook
 
     sources = [
         "import torch\nfrom torch import nn",
@@ -223,9 +223,7 @@ def test_driver_verdicts_match_nbclient(factory: WarmFactory) -> None:
         "np.zeros(2)",
         "!pip install d2l\nprint('after install line')",
     ]
-    notebook = Notebook(
-        "t.ipynb", "ipynb", tuple(Cell(i, "code", s) for i, s in enumerate(sources))
-    )
+    notebook = code_notebook(*sources)
 
     def verdicts(engine: object) -> list[str]:
         with Driver(engine, Limits()).run(notebook) as live:  # type: ignore[arg-type]
@@ -1005,7 +1003,6 @@ def test_cells_sent_ahead_keep_the_drivers_order_with_deferred_cells(factory: Wa
     """A cell that failed on a name defined later runs right after the cell defining it,
     before the next one: nothing is sent ahead of such a cell."""
     from grader.execute.driver import Driver
-    from grader.model import Cell, Notebook
 
     sources = [
         "log = []",
@@ -1014,9 +1011,7 @@ def test_cells_sent_ahead_keep_the_drivers_order_with_deferred_cells(factory: Wa
         "log.append('after')",
         "log",
     ]
-    notebook = Notebook(
-        "t.ipynb", "ipynb", tuple(Cell(i, "code", s) for i, s in enumerate(sources))
-    )
+    notebook = code_notebook(*sources)
     with Driver(factory, Limits()).run(notebook) as live:
         last = live.execution.cells[-1]
         assert last.text == "['defines', ('uses', 'x'), 'after']\n"
