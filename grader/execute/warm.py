@@ -1111,8 +1111,10 @@ class _Pool:
         self._spawner: _Spawner | None = None
         # A sandboxed server's command needs the interpreter's prefixes, which a short
         # subprocess reports (~25 ms): asked now, it runs while the sandbox is probed.
+        from . import sandbox
+
         self._prefixes: threading.Thread | None = None
-        if shutil.which("bwrap") is not None:
+        if shutil.which(sandbox.BWRAP) is not None:  # the binary _sandboxed will use
             self._prefixes = threading.Thread(
                 target=_ask_prefixes, args=(python,), name="grader-warm-prefixes", daemon=True
             )
