@@ -192,10 +192,33 @@ class GoodCheck:
         return ctx.result(spec, 1.0 if spec.options["verdict"] else 0.0, ["custom"])  # type: ignore[no-any-return]
 
 
+BUILTIN_TYPES = ("function", "property", "output", "error", "prose", "runs", "module", "source")
+
+
 def test_builtin_types_come_from_entry_points() -> None:
-    assert {"function", "property", "output", "error", "prose", "runs", "module", "source"} <= set(
-        registry()
-    )
+    assert set(BUILTIN_TYPES) <= set(registry())
+
+
+def test_builtin_schemas_are_valid_json_schemas() -> None:
+    """The registry trusts the built-in types' schemas (no meta-schema check at start-up),
+    so they are checked here, exactly as a plugin's are at registration."""
+    from importlib.metadata import entry_points
+
+    from grader.checks import _builtin, check_schema
+
+    builtins = [ep for ep in entry_points(group="grader.checks") if _builtin(ep)]
+    assert {ep.name for ep in builtins} == set(BUILTIN_TYPES)
+    for ep in builtins:
+        check_schema(ep.name, registry()[ep.name].schema)
+
+
+def test_only_this_packages_check_types_are_builtin() -> None:
+    from importlib.metadata import EntryPoint
+
+    from grader.checks import _builtin
+
+    foreign = EntryPoint("plot", "grader.checks.plot:PlotCheck", "grader.checks")
+    assert not _builtin(foreign)  # no distribution: a plugin, validated in full
 
 
 def test_a_course_can_register_its_own_check_type(tmp_path: Path) -> None:
