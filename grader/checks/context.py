@@ -220,15 +220,29 @@ class CheckContext:
         inputs: Sequence[Any],
         backward: bool = False,
     ) -> CallOutcome:
-        req = {
-            "op": "module",
-            "target": name,
-            "init_args": [encode(a) for a in init_args],
-            "params": {k: encode(v) for k, v in params.items()},
-            "inputs": [encode(a) for a in inputs],
-            "backward": backward,
-        }
-        return self._outcome(self._request(req))
+        """Build the class ``name`` with ``init_args``, set its parameters, run forward on
+        ``inputs`` (and backward of the output's sum)."""
+        return self.module_many(name, [(init_args, params, inputs)], backward)[0]
+
+    def module_many(
+        self,
+        name: str,
+        runs: Sequence[tuple[Sequence[Any], Mapping[str, Any], Sequence[Any]]],
+        backward: bool = False,
+    ) -> list[CallOutcome]:
+        """``module`` for each (init_args, params, inputs), in order, in one round trip."""
+        reqs = [
+            {
+                "op": "module",
+                "target": name,
+                "init_args": [encode(a) for a in init_args],
+                "params": {k: encode(v) for k, v in params.items()},
+                "inputs": [encode(a) for a in inputs],
+                "backward": backward,
+            }
+            for init_args, params, inputs in runs
+        ]
+        return [self._outcome(reply) for reply in self._requests(reqs)]
 
     @staticmethod
     def _outcome(reply: Mapping[str, Any]) -> CallOutcome:

@@ -84,14 +84,12 @@ class ModuleCheck:
         helper = self._own_function(spec, ctx)
         good, notes, problems = 0.0, [], []
         grads_fn = spec.options.get("grads")
-        for X, weight, bias in cases:
-            out = ctx.module(
-                found,
-                [list(weight.shape)],
-                {"weight": weight, "bias": bias},
-                [X],
-                backward=grads_fn is not None,
-            )
+        outs = ctx.module_many(
+            found,
+            [([list(w.shape)], {"weight": w, "bias": b}, [X]) for X, w, b in cases],
+            backward=grads_fn is not None,
+        )
+        for (X, weight, bias), out in zip(cases, outs, strict=True):
             expected = expected_of(X, weight, bias)
             got = out.array
             if not out.ok:
