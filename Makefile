@@ -19,9 +19,10 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	# matplotlib's font list, which the warm engine copies into each fresh sandbox
 	$(BIN)/python -c "import matplotlib.font_manager"
-	# bytecode for the editable install, as pip writes it for a regular one (a run then
-	# does not compile the grader's modules, even where PYTHONDONTWRITEBYTECODE is set)
-	$(BIN)/python -m compileall -q grader
+	# bytecode for the editable install, as pip writes it for a regular one, and for the
+	# bundled course's reference module (a run then compiles neither, even where
+	# PYTHONDONTWRITEBYTECODE is set)
+	$(BIN)/python -m compileall -q grader reference
 	touch $@
 
 system:
