@@ -1869,6 +1869,7 @@ def _serve(
         finally:
             gc.set_threshold(*thresholds)
         _compile_probe()
+        _ipykernel_launcher()
         roots = [(p, os.stat(p).st_mode & 0o7777) for p in ("/tmp", "/dev/shm", *scratch)]
         if exclusive and (problem := _wipe(roots)):  # caches the imports left in /tmp
             raise OSError(problem)
@@ -2447,13 +2448,19 @@ class _KernelStub:
 
 
 def _ipykernel_argv(connection_file: str) -> list[str]:
+    return [_ipykernel_launcher(), "-f", connection_file]
+
+
+@functools.lru_cache(maxsize=1)
+def _ipykernel_launcher() -> str:
+    """Where ipykernel_launcher.py is (found once, by the server: resolving it walks the
+    path's components)."""
     try:
         import ipykernel
 
-        launcher = str(Path(ipykernel.__file__).resolve().parent.parent / "ipykernel_launcher.py")
+        return str(Path(ipykernel.__file__).resolve().parent.parent / "ipykernel_launcher.py")
     except Exception:
-        launcher = "ipykernel_launcher.py"
-    return [launcher, "-f", connection_file]
+        return "ipykernel_launcher.py"
 
 
 def _kernel_sys_path(path0: str) -> list[str]:
