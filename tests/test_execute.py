@@ -151,3 +151,22 @@ def test_a_deep_directory_tree_left_behind_does_not_crash_cleanup() -> None:
     with runner.run(nb) as live:
         assert live.execution.cells[0].error is None
     # leaving the context removed the workdir without RecursionError
+
+
+def test_cells_sent_ahead_stop_where_the_driver_may_take_another_step() -> None:
+    """The chain of cells an engine may run ahead: in order, at most AHEAD, never a cell to
+    skip (it crashed the kernel) or to replay, nor anything after a cell that defines a
+    name deferred cells wait for (they run first)."""
+    from grader import analysis
+    from grader.execute.driver import AHEAD, _ahead_of, _CellState, _Progress
+
+    sources = ["a = 1", "b = 2", "later = 3", "c = 4", "d = 5", "e = 6"]
+    cells = [_CellState(i, s, analysis.facts(s)) for i, s in enumerate(sources)]
+    progress = _Progress()
+    assert [c.index for c in _ahead_of(cells, 0, progress, set())] == [1, 2, 3, 4, 5]
+    assert [c.index for c in _ahead_of(cells, 0, progress, {"later"})] == [1, 2]
+    assert _ahead_of(cells, 2, progress, {"later"}) == []
+    progress.skip.add(4)
+    assert [c.index for c in _ahead_of(cells, 0, progress, set())] == [1, 2, 3]
+    many = [_CellState(i, f"x{i} = {i}", analysis.facts(f"x{i} = {i}")) for i in range(40)]
+    assert len(_ahead_of(many, 0, _Progress(), set())) == AHEAD

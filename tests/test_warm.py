@@ -999,6 +999,37 @@ def test_a_cell_sent_ahead_has_its_own_time_limit(kernel: Kernel) -> None:
 
 
 @pytest.mark.kernel
+def test_several_cells_sent_ahead_run_in_order_without_the_grader(kernel: Kernel) -> None:
+    warm = _with_probe(kernel)
+    warm.execute("log = []", 30)
+    chain = ("log.append('a')", "log.append('b')\n'b'", "log.append('c')")
+    warm.send_ahead(*chain)
+    warm.execute("log.append('first')", 30)
+    # another step: by its turn the kernel has run the whole chain, each once
+    assert warm.execute("log", 30).text == "['first', 'a', 'b', 'c']\n"
+    results = [warm.execute(code, 30) for code in chain]
+    assert [r.error for r in results] == [None, None, None]
+    assert results[1].text == "'b'\n"
+    assert warm.execute("log", 30).text == "['first', 'a', 'b', 'c']\n"
+
+
+@pytest.mark.kernel
+def test_an_error_in_a_chain_sent_ahead_skips_the_rest_until_sent_again(kernel: Kernel) -> None:
+    warm = _with_probe(kernel)
+    warm.execute("log = []", 30)
+    chain = ("log.append(1)", "1 / 0", "log.append(3)", "log.append(4)")
+    warm.send_ahead(*chain)
+    assert warm.execute("log.append(0)", 30).error is None
+    assert warm.execute(chain[0], 30).error is None
+    assert warm.execute(chain[1], 30).error == ("ZeroDivisionError", "division by zero")
+    assert warm.execute("log", 30).text == "[0, 1]\n"  # what followed the error waits
+    warm.send_ahead(chain[3])
+    assert warm.execute(chain[2], 30).error is None  # skipped before, sent now
+    assert warm.execute(chain[3], 30).error is None
+    assert warm.execute("log", 30).text == "[0, 1, 3, 4]\n"
+
+
+@pytest.mark.kernel
 def test_cells_sent_ahead_keep_the_drivers_order_with_deferred_cells(factory: WarmFactory) -> None:
     """A cell that failed on a name defined later runs right after the cell defining it,
     before the next one: nothing is sent ahead of such a cell."""

@@ -49,6 +49,7 @@ HIDDEN = "# grader:hidden\n"
 _NAME_ERROR = re.compile(r"name '([A-Za-z_][A-Za-z0-9_]*)' is not defined")
 _MISSING_MODULE = re.compile(r"No module named '([A-Za-z0-9_.]+)'")
 MAX_RESTARTS = 3
+AHEAD = 8  # cells an engine may run ahead of the grader (``send_ahead``)
 
 
 def _pack(text: str) -> str:
@@ -356,9 +357,9 @@ class Driver:
                 self._exec(kernel, state, record=False)
                 continue
             if send_ahead is not None:
-                ahead = _next_fresh(cells, pos, progress, state.facts.defines & set(deferred))
-                if ahead is not None:
-                    send_ahead(analysis.strip_installs(ahead.source)[0])
+                ahead = _ahead_of(cells, pos, progress, set(deferred))
+                if ahead:
+                    send_ahead(*(analysis.strip_installs(c.source)[0] for c in ahead))
             self._exec(kernel, state, record=True)
             missing = _missing_name(state.record)
             if missing is not None and missing in later_defs.get(pos, set()):
@@ -452,6 +453,22 @@ def _next_fresh(
     if after.index in progress.skip or after.record is not None:
         return None
     return after
+
+
+def _ahead_of(
+    cells: list[_CellState], pos: int, progress: _Progress, deferred: AbstractSet[str]
+) -> list[_CellState]:
+    """The cells the driver runs after ``cells[pos]``, in order, as long as each one before
+    ends cleanly (``_next_fresh`` of each), at most ``AHEAD``: while the grader judges
+    what a cell did, the kernel runs on instead of waiting for it."""
+    ahead: list[_CellState] = []
+    while len(ahead) < AHEAD:
+        after = _next_fresh(cells, pos, progress, cells[pos].facts.defines & deferred)
+        if after is None:
+            break
+        ahead.append(after)
+        pos += 1
+    return ahead
 
 
 def _later_definitions(cells: list[_CellState]) -> dict[int, set[str]]:

@@ -24,12 +24,13 @@ what cannot cross a real kernel boundary fails here too) and applies nbclient's 
 rules (``clear_output``, display-id updates). The grader turns the outputs into a
 :class:`RawResult` with the nbclient engine's own ``_raw_result``.
 
-Cells sent ahead (``WarmKernel.send_ahead``, used by the driver for the next cell): the
-request carries ``if_clean: <id of the request before it>``, and the kernel runs it as soon
-as that one ends if it ended cleanly (no error output, the probe's capture published as
-its last reply): exactly when the driver's next step is that cell. Otherwise the kernel
-answers ``skipped`` and the grader sends what the driver decides. The cell's time limit
-counts from its predecessor's answer.
+Cells sent ahead (``WarmKernel.send_ahead``, used by the driver for up to
+``driver.AHEAD`` next cells): each request carries ``if_clean: <id of the request before
+it>``, and the kernel runs it as soon as that one ends if it ended cleanly (no error
+output, the probe's capture published as its last reply): exactly when the driver's next
+step is that cell. Otherwise the kernel answers ``skipped`` (and so skips the rest of the
+chain) and the grader sends what the driver decides. A cell's time limit counts from its
+predecessor's answer.
 
 Output capture: Python-level ``sys.stdout``/``sys.stderr`` are replaced by streams that
 record text in order with displays (no buffering, so ordering equals call order).
@@ -77,6 +78,7 @@ except the server (a daemon that left the kernel's tree still counts).
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
 import gc
@@ -215,9 +217,11 @@ class WarmKernel:
         self._buf = bytearray()
         self._out = bytearray()
         self._ids = itertools.count(1)
-        self._ahead: str | None = None  # to send with the next request (send_ahead)
-        self._queued: tuple[int, str, float] | None = None  # sent ahead: id, code, start
-        self._ran_ahead: tuple[str, RawResult] | None = None  # it ran before its turn
+        self._ahead: tuple[str, ...] = ()  # to send with the next request (send_ahead)
+        # sent ahead, not answered yet, in order: [id, code, started] (started: when the
+        # request before it was answered, i.e. when the kernel could start it)
+        self._pending: collections.deque[list[Any]] = collections.deque()
+        self._ran_ahead: collections.deque[tuple[str, RawResult]] = collections.deque()
         self._closed = False
         self.log_tail = ""
         self._lock = threading.Lock()
@@ -233,53 +237,66 @@ class WarmKernel:
         with self._lock:
             return self._execute(code, timeout)
 
-    def send_ahead(self, code: str) -> None:
-        """Send ``code`` with the next request, so that the kernel runs it as soon as that
-        request ends, without waiting for the grader; but only if that request ends
-        cleanly (no error, and its capture published: then the driver's next step is this
-        code). The next ``execute(code)`` takes its result. Any other next request first
-        waits for it (the kernel skipped it, or ``execute(code)`` later returns what it
-        did)."""
+    def send_ahead(self, *codes: str) -> None:
+        """Send ``codes`` with the next request, so that the kernel runs each as soon as
+        the request before it ends, without waiting for the grader; but only if that
+        request ends cleanly (no error, and its capture published: then the driver's next
+        step is this code). The next ``execute(code)`` calls take their results, in order.
+        Any other next request first waits for them (the kernel skipped them, or a later
+        ``execute(code)`` returns what it did)."""
         with self._lock:
-            self._ahead = code
+            self._ahead = codes
 
     def _execute(self, code: str, timeout: float) -> RawResult:
         if self._closed:
             raise KernelDied("crashed", "the kernel was already closed")
         self._check_watchdog()
-        queued, self._queued = self._queued, None
-        if queued is not None:
-            qid, qcode, started = queued
-            if qcode == code:
-                ahead, self._ahead = self._ahead, None
-                kid = self._send(ahead, if_clean=qid) if ahead is not None else None
-                result = self._await(qid, started, timeout)
-                if result is not None:
-                    if ahead is not None and kid is not None:
-                        self._queued = (kid, ahead, time.perf_counter())
-                    return result
-                if kid is not None:  # skipped after its skipped predecessor
-                    self._await(kid, time.perf_counter(), timeout)
-                    self._ahead = ahead
-            else:  # the driver took another step: the kernel skipped it, or it ran
-                result = self._await(qid, started, timeout)
-                if result is not None:
-                    self._ran_ahead = (qcode, result)
-        if self._ran_ahead is not None:
-            ran_code, ran = self._ran_ahead
-            if ran_code == code:
-                self._ran_ahead = None
-                return ran
-        ahead, self._ahead = self._ahead, None
+        ahead, self._ahead = self._ahead, ()
+        if self._pending and self._pending[0][1] == code:  # sent ahead: its turn now
+            req_id, _, started = self._pending.popleft()
+            self._chain(ahead, req_id)
+            result = self._await(req_id, started, timeout)
+            self._started_next()
+            if result is not None:
+                return result
+            self._settle(timeout)  # skipped: so is every request chained after it
+        elif self._pending:  # the driver took another step: they were skipped, or ran
+            self._settle(timeout)
+        if self._ran_ahead and self._ran_ahead[0][0] == code:
+            return self._ran_ahead.popleft()[1]
         start = time.perf_counter()
         req_id = self._send(code)
-        if ahead is not None:
-            self._queued = (self._send(ahead, if_clean=req_id), ahead, start)
+        self._chain(ahead, req_id)
         result = self._await(req_id, start, timeout)
-        if self._queued is not None:  # the kernel started it when it answered
-            self._queued = (self._queued[0], self._queued[1], time.perf_counter())
+        self._started_next()
         assert result is not None  # only a request with a condition is skipped
         return result
+
+    def _chain(self, ahead: tuple[str, ...], after: int) -> None:
+        """Send what of ``ahead`` is not pending yet, each request on the condition that
+        the one before it (first: request ``after``) ends cleanly. If what is pending is
+        not where ``ahead`` starts, the driver changed its plan: nothing more is sent."""
+        sent = [code for _, code, _ in self._pending]
+        if list(ahead[: len(sent)]) != sent:
+            return
+        last = self._pending[-1][0] if self._pending else after
+        for code in ahead[len(sent) :]:
+            last = self._send(code, if_clean=last)
+            self._pending.append([last, code, None])
+
+    def _started_next(self) -> None:
+        """A request was answered: the kernel now starts (or skips) the next pending one."""
+        if self._pending and self._pending[0][2] is None:
+            self._pending[0][2] = time.perf_counter()
+
+    def _settle(self, timeout: float) -> None:
+        """Wait for every pending request: what ran is kept for its turn."""
+        while self._pending:
+            req_id, code, started = self._pending.popleft()
+            result = self._await(req_id, started or time.perf_counter(), timeout)
+            self._started_next()
+            if result is not None:
+                self._ran_ahead.append((code, result))
 
     def _send(self, code: str, if_clean: int | None = None) -> int:
         req_id = next(self._ids)
