@@ -169,6 +169,21 @@ SNIPPETS = {
     ),
     "cwd": "import os\nos.path.basename(os.getcwd())",
     "garbage-collector": "import gc\ngc.isenabled(), gc.get_threshold()",
+    # what a shell takes from its process when it is built (the warm server builds it)
+    "shell-environment": (
+        "import os\n[os.environ.get(k) for k in ('TERM', 'CLICOLOR', 'FORCE_COLOR', 'PAGER')]"
+    ),
+    "shell-directories": (
+        "import os\nfrom IPython.paths import get_ipython_dir\nip = get_ipython()\n"
+        "(ip.ipython_dir == get_ipython_dir(),"
+        " ip.profile_dir.location == os.path.join(ip.ipython_dir, 'profile_default'),"
+        " [os.path.isdir(os.path.join(ip.profile_dir.location, d)) for d in ('startup', 'log')])"
+    ),
+    "shell-state": (
+        "ip = get_ipython()\n"
+        "(sorted(ip.config), sorted(ip.extension_manager.loaded), ip.stdin_encoding,"
+        " ip.execution_count > 1, sorted(k for k in ip.user_ns_hidden if not k.startswith('_i')))"
+    ),
 }
 
 
@@ -202,6 +217,31 @@ def test_same_raw_result_as_nbclient(kernel_pair: tuple[Kernel, Kernel], code: s
     expected = _normalise(reference.execute(code, 60))
     got = _normalise(warm.execute(code, 60))
     assert got == expected
+
+
+@pytest.mark.kernel
+def test_each_kernel_has_the_servers_shell_made_its_own(
+    factory: WarmFactory, tmp_path: Path
+) -> None:
+    """The shell is built once by the server; what a shell takes from its process when it
+    is built is each kernel's own: its working directory, environment, connection file."""
+    seen = []
+    for name in ("one", "two"):
+        kernel = factory.start(_options(tmp_path / name))
+        try:
+            out = kernel.execute(
+                "import os, pathlib\nip = get_ipython()\n"
+                "print(_dh == [pathlib.Path.cwd()], ip.starting_dir == os.getcwd(),"
+                " os.environ['PAGER'], ip.config.IPKernelApp.connection_file, os.getpid())",
+                30,
+            )
+        finally:
+            kernel.close()
+        assert out.error is None, out.error
+        dh_is_cwd, start_is_cwd, pager, connection_file, pid = out.text.split()
+        assert (dh_is_cwd, start_is_cwd, pager) == ("True", "True", "cat")
+        seen.append((connection_file, pid))
+    assert seen[0][0] != seen[1][0] and seen[0][1] != seen[1][1]
 
 
 @pytest.mark.kernel

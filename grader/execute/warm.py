@@ -1882,7 +1882,6 @@ def _serve(
             vault = _preload(preload)
             gc.freeze()
             shell_types = _ShellTypes.build()
-            _warm_up_shell(shell_types)
         finally:
             gc.set_threshold(*thresholds)
         _compile_probe()
@@ -1894,6 +1893,10 @@ def _serve(
         # standard library and the shell machinery from now on (each child checks that
         # no unit was restored).
         vault.hide()
+        _build_kernel_shell(shell_types)
+        if not vault.intact():
+            raise RuntimeError("building the shell imported a preloaded module")
+        gc.freeze()  # the shell too: a kernel's collections skip it, as the preload
     except BaseException as exc:
         traceback.print_exc()
         ctl.send(json.dumps({"ready": False, "fatal": repr(exc)}).encode())
@@ -2018,36 +2021,51 @@ def _compile_probe() -> None:
         _PROBE_CODE = compile(_PROBE["source"], _PROBE["filename"], "exec", dont_inherit=True)
 
 
-def _warm_up_shell(types: _ShellTypes) -> None:
-    """Build a shell once and throw it away: the modules and caches a shell's construction
-    fills (oinspect, traitlets, magics) are then ready in every child, which builds its
-    own shell in half the time. What the throwaway touched outside itself is put back:
-    the singleton, ``__main__``, the sys hooks and streams, its atexit entry, its
-    IPython directory."""
-    import atexit
-
+def _build_kernel_shell(types: _ShellTypes) -> None:
+    """Build the shell every child of this server uses, once, here (~7 ms of each kernel's
+    start): ipykernel's ``ZMQInteractiveShell`` as a fresh kernel has it before its first
+    cell, the singleton, with ``__main__``, the prompts and the atexit entry it installs.
+    Nothing has run in it; what depends on the kernel's own process, environment and
+    working directory is set again by :func:`_adopt_shell` in the child. It is built in a
+    throwaway IPython directory, removed at once: each child makes its own."""
     from traitlets.config import Config
 
-    saved = {name: getattr(sys, name) for name in _SYS_HOOKS}
-    main = sys.modules.get("__main__")
+    config = Config()
+    config.IPKernelApp.connection_file = ""  # the kernel's own, set by _adopt_shell
     ipython_dir = tempfile.mkdtemp(prefix="grader-warm-shell-")
     try:
-        shell = types.new_shell(Config(), ipython_dir=ipython_dir)
-        atexit.unregister(shell.atexit_operations)
-        del shell
+        shell = types.new_shell(config, ipython_dir=ipython_dir)
     finally:
-        types.shell.clear_instance()
-        for name, value in saved.items():
-            setattr(sys, name, value)
-        if main is not None:
-            sys.modules["__main__"] = main
         _remove_tree(Path(ipython_dir))
-        gc.collect()
+    # as IPKernelApp leaves the config (no HistoryManager section, a ScriptMagics one)
+    with contextlib.suppress(KeyError):
+        del config["HistoryManager"]
+    config.ScriptMagics = Config()
+    with contextlib.suppress(Exception):  # InteractiveShellApp.default_extensions
+        shell.extension_manager.load_extension("storemagic")
+    shell.user_ns_hidden.update(shell.user_ns)  # InteractiveShellApp.hide_initial_ns
+    types.kernel_shell = shell
+
+
+def _adopt_shell(types: _ShellTypes, connection_file: str) -> Any:
+    """The server's shell (:func:`_build_kernel_shell`), made this kernel's: what a shell
+    takes from its process at construction is taken again here, in the kernel's own
+    environment and working directory."""
+    shell = types.kernel_shell
+    if shell is None:
+        raise RuntimeError("the fork server has no shell")
+    shell.config.IPKernelApp.connection_file = connection_file
+    shell.init_environment()  # TERM, PAGER... in this environment
+    shell.init_encoding()
+    shell.starting_dir = os.getcwd()
+    shell.history_manager.dir_hist[:] = [Path.cwd()]  # ``_dh``
+    shell.init_ipython_dir(None)  # IPYTHONDIR of this kernel, and its profile directory
+    shell.init_profile_dir(None)
+    return shell
 
 
 # What a cell needs for IPython to run it as a coroutine (see WarmShell.should_run_async)
 _MAY_AWAIT = re.compile("await|async")
-_SYS_HOOKS = ("stdin", "stdout", "stderr", "excepthook", "displayhook", "breakpointhook")
 
 
 # ============================================================================== child side
@@ -2353,6 +2371,7 @@ class _ShellTypes:
     session: Any
     stream: Any
     compiler: Any
+    kernel_shell: Any = None  # built by the server (_build_kernel_shell)
 
     def new_shell(self, config: Any, **kwargs: Any) -> Any:
         """The kernel's shell, as each child builds it (and the server its throwaway one):
@@ -2642,14 +2661,7 @@ def _setup_child(
     for name in [n for n in sys.modules if n == "grader" or n.startswith("grader.")]:
         del sys.modules[name]
 
-    from traitlets.config import Config
-
-    config = Config()
-    config.IPKernelApp.connection_file = str(request["connection_file"])
-    shell = types.new_shell(config)
-    with contextlib.suppress(KeyError):
-        del config["HistoryManager"]
-    config.ScriptMagics = Config()
+    shell = _adopt_shell(types, str(request["connection_file"]))
     session = types.session(key=b"")
     session.sink = outputs.message
     shell.displayhook.session = session
@@ -2657,9 +2669,6 @@ def _setup_child(
     shell.displayhook.topic = b"execute_result"
     shell.display_pub.session = session
     shell.display_pub.pub_socket = None
-    with contextlib.suppress(Exception):  # InteractiveShellApp.default_extensions
-        shell.extension_manager.load_extension("storemagic")
-    shell.user_ns_hidden.update(shell.user_ns)  # InteractiveShellApp.hide_initial_ns
     pump.start()
     return shell, outputs, pump
 
