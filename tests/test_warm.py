@@ -224,23 +224,26 @@ def test_each_kernel_has_the_servers_shell_made_its_own(
     factory: WarmFactory, tmp_path: Path
 ) -> None:
     """The shell is built once by the server; what a shell takes from its process when it
-    is built is each kernel's own: its working directory, environment, connection file."""
+    is built is each kernel's own: its working directory, environment, connection file,
+    and its session's id and pid (jupyter_client sends nothing from another pid)."""
     seen = []
     for name in ("one", "two"):
         kernel = factory.start(_options(tmp_path / name))
         try:
             out = kernel.execute(
                 "import os, pathlib\nip = get_ipython()\n"
+                "session = ip.display_pub.session\n"
                 "print(_dh == [pathlib.Path.cwd()], ip.starting_dir == os.getcwd(),"
-                " os.environ['PAGER'], ip.config.IPKernelApp.connection_file, os.getpid())",
+                " session.pid == os.getpid(), session is ip.displayhook.session,"
+                " os.environ['PAGER'], ip.config.IPKernelApp.connection_file, session.session)",
                 30,
             )
         finally:
             kernel.close()
         assert out.error is None, out.error
-        dh_is_cwd, start_is_cwd, pager, connection_file, pid = out.text.split()
-        assert (dh_is_cwd, start_is_cwd, pager) == ("True", "True", "cat")
-        seen.append((connection_file, pid))
+        *facts, connection_file, session_id = out.text.split()
+        assert facts == ["True", "True", "True", "True", "cat"]
+        seen.append((connection_file, session_id))
     assert seen[0][0] != seen[1][0] and seen[0][1] != seen[1][1]
 
 

@@ -2022,9 +2022,10 @@ def _compile_probe() -> None:
 
 
 def _build_kernel_shell(types: _ShellTypes) -> None:
-    """Build the shell every child of this server uses, once, here (~7 ms of each kernel's
+    """Build the shell every child of this server uses, once, here (~8 ms of each kernel's
     start): ipykernel's ``ZMQInteractiveShell`` as a fresh kernel has it before its first
-    cell, the singleton, with ``__main__``, the prompts and the atexit entry it installs.
+    cell, the singleton, with ``__main__``, the prompts and the atexit entry it installs,
+    and the session its displays go through.
     Nothing has run in it; what depends on the kernel's own process, environment and
     working directory is set again by :func:`_adopt_shell` in the child. It is built in a
     throwaway IPython directory, removed at once: each child makes its own."""
@@ -2044,6 +2045,12 @@ def _build_kernel_shell(types: _ShellTypes) -> None:
     with contextlib.suppress(Exception):  # InteractiveShellApp.default_extensions
         shell.extension_manager.load_extension("storemagic")
     shell.user_ns_hidden.update(shell.user_ns)  # InteractiveShellApp.hide_initial_ns
+    session = types.session(key=b"")
+    shell.displayhook.session = session
+    shell.displayhook.pub_socket = None
+    shell.displayhook.topic = b"execute_result"
+    shell.display_pub.session = session
+    shell.display_pub.pub_socket = None
     types.kernel_shell = shell
 
 
@@ -2051,6 +2058,8 @@ def _adopt_shell(types: _ShellTypes, connection_file: str) -> Any:
     """The server's shell (:func:`_build_kernel_shell`), made this kernel's: what a shell
     takes from its process at construction is taken again here, in the kernel's own
     environment and working directory."""
+    from jupyter_client.session import new_id
+
     shell = types.kernel_shell
     if shell is None:
         raise RuntimeError("the fork server has no shell")
@@ -2061,6 +2070,9 @@ def _adopt_shell(types: _ShellTypes, connection_file: str) -> Any:
     shell.history_manager.dir_hist[:] = [Path.cwd()]  # ``_dh``
     shell.init_ipython_dir(None)  # IPYTHONDIR of this kernel, and its profile directory
     shell.init_profile_dir(None)
+    session = shell.display_pub.session  # the kernel's own id, and pid (check_pid)
+    session.session = new_id()
+    session.pid = os.getpid()
     return shell
 
 
@@ -2662,13 +2674,7 @@ def _setup_child(
         del sys.modules[name]
 
     shell = _adopt_shell(types, str(request["connection_file"]))
-    session = types.session(key=b"")
-    session.sink = outputs.message
-    shell.displayhook.session = session
-    shell.displayhook.pub_socket = None
-    shell.displayhook.topic = b"execute_result"
-    shell.display_pub.session = session
-    shell.display_pub.pub_socket = None
+    shell.display_pub.session.sink = outputs.message
     pump.start()
     return shell, outputs, pump
 
