@@ -92,6 +92,12 @@ def _prepare(config: BatchConfig, count: int) -> None:
     run.prepare(count)
 
 
+def _prepare_quietly(config: BatchConfig, count: int) -> None:
+    """``_prepare``, where a failure is left for the first notebook to meet and report."""
+    with contextlib.suppress(Exception):
+        _prepare(config, count)
+
+
 def _grader(config: BatchConfig, rubric: Any = None) -> Any:
     """This process's Grader for ``config``, shared by its threads; rebuilt when ``rubric``
     (loaded afresh by the batch) is another version than the one it has."""
@@ -193,8 +199,14 @@ def grade_many(
     from .rubric import load_rubric
 
     if _threaded(config) and files and (config.gradebook is None or config.regrade):
-        with contextlib.suppress(Exception):  # every file is to be graded: start now
-            _prepare(config, min(_jobs(config), len(files)))
+        # every file is to be graded: start the engine's servers now, from another thread
+        # (choosing the sandbox runs a bwrap probe), while this one loads the rubric
+        threading.Thread(
+            target=_prepare_quietly,
+            args=(config, min(_jobs(config), len(files))),
+            name="grader-prepare",
+            daemon=True,
+        ).start()
     rubric = load_rubric(config.rubric_path)
     subs = submissions(files, config.student_pattern)
     results: dict[int, SubmissionResult] = {}

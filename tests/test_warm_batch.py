@@ -247,8 +247,8 @@ def test_a_warm_batch_is_graded_by_threads_with_prepared_servers(tmp_path: Path)
     servers = [s for s in _live_servers(_WARM[0]) if s.key.mode == mode]  # type: ignore[arg-type]
     assert len(servers) == (2 if mode == "bwrap" else 1)
     for thread in threading.enumerate():  # the last kernels' clean-ups, closed without
-        if thread.name == "warm-close":  # waiting, finish in the background
-            thread.join(30)
+        if thread.name in ("warm-close", "grader-prepare"):  # waiting, and the servers'
+            thread.join(30)  # start, finish in the background
     assert threading.active_count() <= before + 1, [t.name for t in threading.enumerate()]
     shutdown()  # what the benchmark does between measurements
     assert _WARM[0].closed and not _live_servers(_WARM[0])  # type: ignore[attr-defined,arg-type]
