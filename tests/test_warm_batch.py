@@ -3,6 +3,7 @@ with their cell, and a batch graded by threads of the grader process."""
 
 from __future__ import annotations
 
+import re
 import sys
 import threading
 import time
@@ -83,6 +84,29 @@ def test_without_prepare_a_spare_server_is_not_kept(tmp_path: Path) -> None:
         for k in kernels:
             k.close()
         assert len(_live_servers(factory)) == 1
+
+
+@pytest.mark.kernel
+def test_a_servers_first_kernel_finds_the_same_scratch_space_as_the_next(tmp_path: Path) -> None:
+    """What the server's own start left in /tmp and /dev/shm (imports' caches, the shell it
+    builds for its kernels) is wiped before its first kernel, as a kernel's is before the
+    next one."""
+    _bwrap_or_skip()
+    listing = (
+        "import os\nprint(sorted(os.path.join(d, f) for w in ('/tmp', '/dev/shm')"
+        " for d, _, fs in os.walk(w) for f in fs + ['']))"
+    )
+    seen = []
+    with WarmFactory() as factory:
+        for name in ("first", "second"):
+            kernel = factory.start(_bwrap(tmp_path / name))
+            try:
+                out = kernel.execute(listing, 30)
+            finally:
+                kernel.close()
+            assert out.error is None, out.error
+            seen.append(re.sub(r"/work/k-\d+/", "/work/k-N/", out.text))  # its workdir
+    assert seen[0] == seen[1]
 
 
 @pytest.mark.kernel

@@ -1886,9 +1886,6 @@ def _serve(
             gc.set_threshold(*thresholds)
         _compile_probe()
         _ipykernel_launcher()
-        roots = [(p, os.stat(p).st_mode & 0o7777) for p in ("/tmp", "/dev/shm", *scratch)]
-        if exclusive and (problem := _wipe(roots)):  # caches the imports left in /tmp
-            raise OSError(problem)
         # Hidden once, here, rather than in every child: the server itself only uses the
         # standard library and the shell machinery from now on (each child checks that
         # no unit was restored).
@@ -1897,6 +1894,9 @@ def _serve(
         if not vault.intact():
             raise RuntimeError("building the shell imported a preloaded module")
         gc.freeze()  # the shell too: a kernel's collections skip it, as the preload
+        roots = [(p, os.stat(p).st_mode & 0o7777) for p in ("/tmp", "/dev/shm", *scratch)]
+        if exclusive and (problem := _wipe(roots)):  # caches the imports left in /tmp
+            raise OSError(problem)
     except BaseException as exc:
         traceback.print_exc()
         ctl.send(json.dumps({"ready": False, "fatal": repr(exc)}).encode())
@@ -2386,8 +2386,8 @@ class _ShellTypes:
     kernel_shell: Any = None  # built by the server (_build_kernel_shell)
 
     def new_shell(self, config: Any, **kwargs: Any) -> Any:
-        """The kernel's shell, as each child builds it (and the server its throwaway one):
-        no history (no shared sqlite file, no saving thread), ipykernel's compiler."""
+        """The kernels' shell, as the server builds it for them (_build_kernel_shell): no
+        history (no shared sqlite file, no saving thread), ipykernel's compiler."""
         config.HistoryManager.enabled = False
         return self.shell.instance(
             config=config, kernel=_KernelStub(), compiler_class=self.compiler, **kwargs
