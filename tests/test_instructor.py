@@ -655,6 +655,16 @@ def interrupted(tmp_path_factory: pytest.TempPathFactory) -> Interrupted:
     for name in names:
         nb = read_notebook(REFERENCE)
         nb["metadata"]["submitted_by"] = name  # six different files
+        # ~0.15 s of grading each is too quick to be interrupted part-way reliably
+        nb["cells"].append(
+            {
+                "cell_type": "code",
+                "execution_count": None,
+                "metadata": {},
+                "outputs": [],
+                "source": "import time\ntime.sleep(0.5)",
+            }
+        )
         write_notebook(folder / f"{name}.ipynb", nb)
     db = base / "gb.db"
     args = ("batch", *LIMITS, "--gradebook", "gb.db", "--format", "json")
