@@ -1869,13 +1869,13 @@ def _serve(
         _seed_matplotlib(_SEED_FILES)
         # Importing torch creates a few hundred thousand tracked objects, and the
         # collector's older generations would be walked again and again while they grow
-        # (~0.15 s of a server's start), then twice more in full (~0.08 s each: when the
-        # first shell is built, and after it). Young garbage is still collected during
-        # the preload, so the heap the children inherit stays compact (a preload with the
-        # collector off left holes that made every child slower); what it imported is
-        # then frozen (``gc.freeze``: a few hundred garbage objects stay with it), so the
-        # throwaway shell's collection and every collection in a child skip it, and a
-        # child writes ~200 fewer pages of its server's memory.
+        # (~0.15 s of a server's start), then in full when the shell is built. Young
+        # garbage is still collected during the preload, so the heap the children inherit
+        # stays compact (a preload with the collector off left holes that made every
+        # child slower); what it imported is then frozen (``gc.freeze``: a few hundred
+        # garbage objects stay with it), so the collections while the kernels' shell is
+        # built and every collection in a child skip it, and a child writes ~200 fewer
+        # pages of its server's memory.
         thresholds = gc.get_threshold()
         gc.set_threshold(thresholds[0], 1000, 1000)
         try:
