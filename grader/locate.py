@@ -34,9 +34,17 @@ _NUMBER = re.compile(
 _CODE_COMMENT = re.compile(r"^\s*#+\s?(.*)$")
 _LABELLED = re.compile(
     r"\s*(?:\*\*)?(?:exercises?\b|ex\b\.?|q(?:uestion)?\.?\s*\d|problem\b|task\b|part\b"
-    r"|\d{1,2}(?:\.\d{1,2})?[.):\s])",
+    r"|\d{1,2}(?:\.\d{1,2})?(?:[.):\s]|$))",
     re.IGNORECASE,
 )
+# Inside a long cell a comment opens a new answer only when it reads like a heading: a label
+# word with a number, "2.3", "3) ..." or a bare number ("# 1.1"), not "# 1 -1 pattern".
+_HEADING_COMMENT = re.compile(
+    r"\s*(?:\*\*)?(?:(?:exercises?|ex\.?|q(?:uestion)?\.?|problem|task|part)\s*\d"
+    r"|\d{1,2}\.\d{1,2}\b|\d{1,2}[.)]\s+\S|\d{1,2}(?:\.\d{1,2})?\s*$)",
+    re.IGNORECASE,
+)
+_STRING_START = re.compile(r"^[rRbBuUfF]{0,2}(\"\"\"|\'\'\'|\"|\')")
 
 
 @dataclass(frozen=True)
@@ -48,7 +56,15 @@ class Answer:
     code_cells: tuple[int, ...] = ()
     prose: str = ""
     defines: tuple[str, ...] = ()
-    via: str = "none"  # tag | wording | number | content | none
+    via: str = "none"  # tag | wording | number | content | behaviour | none
+    # Code cells held only weakly: they follow a cell that opened several answers at once (a
+    # pasted list of questions, a long cell with several headings) or a line that is not a
+    # heading (a code comment "# 1", a list item), or they define a listed name. Another
+    # exercise's behaviour search may still look at them.
+    weak: tuple[int, ...] = ()
+    # Where the grader found the answer by what a cell computes ("the learned kernel displayed
+    # in cell 15"), for the feedback.
+    notes: tuple[str, ...] = ()
 
     @property
     def found(self) -> bool:
@@ -62,6 +78,8 @@ class _Section:
     level: int  # heading level that opened it; 7 for a non-heading line
     cells: list[int] = field(default_factory=list)
     prose: list[str] = field(default_factory=list)
+    opener: int = -1  # the cell whose line opened it
+    crowded: bool = False  # that cell opened other answers too
 
 
 def detect_edition(notebook: Notebook, rubric: Rubric) -> Edition | None:
@@ -180,6 +198,7 @@ class _Matcher:
 
 
 def locate(notebook: Notebook, rubric: Rubric, edition: Edition | None) -> dict[str, Answer]:
+    """Each exercise's answer as the text places it (tags, wording, numbers, names)."""
     exercises = rubric.for_edition(edition)
     matcher = _Matcher(exercises, edition)
     sections: list[_Section] = []
@@ -191,10 +210,14 @@ def locate(notebook: Notebook, rubric: Rubric, edition: Edition | None) -> dict[
         if cell.exercise is not None:
             tagged.setdefault(cell.exercise, []).append(cell.index)
             continue
+        before = len(sections)
         if cell.kind == "markdown":
             current = _scan_markdown(cell.source, cell.index, matcher, sections, current)
         elif cell.kind == "code":
             current = _scan_code(cell.source, cell.index, matcher, sections, current)
+        if len(sections) - before > 1:  # a list of questions, or one cell answering several
+            for s in sections[before:]:
+                s.crowded = True
 
     answers: dict[str, Answer] = {}
     by_id: dict[str, list[_Section]] = {}
@@ -203,10 +226,13 @@ def locate(notebook: Notebook, rubric: Rubric, edition: Edition | None) -> dict[
     assigned = {i for s in sections for i in s.cells} | {i for v in tagged.values() for i in v}
     for ex in exercises:
         cells: list[int] = list(tagged.get(ex.id, []))
+        weak: set[int] = set()
         prose: list[str] = []
         via = "tag" if cells else "none"
         for s in by_id.get(ex.id, []):
             cells.extend(s.cells)
+            if s.crowded or s.level == 7:  # see Answer.weak
+                weak.update(i for i in s.cells if i != s.opener)
             prose.extend(s.prose)
             via = s.via if via == "none" else via
         for i in tagged.get(ex.id, []):
@@ -215,12 +241,19 @@ def locate(notebook: Notebook, rubric: Rubric, edition: Edition | None) -> dict[
             for idx, f in facts.items():
                 if idx not in assigned and f.defines & set(ex.names):
                     cells.append(idx)
+                    weak.add(idx)
                     via = "content" if via == "none" else via
         cells = sorted(set(cells))
         code = tuple(i for i in cells if notebook.cells[i].kind == "code")
         defines = tuple(sorted({n for i in code for n in facts[i].defines}))
         answers[ex.id] = Answer(
-            ex.id, tuple(cells), code, "\n".join(p for p in prose if p), defines, via
+            ex.id,
+            tuple(cells),
+            code,
+            "\n".join(p for p in prose if p),
+            defines,
+            via,
+            weak=tuple(i for i in code if i in weak),
         )
     return answers
 
@@ -253,7 +286,7 @@ def _scan_markdown(
         if hit is not None:
             _flush(current, index, kept)
             kept = []
-            current = _Section(hit[0], hit[1], level, cells=[index])
+            current = _Section(hit[0], hit[1], level, cells=[index], opener=index)
             sections.append(current)
             continue  # the question line itself is not the student's answer
         if heading is not None and current is not None and level <= current.level:
@@ -269,28 +302,72 @@ def _scan_markdown(
 def _scan_code(
     source: str, index: int, matcher: _Matcher, sections: list[_Section], current: _Section | None
 ) -> _Section | None:
+    """A code cell belongs to the answer a leading labelled comment names, else to the open
+    section. Further down a long cell (a script, one cell for everything), a comment heading
+    after a blank line opens the next answer the way a markdown heading would; each answer
+    gets the comments and top-level strings (pasted outputs, explanations) under it."""
     lines = source.splitlines()
-    for line in lines[:3]:  # a leading comment may name the exercise
+    lead = 0
+    for n, line in enumerate(lines[:3]):  # a leading comment may name the exercise
         m = _CODE_COMMENT.match(line)
         if not m:
             break
+        lead = n + 1
         comment = m.group(1)
         if not _LABELLED.match(comment):  # "# 2.3 blur", "# Exercise 4": not any comment
             continue
         hit = matcher.match(comment, True, True)
         if hit is not None:
-            current = _Section(hit[0], hit[1], 7)
+            current = _Section(hit[0], hit[1], 7, opener=index)
             sections.append(current)
             break
     if current is not None:
         current.cells.append(index)
-        comments = [
-            m.group(1)
-            for ln in lines
-            if (m := _CODE_COMMENT.match(ln)) and ln.strip() not in PLACEHOLDERS
-        ]
-        current.prose.extend(comments)
+    strings = _string_lines(source)
+    blank = True
+    for n, line in enumerate(lines):
+        m = _CODE_COMMENT.match(line)
+        if (
+            m is not None
+            and n >= lead
+            and blank
+            and line.startswith("#")
+            and _HEADING_COMMENT.match(m.group(1))
+        ):
+            hit = matcher.match(m.group(1), True, True)
+            if hit is not None and (current is None or hit[0] != current.exercise):
+                current = _Section(hit[0], hit[1], 7, cells=[index], opener=index)
+                sections.append(current)
+        blank = not line.strip() or (m is not None and blank)
+        if current is None:
+            continue
+        if m is not None and line.strip() not in PLACEHOLDERS:
+            current.prose.append(m.group(1))
+        elif n in strings and line.strip():
+            current.prose.append(line.strip())
     return current
+
+
+def _string_lines(source: str) -> set[int]:
+    """0-based numbers of the lines of top-level string statements (docstrings, outputs
+    pasted as strings), found by the tokenizer-free rule: a line at column 0 that opens a
+    triple-quoted string, up to the line that closes it."""
+    out: set[int] = set()
+    lines = source.splitlines()
+    n = 0
+    while n < len(lines):
+        m = _STRING_START.match(lines[n])
+        if m is None or len(m.group(1)) != 3:
+            n += 1
+            continue
+        quote = m.group(1)
+        rest = lines[n][m.end() :]
+        end = n
+        if quote not in rest:
+            end = next((k for k in range(n + 1, len(lines)) if quote in lines[k]), len(lines) - 1)
+        out.update(range(n, end + 1))
+        n = end + 1
+    return out
 
 
 PLACEHOLDERS = frozenset({"*Your answer here.*", "YOUR ANSWER HERE", "# YOUR CODE HERE"})

@@ -1,5 +1,9 @@
 """The grading pipeline for one submission: load -> execute -> locate -> check.
 
+Locating has two passes: the text (headings, wording, numbers, tags, names:
+:mod:`grader.locate`) and, after execution, what the cells computed (:mod:`grader.behaviour`,
+searched by the checks with the rubric's own predicates).
+
 This is the library API the CLI wraps::
 
     from grader import Grader, load_rubric, executor
@@ -21,6 +25,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from .behaviour import Attribution
 from .checks import CheckContext, registry
 from .errors import GraderError, InputError, ProbeError
 from .execute import Executor, Run
@@ -84,12 +89,14 @@ class Grader:
 
     def grade_notebook(self, notebook: Notebook) -> SubmissionResult:
         edition = self._edition(notebook)
-        answers = locate(notebook, self.rubric, edition)
-        exercises = self._exercises(edition, answers)
         cache: dict[str, Any] = {}  # probe replies, shared by all checks of this submission
         with self.executor.run(notebook) as run:
+            # locate: what the text says, then what the cells computed (the checks search by
+            # behaviour through this Attribution, in the rubric's order)
+            attribution = Attribution(notebook, self.rubric, locate(notebook, self.rubric, edition))
+            exercises = self._exercises(edition, attribution.answers)
             results = tuple(
-                self._exercise(notebook, run, ex, answers, edition, cache) for ex in exercises
+                self._exercise(notebook, run, ex, attribution, edition, cache) for ex in exercises
             )
             execution = run.execution
         diagnoses = tuple(dict.fromkeys(d for r in results for d in r.diagnoses))
@@ -136,7 +143,7 @@ class Grader:
         notebook: Notebook,
         run: Run,
         ex: ExerciseSpec,
-        answers: Mapping[str, Answer],
+        attribution: Attribution,
         edition: Edition | None,
         cache: dict[str, Any],
     ) -> ExerciseResult:
@@ -146,10 +153,11 @@ class Grader:
             channel=run,
             rubric=self.rubric,
             exercise=ex,
-            answers=answers,
+            answers=attribution.answers,
             edition=edition,
             cache=cache,
             seed=self.options.seed,
+            attribution=attribution,
         )
         # With an unknown edition, edition-specific checks of the rubric's first edition
         # apply (so an exercise is never charged both editions' variants).

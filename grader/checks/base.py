@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -42,6 +43,18 @@ def schema(required_fields: Sequence[str], /, **props: Any) -> dict[str, Any]:
         "additionalProperties": False,
         "properties": {**COMMON, **props},
     }
+
+
+def require_regex(spec: CheckSpec, *fields: str) -> None:
+    """The options ``fields`` that are given are valid regexes."""
+    for f in fields:
+        pattern = spec.options.get(f)
+        if pattern is None:
+            continue
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise spec.error(f, f"not a valid regular expression: {exc}") from None
 
 
 def require_functions(spec: CheckSpec, reference: Reference | None, *fields: str) -> None:

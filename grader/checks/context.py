@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from ..behaviour import Attribution, Place
 from ..errors import ProbeError
 from ..locate import Answer
 from ..model import Array, CheckResult, Edition, Execution, Notebook, Value
@@ -67,6 +68,13 @@ class Candidate:
     cell: int  # 0-based notebook index
     name: str | None  # the binding's name, None for displayed/printed values
     origin: str  # "binding" | "result" | "printed"
+    position: int = 0  # which result / printed array of the cell (0 for bindings)
+    tier: int = 0  # 0: in the answer's own cells; else found by behaviour (see Place.tier)
+
+    @property
+    def key(self) -> tuple[int, str, str | int]:
+        """What identifies it among the notebook's values (for claims)."""
+        return (self.cell, self.origin, self.name if self.name is not None else self.position)
 
 
 class CheckContext:
@@ -82,13 +90,15 @@ class CheckContext:
         edition: Edition | None,
         cache: dict[str, Any],
         seed: str = "",
+        attribution: Attribution | None = None,
     ) -> None:
         self.notebook = notebook
         self.execution = execution
         self.channel = channel
         self.rubric = rubric
         self.exercise = exercise
-        self.answers = answers
+        # the answers as the text placed them; they grow as checks find answers by behaviour
+        self.attribution = attribution or Attribution(notebook, rubric, answers)
         self.edition = edition
         self._cache = cache  # shared by all checks of one submission
         self._seed = seed
@@ -106,33 +116,66 @@ class CheckContext:
         return np.random.default_rng(int(hashlib.sha256(key.encode()).hexdigest()[:16], 16))
 
     # ----------------------------------------------------------------- located answers
+    @property
+    def answers(self) -> Mapping[str, Answer]:
+        return self.attribution.answers
+
     def answer(self, exercise_id: str | None = None) -> Answer:
-        eid = exercise_id or self.exercise.id
-        return self.answers.get(eid) or Answer(exercise=eid)
+        return self.attribution.answer(exercise_id or self.exercise.id)
 
     def candidates(self, exercise_ids: Sequence[str] | None = None) -> list[Candidate]:
         """Arrays the student bound, displayed or printed in the given exercises' cells."""
-        out: list[Candidate] = []
         cells: set[int] = set()
         for eid in exercise_ids or [self.exercise.id]:
             cells.update(self.answer(eid).code_cells)
+        return self._values({i: 0 for i in cells})
+
+    def elsewhere(
+        self,
+        exercise_ids: Sequence[str] | None = None,
+        evidence: str | None = None,
+        latest: bool = True,
+    ) -> list[Candidate]:
+        """Arrays in the cells outside the given exercises' answers where their answer may
+        be (:meth:`Attribution.places`), unclaimed by other exercises and, with
+        ``evidence``, only from cells that show it; nearest tier first, then the latest
+        cell first (a student's last attempt) or, with ``latest=False``, the earliest."""
+        eid = self.exercise.id
+        places: list[Place] = self.attribution.places(exercise_ids or [eid])
+        tiers = {p.cell: p.tier for p in places if self.attribution.shows(p.cell, evidence)}
+        found = self._values(tiers)
+        found = [c for c in found if not self.attribution.taken(c.key, eid)]
+        found.sort(key=lambda c: (c.tier, -c.cell if latest else c.cell))
+        return found
+
+    def claim(self, candidate: Candidate) -> None:
+        """``candidate`` answers this exercise: other exercises' searches skip it."""
+        self.attribution.claim(candidate.key, self.exercise.id)
+
+    def adopt(self, cell: int, note: str) -> None:
+        """``cell`` holds this exercise's answer (found by behaviour)."""
+        self.attribution.adopt(self.exercise.id, cell, note)
+
+    def _values(self, tiers: Mapping[int, int]) -> list[Candidate]:
+        out: list[Candidate] = []
         for run in self.execution.cells:
-            if run.index not in cells:
+            tier = tiers.get(run.index)
+            if tier is None:
                 continue
             for name, value in run.bindings.items():
                 arr = as_array(value)
                 if arr is not None and arr.ndim >= 1:
-                    out.append(Candidate(arr, run.index, name, "binding"))
-            for value in run.results:
+                    out.append(Candidate(arr, run.index, name, "binding", 0, tier))
+            for k, value in enumerate(run.results):
                 arr = as_array(value)
                 if arr is not None:
-                    out.append(Candidate(arr, run.index, None, "result"))
+                    out.append(Candidate(arr, run.index, None, "result", k, tier))
             results = [as_array(v) for v in run.results]
-            for arr in parse_arrays(run.text):
+            for k, arr in enumerate(parse_arrays(run.text)):
                 if not any(
                     r is not None and r.shape == arr.shape and allclose(r, arr) for r in results
                 ):
-                    out.append(Candidate(arr, run.index, None, "printed"))
+                    out.append(Candidate(arr, run.index, None, "printed", k, tier))
         return out
 
     def failed_cells_note(self, exercise_id: str | None = None) -> str:

@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from .. import analysis
 from ..model import CheckResult
 from ..rubric import CheckSpec, Reference
 from .base import (
@@ -31,6 +32,7 @@ from .base import (
     frozen_array,
     remembered,
     require_functions,
+    require_regex,
     same,
     schema,
     tolerance,
@@ -69,12 +71,14 @@ class FunctionCheck:
         spread={"type": "boolean"},
         kind={"enum": ["torch", "numpy"]},
         search={"enum": ["notebook", "exercise"]},
+        evidence={"type": "string"},
     )
 
     def validate(self, spec: CheckSpec, reference: Reference | None) -> None:
         if ("reference" in spec.options) == ("predicate" in spec.options):
             raise spec.error("reference", "give exactly one of `reference` or `predicate`")
         require_functions(spec, reference, "reference", "predicate", "cases")
+        require_regex(spec, "evidence")
 
     def run(self, spec: CheckSpec, ctx: CheckContext) -> CheckResult:
         names: list[str] = list(spec.options["function"])
@@ -89,6 +93,12 @@ class FunctionCheck:
 
         only = set(ctx.answer().defines) if spec.options.get("search") == "exercise" else None
         found, how = ctx.find_callable(names, params, behaves, only=only)
+        note = ""
+        if found is None and only is not None:
+            found, note = self._elsewhere(spec, ctx, params, behaves)
+            how = "elsewhere"  # the note says where and how it was found
+        if found is not None:
+            ctx.attribution.claim(("function", found), ctx.exercise.id)
         if found is None:
             why = ctx.failed_cells_note()
             msg = (
@@ -104,7 +114,31 @@ class FunctionCheck:
         if spec.options.get("scoring", "fraction") == "all" and fraction < 1:
             fraction = 0.0
         feedback, diagnoses = self._explain(spec, ctx, found, how, judged)
-        return ctx.result(spec, fraction, feedback, diagnoses)
+        return ctx.result(spec, fraction, [note, *feedback] if note else feedback, diagnoses)
+
+    @staticmethod
+    def _elsewhere(
+        spec: CheckSpec, ctx: CheckContext, params: int | None, behaves: Callable[[str], bool]
+    ) -> tuple[str | None, str]:
+        """A function defined outside the exercise's cells that behaves right on the first
+        cases (:mod:`grader.behaviour`), unclaimed by another exercise, from a cell that shows
+        the check's ``evidence``; its cell joins the answer."""
+        eid = ctx.exercise.id
+        where: dict[str, int] = {}
+        for place in ctx.attribution.places([eid]):
+            if not ctx.attribution.shows(place.cell, spec.options.get("evidence")):
+                continue
+            for name in analysis.facts(ctx.notebook.cells[place.cell].source).functions:
+                if not ctx.attribution.taken(("function", name), eid):
+                    where.setdefault(name, place.cell)  # places come latest first
+        if not where:
+            return None, ""
+        found, _ = ctx.find_callable([], params, behaves, only=set(where))
+        if found is None:
+            return None, ""
+        note = f"Found your function `{found}` in cell {where[found] + 1} by what it does."
+        ctx.adopt(where[found], note)
+        return found, note
 
     # ------------------------------------------------------------------ judging
     def _judge(

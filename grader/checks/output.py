@@ -5,12 +5,17 @@ image. The check finds the student's inputs (by name, by a predicate such as "is
 image", or a default like the section's kernel K), applies the reference, and looks for the
 result among the arrays the exercise's cells displayed or printed. With
 ``consistent_with``, an output equal to the student's own function applied to the same
-inputs also counts (a bug in that function is charged under its own exercise).
+inputs also counts (a bug in that function is charged under its own exercise). When no
+output of the exercise's cells is right, a right output displayed in another cell counts
+(:mod:`grader.behaviour`; ``evidence``: a regex that cell, or the markdown before it, must
+show; ``avoid``: a regex no such cell may match), earliest first, unless another exercise
+already took that output.
 """
 
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Any, ClassVar
@@ -29,12 +34,13 @@ from .base import (
     frozen_array,
     remembered,
     require_functions,
+    require_regex,
     same,
     schema,
     tolerance,
 )
 from .base import shape_text as st
-from .context import CheckContext
+from .context import Candidate, CheckContext
 from .property import judge
 
 _INPUT: dict[str, Any] = {
@@ -48,6 +54,7 @@ _INPUT: dict[str, Any] = {
     },
 }
 MAX_PER_INPUT = 4
+_NO_INPUT = "Could not find the input this exercise is about (e.g. your image X) in your notebook."
 
 
 class OutputCheck:
@@ -60,10 +67,13 @@ class OutputCheck:
         consistent_with=NAMES,
         tolerance=TOLERANCE,
         what={"type": "string"},
+        evidence={"type": "string"},
+        avoid={"type": "string"},
     )
 
     def validate(self, spec: CheckSpec, reference: Reference | None) -> None:
         require_functions(spec, reference, "reference")
+        require_regex(spec, "evidence", "avoid")
         for i, inp in enumerate(spec.options["inputs"]):
             pred = inp.get("predicate")
             if pred and (reference is None or not reference.has(pred)):
@@ -72,6 +82,37 @@ class OutputCheck:
     def run(self, spec: CheckSpec, ctx: CheckContext) -> CheckResult:
         what = spec.options.get("what", "result")
         shown = [c for c in ctx.candidates() if c.origin in ("result", "printed")]
+        choices = [self._inputs(ctx, inp) for inp in spec.options["inputs"]]
+        if all(choices):
+            own = self._own_function(spec, ctx)
+            tried: list[str] = []
+            hit = self._match(spec, ctx, shown, choices, own, tried)
+            if hit is not None:
+                return hit
+            elsewhere = [
+                c
+                for c in ctx.elsewhere(evidence=spec.options.get("evidence"), latest=False)
+                if c.origin in ("result", "printed")
+            ]
+            avoid = spec.options.get("avoid")
+            if avoid:  # cells that do what another question asks are that question's
+                rx = re.compile(avoid, re.IGNORECASE)
+                elsewhere = [
+                    c for c in elsewhere if not rx.search(ctx.notebook.cells[c.cell].source)
+                ]
+            hit = self._match(spec, ctx, elsewhere, choices, None, [])
+            if hit is not None:
+                return hit
+            if shown:
+                shapes = ", ".join(sorted({st(o.value.shape) for o in shown}))
+                return ctx.result(
+                    spec,
+                    0.0,
+                    [
+                        f"None of the outputs shown here (shapes {shapes}) is the expected "
+                        f"{what} for your input (expected shape {tried[0]})."
+                    ],
+                )
         if not shown:
             failed = [
                 r.error
@@ -97,21 +138,27 @@ class OutputCheck:
                 ],
                 found=False,
             )
-        choices = [self._inputs(ctx, inp) for inp in spec.options["inputs"]]
-        if any(not c for c in choices):
-            return ctx.result(
-                spec,
-                0,
-                [
-                    "Could not find the input this exercise is about "
-                    "(e.g. your image X) in your notebook."
-                ],
-                found=False,
-            )
+        return ctx.result(
+            spec,
+            0,
+            [_NO_INPUT],
+            found=False,
+        )
+
+    @staticmethod
+    def _match(
+        spec: CheckSpec,
+        ctx: CheckContext,
+        shown: Sequence[Candidate],
+        choices: Sequence[Sequence[FloatArray]],
+        own: str | None,
+        tried: list[str],
+    ) -> CheckResult | None:
+        """A passing result for the first of ``shown`` that is the reference's output on
+        some choice of the student's inputs (or, with ``own``, their function's output)."""
+        what = spec.options.get("what", "result")
         reference = ctx.reference.function(spec.options["reference"])
         rtol, atol = tolerance(spec)
-        own = self._own_function(spec, ctx)
-        tried: list[str] = []
         for combo in itertools.product(*choices):
             expected = remembered(
                 ctx.reference,
@@ -123,14 +170,16 @@ class OutputCheck:
             )
             for out in shown:
                 if any(same(out.value, e, max(rtol, 1e-4), max(atol, 1e-4)) for e in expected):
-                    return ctx.result(
-                        spec,
-                        1.0,
-                        [
-                            f"The {what} in cell {out.cell + 1} is right "
-                            f"for your input of shape {st(combo[0].shape)}."
-                        ],
+                    ctx.claim(out)
+                    right = (
+                        f"The {what} in cell {out.cell + 1} is right "
+                        f"for your input of shape {st(combo[0].shape)}."
                     )
+                    if out.tier == 0:
+                        return ctx.result(spec, 1.0, [right])
+                    note = f"Found the {what} by what it computes, in cell {out.cell + 1}."
+                    ctx.adopt(out.cell, note)
+                    return ctx.result(spec, 1.0, [note, right])
             if own is not None:
                 mine = ctx.call(own, list(combo)).array
                 if mine is not None and any(same(o.value, mine, 1e-4, 1e-4) for o in shown):
@@ -143,15 +192,7 @@ class OutputCheck:
                         ],
                     )
             tried.append(", ".join(st(e.shape) for e in expected))
-        shapes = ", ".join(sorted({st(o.value.shape) for o in shown}))
-        return ctx.result(
-            spec,
-            0.0,
-            [
-                f"None of the outputs shown here (shapes {shapes}) is the expected {what} for your "
-                f"input (expected shape {tried[0]})."
-            ],
-        )
+        return None
 
     @staticmethod
     def _inputs(ctx: CheckContext, inp: Mapping[str, Any]) -> list[FloatArray]:

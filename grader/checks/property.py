@@ -3,7 +3,9 @@
 Candidates are the arrays the student bound, displayed or printed in the exercise's cells
 (values captured when each cell ran, so later reassignments do not matter). Names in
 ``names`` are preferred; otherwise the candidate the predicate likes best is judged
-("found by behaviour"). A predicate returns ``(fraction, message)`` or
+("found by behaviour"). When nothing there is right, a value the predicate fully accepts in
+another cell is judged instead (:mod:`grader.behaviour`; ``evidence``: a regex that cell, or
+the markdown just before it, must show). A predicate returns ``(fraction, message)`` or
 ``(fraction, message, diagnosis_ids)``.
 """
 
@@ -14,8 +16,16 @@ from typing import Any, ClassVar
 
 from ..model import CheckResult
 from ..rubric import CheckSpec, Reference
-from .base import NAMES, remembered, require_functions, schema, verdict, verdict_cost
-from .context import CheckContext
+from .base import (
+    NAMES,
+    remembered,
+    require_functions,
+    require_regex,
+    schema,
+    verdict,
+    verdict_cost,
+)
+from .context import Candidate, CheckContext
 
 
 def judge(ctx: CheckContext, predicate: str, value: Any) -> tuple[float, str, tuple[str, ...]]:
@@ -45,18 +55,48 @@ class PropertyCheck:
         **{"from": NAMES},
         what={"type": "string"},
         min_size={"type": "integer", "minimum": 1},
+        evidence={"type": "string"},
     )
 
     def validate(self, spec: CheckSpec, reference: Reference | None) -> None:
         require_functions(spec, reference, "predicate")
+        require_regex(spec, "evidence")
 
     def run(self, spec: CheckSpec, ctx: CheckContext) -> CheckResult:
         what = spec.options.get("what", "value")
         names = list(spec.options.get("names", []))
         min_size = int(spec.options.get("min_size", 2))
         sources = list(spec.options.get("from", [ctx.exercise.id]))
+        predicate = spec.options["predicate"]
         pool = [c for c in ctx.candidates(sources) if c.value.size >= min_size]
-        if not pool:
+        scored = [(c, *judge(ctx, predicate, c.value)) for c in pool]
+        best: tuple[Candidate, float, str, tuple[str, ...]] | None = None
+        if scored:
+            named = [s for s in scored if s[0].name in names]
+            if named:  # the student's own name for it: judge their latest definition
+                best = max(named, key=lambda s: s[0].cell)
+            else:  # the candidate the predicate likes best
+                best = max(scored, key=lambda s: (s[1], s[0].cell))
+        found = None
+        if best is None or best[1] < 1.0:
+            found = self._elsewhere(spec, ctx, sources, min_size)
+        review = False
+        if found is not None:
+            cand = found[0]
+            where = f"the {what} {_shown(cand)} in cell {cand.cell + 1}"
+            if best is None:
+                note = f"Found your {what} by what it computes: {where}."
+            else:
+                review = True
+                note = (
+                    f"Found a right {what} outside this exercise's cells ({where}) and "
+                    f"judged it instead of {_label(best[0], what)}; your instructor will "
+                    "check that it is your answer."
+                )
+            ctx.adopt(cand.cell, note)
+            best = found
+            lines = [note]
+        elif best is None:
             why = ctx.failed_cells_note()
             msg = (
                 f"No {what} could be judged: your answer's code did not run{why}."
@@ -65,17 +105,42 @@ class PropertyCheck:
                 "display it in a code cell)."
             )
             return ctx.result(spec, 0, [msg], found=False)
-        scored = [(c, *judge(ctx, spec.options["predicate"], c.value)) for c in pool]
-        named = [s for s in scored if s[0].name in names]
-        if named:  # the student's own name for it: judge their latest definition
-            best = max(named, key=lambda s: s[0].cell)
-        else:  # found by behaviour: the candidate the predicate likes best
-            best = max(scored, key=lambda s: (s[1], s[0].cell))
+        else:
+            lines = []
         cand, frac, msg, diags = best
-        label = f"`{cand.name}`" if cand.name else f"the {what} shown in cell {cand.cell + 1}"
-        lines = [f"Judged {label}: {msg}" if msg else f"Judged {label}."]
+        ctx.claim(cand)
+        label = _label(cand, what)
+        lines.append(f"Judged {label}: {msg}" if msg else f"Judged {label}.")
         for d in diags:
             text = ctx.diagnosis(d)
             if text:
                 lines.append(text)
-        return ctx.result(spec, frac, lines, diags)
+        return ctx.result(spec, frac, lines, diags, needs_review=review)
+
+    @staticmethod
+    def _elsewhere(
+        spec: CheckSpec, ctx: CheckContext, sources: list[str], min_size: int
+    ) -> tuple[Candidate, float, str, tuple[str, ...]] | None:
+        """The right value in a cell outside the answer (grader.behaviour) that the
+        predicate fully accepts: the nearest, assigned rather than displayed, latest."""
+        predicate = spec.options["predicate"]
+        names = spec.options.get("names", [])
+        found = ctx.elsewhere(sources, spec.options.get("evidence"))
+        # an assigned value before a displayed one (K applied to a diagonal image displays
+        # another diagonal image), the student's usual names first
+        found.sort(key=lambda c: (c.tier, c.origin != "binding", c.name not in names))
+        for c in found:
+            if c.value.size < min_size:
+                continue
+            frac, msg, diags = judge(ctx, predicate, c.value)
+            if frac >= 1.0:
+                return c, frac, msg, diags
+        return None
+
+
+def _shown(c: Candidate) -> str:
+    return {"binding": "assigned", "result": "displayed", "printed": "printed"}[c.origin]
+
+
+def _label(c: Candidate, what: str) -> str:
+    return f"`{c.name}`" if c.name else f"the {what} shown in cell {c.cell + 1}"

@@ -1,0 +1,172 @@
+"""Locate, second pass: find answers by what the cells computed.
+
+The text pass (:mod:`grader.locate`) places each answer from headings, wording, numbers,
+tags and names, before anything runs. Students often leave an answer where the text says
+nothing (a learned kernel displayed after their own words, code cells after a pasted list of
+questions, one long script), so after execution a check that finds nothing right in the
+answer's own cells may look further, through this object:
+
+- **Where it may look** (:meth:`Attribution.places`): every code cell except those the text
+  gives firmly to another question (under its markdown heading, or labelled by a leading
+  comment). Cells the text gives to nobody come first (tier 1), then cells held only weakly
+  by another answer (tier 2: the code after a cell that opened several answers at once or
+  after a label that is not a heading, a cell found by a defined name, the section's own
+  code, the cells of an exercise's sub-questions or of its parent: "1" and "1.1").
+- **Behaviour only credits.** A value, display or function found outside the answer's own
+  cells is taken only if the exercise's reference predicate fully accepts it (and the cell
+  shows the check's ``evidence``, where it declares one: a learned kernel comes from a cell
+  that trains). A wrong value elsewhere is never charged to an exercise: that would be a
+  guess about what the student meant.
+- **One thing answers one question.** What a check took by behaviour is claimed for its
+  exercise; another exercise's search skips it (one displayed matrix is not both "apply K"
+  and "transpose X").
+- **The answer grows.** A cell taken by behaviour joins the exercise's answer (its other
+  checks, e.g. the source check of a function, see it, and the report lists it), with a note
+  saying where the answer was found.
+
+One ``Attribution`` lives for one submission's grading; the checks of a submission run in
+the rubric's order, so earlier exercises claim first. Results stay frozen: an adopted answer
+is a new :class:`~grader.locate.Answer`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+
+from . import analysis
+from .locate import Answer
+from .model import Notebook
+from .rubric import Rubric
+
+FREE, WEAK = 1, 2  # tiers of the cells outside an answer (0: the answer's own cells)
+
+
+@dataclass(frozen=True)
+class Place:
+    """A code cell that may hold an exercise's answer, and how far it is from the text."""
+
+    cell: int  # 0-based notebook index
+    tier: int  # FREE: the text gives it to nobody; WEAK: held weakly by another answer
+
+
+class Attribution:
+    """Who holds which cell, what was claimed, and the answers as they grow."""
+
+    def __init__(self, notebook: Notebook, rubric: Rubric, answers: Mapping[str, Answer]):
+        self.notebook = notebook
+        self._answers = dict(answers)
+        self._section = {ex.id for ex in rubric.exercises if ex.kind == "section"}
+        self._family = _families(rubric)
+        self._claims: dict[Hashable, str] = {}
+        # cell -> exercises holding it firmly / weakly (by the text)
+        self._firm: dict[int, set[str]] = {}
+        self._weak: dict[int, set[str]] = {}
+        for eid, a in answers.items():
+            weak = set(a.weak)
+            for i in a.code_cells:
+                firm = i not in weak and eid not in self._section
+                (self._firm if firm else self._weak).setdefault(i, set()).add(eid)
+
+    # ------------------------------------------------------------------ answers
+    @property
+    def answers(self) -> Mapping[str, Answer]:
+        return self._answers
+
+    def answer(self, exercise: str) -> Answer:
+        return self._answers.get(exercise) or Answer(exercise=exercise)
+
+    def adopt(self, exercise: str, cell: int, note: str) -> None:
+        """Make ``cell`` part of ``exercise``'s answer, found by behaviour."""
+        a = self.answer(exercise)
+        notes = a.notes if note in a.notes else (*a.notes, note)
+        if cell in a.code_cells:
+            self._answers[exercise] = replace(a, notes=notes)
+            return
+        source = self.notebook.cells[cell].source
+        defines = set(a.defines) | set(analysis.facts(source).defines)
+        comments = _comments(source) if cell not in self._firm else ""
+        self._answers[exercise] = replace(
+            a,
+            cells=tuple(sorted({*a.cells, cell})),
+            code_cells=tuple(sorted({*a.code_cells, cell})),
+            defines=tuple(sorted(defines)),
+            prose="\n".join(p for p in (a.prose, comments) if p),
+            via=a.via if a.found else "behaviour",
+            weak=tuple(sorted({*a.weak, cell})),
+            notes=notes,
+        )
+
+    # ------------------------------------------------------------------ where to look
+    def places(self, sources: Sequence[str]) -> list[Place]:
+        """Code cells outside the ``sources`` answers that may hold their answer, nearest
+        tier first, later cells first within a tier (a student's last attempt)."""
+        own: set[int] = set()
+        for eid in sources:
+            own.update(self.answer(eid).code_cells)
+        mine = set(sources)
+        kin = mine.union(*(self._family.get(e, set()) for e in sources))
+        out: list[Place] = []
+        for cell in self.notebook.cells:
+            i = cell.index
+            if cell.kind != "code" or i in own:
+                continue
+            firm = self._firm.get(i, set()) - mine
+            if firm - kin:
+                continue  # the text gives it to another question
+            tier = WEAK if firm or self._weak.get(i, set()) - mine else FREE
+            out.append(Place(i, tier))
+        out.sort(key=lambda p: (p.tier, -p.cell))
+        return out
+
+    def shows(self, cell: int, evidence: str | None) -> bool:
+        """Whether ``cell`` (its code, or the markdown just before it) matches the check's
+        ``evidence`` regex; any cell does when there is none."""
+        if not evidence:
+            return True
+        rx = re.compile(evidence, re.IGNORECASE)
+        if rx.search(self.notebook.cells[cell].source):
+            return True
+        before = self.notebook.cells[cell - 1] if cell > 0 else None
+        return before is not None and before.kind != "code" and bool(rx.search(before.source))
+
+    # ------------------------------------------------------------------ claims
+    def claim(self, key: Hashable, exercise: str) -> None:
+        self._claims.setdefault(key, exercise)
+
+    def taken(self, key: Hashable, exercise: str) -> bool:
+        """Whether another exercise already claimed ``key``."""
+        owner = self._claims.get(key)
+        return owner is not None and owner != exercise
+
+
+def _families(rubric: Rubric) -> dict[str, set[str]]:
+    """Exercises and their sub-questions ("1" and "1.1" of one edition): the code under a
+    heading for exercise 1 often answers 1.1-1.3 too, so each may look in the other's cells
+    (as weakly held ones)."""
+    out: dict[str, set[str]] = {}
+    for a in rubric.exercises:
+        for b in rubric.exercises:
+            if any(
+                num.startswith(f"{b.numbers.get(ed)}.")
+                for ed, num in a.numbers.items()
+                if b.numbers.get(ed)
+            ):
+                out.setdefault(a.id, set()).add(b.id)
+                out.setdefault(b.id, set()).add(a.id)
+    return out
+
+
+def _comments(source: str) -> str:
+    lines = (ln.strip() for ln in source.splitlines())
+    return "\n".join(ln.lstrip("#").strip() for ln in lines if ln.startswith("#"))
+
+
+def latest_definer(notebook: Notebook, name: str, cells: Iterable[int]) -> int | None:
+    """The last of ``cells`` whose source defines ``name``."""
+    found = None
+    for i in cells:
+        if name in analysis.facts(notebook.cells[i].source).defines:
+            found = i if found is None else max(found, i)
+    return found

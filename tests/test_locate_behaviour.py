@@ -1,0 +1,331 @@
+"""Locating answers by what the cells computed (grader.behaviour), on hand-made executions.
+
+The whole pipeline runs (text locate, then the checks with their behaviour search in the
+rubric's order); only the kernel is replaced by a recorded execution and a fake probe."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import pytest
+from fakes import FakeRun, corr2d
+
+from grader.model import Array, Cell, CellRun, Execution, ExerciseResult, Notebook, Value
+from grader.pipeline import Grader, Options
+from grader.rubric import Rubric
+
+K = np.array([[1.0, -1.0]])
+EYE = np.eye(6)
+BOOK_X = np.ones((6, 8))
+BOOK_X[:, 2:6] = 0
+
+
+def arr(x: Any) -> Array:
+    return Array(np.asarray(x, dtype=np.float32))
+
+
+class _Run:
+    def __init__(self, execution: Execution, fake: FakeRun) -> None:
+        self.execution = execution
+        self._fake = fake
+
+    @property
+    def alive(self) -> bool:
+        return True
+
+    def probe(self, request: dict[str, Any]) -> dict[str, Any]:
+        return self._fake.probe(request)
+
+
+class _Executor:
+    """Serves one hand-made execution record and answers the probe with plain functions."""
+
+    name = "fake"
+
+    def __init__(self, execution: Execution, functions: Mapping[str, Any]) -> None:
+        self.execution = execution
+        self.functions = functions
+
+    @contextmanager
+    def run(self, notebook: Notebook) -> Iterator[_Run]:
+        yield _Run(self.execution, FakeRun(self.functions))
+
+
+def grade(
+    rubric: Rubric,
+    cells: list[tuple[str, str, dict[str, Any]]],
+    functions: Mapping[str, Any] | None = None,
+    edition: str = "d2l-1.0",
+) -> dict[str, ExerciseResult]:
+    """``cells``: (kind, source, what the cell left: {"results": [...], "bindings": {...},
+    "text": ...}). Returns the exercise results by id."""
+    notebook = Notebook(
+        "t.ipynb",
+        "ipynb",
+        tuple(Cell(i, k, s) for i, (k, s, _) in enumerate(cells)),  # type: ignore[arg-type]
+    )
+    runs = []
+    for i, (kind, _, left) in enumerate(cells):
+        if kind != "code":
+            continue
+        results: tuple[Value, ...] = tuple(arr(v) for v in left.get("results", []))
+        bindings: dict[str, Value] = {k: arr(v) for k, v in left.get("bindings", {}).items()}
+        runs.append(CellRun(index=i, text=left.get("text", ""), results=results, bindings=bindings))
+    execution = Execution(cells=tuple(runs), seconds=0.1)
+    fns = {"corr2d": corr2d, **(functions or {})}
+    g = Grader(rubric, _Executor(execution, fns), Options(edition=edition))  # type: ignore[arg-type]
+    result = g.grade_notebook(notebook)
+    return {r.id: r for r in result.exercises}
+
+
+def md(text: str) -> tuple[str, str, dict[str, Any]]:
+    return ("markdown", text, {})
+
+
+def code(source: str, **left: Any) -> tuple[str, str, dict[str, Any]]:
+    return ("code", source, left)
+
+
+def check(results: Mapping[str, ExerciseResult], exercise: str, label: str) -> Any:
+    return next(c for c in results[exercise].checks if c.check == f"{exercise}/{label}")
+
+
+SECTION = [
+    md("Cross-correlation, my way"),
+    code("def corr2d(X, K):\n    ...\n"),
+    code(
+        "X = torch.ones((6, 8))\nX[:, 2:6] = 0\nK = torch.tensor([[1.0, -1.0]])",
+        bindings={"X": BOOK_X, "K": K},
+    ),
+    code("Y = corr2d(X, K)\nY", bindings={"Y": corr2d(BOOK_X, K)}, results=[corr2d(BOOK_X, K)]),
+]
+
+
+# ----------------------------------------------------------------------------- found
+
+
+def test_a_learned_kernel_displayed_after_the_students_own_words_is_found(rubric: Rubric) -> None:
+    r = grade(
+        rubric,
+        [
+            *SECTION,
+            md("Now we try to get K back from X and Y by gradient descent."),
+            code("net = nn.Conv2d(1, 1, (1, 2), bias=False)\nfor i in range(10):\n    ...\n"),
+            code("net.weight.data.reshape((1, 2))", results=[[[1.02, -0.97]]]),
+        ],
+    )
+    learn = r["learn-kernel"]
+    assert learn.status == "pass" and learn.score == 2
+    text = " ".join(learn.feedback)
+    assert "cell 7" in text and "by what it computes" in text
+    assert 6 in learn.cells  # the cell joins the answer (0-based)
+
+
+def test_the_sections_own_kernel_is_not_a_learned_kernel(rubric: Rubric) -> None:
+    r = grade(rubric, [*SECTION, code("K", results=[K])])
+    assert r["learn-kernel"].status == "missing" and r["learn-kernel"].score == 0
+
+
+def test_code_after_a_pasted_list_of_questions_answers_each_question(rubric: Rubric) -> None:
+    questions = md(
+        "## Exercises\n\n"
+        "1. Construct an image X with diagonal edges.\n"
+        "    * see code\n"
+        "    1. What happens if you apply the kernel K in this section to it?\n"
+        "        * +1 on the diagonal and -1 below it, not zeros\n"
+        "    2. What happens if you transpose X?\n"
+        "        * same thing, still detected\n"
+        "    3. What happens if you transpose K?\n"
+        "        * it detects the horizontal edges, still finds the diagonal\n"
+        "4. How do you represent a cross-correlation operation as a matrix multiplication?\n"
+        "    * unroll the windows (im2col)\n"
+    )
+    r = grade(
+        rubric,
+        [
+            *SECTION,
+            questions,
+            code(
+                "#1\nX = torch.zeros(6, 6)\nfor i in range(6):\n    X[i, i] = 1\nX",
+                bindings={"X": EYE},
+                results=[EYE],
+            ),
+            code("corr2d(X, K)", results=[corr2d(EYE, K)]),
+            code("corr2d(X.T, K)", results=[corr2d(EYE.T, K)]),
+            code("corr2d(X, K.T)", results=[corr2d(EYE, K.T)]),
+        ],
+    )
+    for eid in (
+        "diagonal-edges",
+        "diagonal-apply-kernel",
+        "diagonal-transpose-input",
+        "diagonal-transpose-kernel",
+    ):
+        assert r[eid].status == "pass", (eid, r[eid].feedback)
+    assert 7 in r["diagonal-transpose-input"].cells  # the X.T cell, not the plain one
+    assert 8 in r["diagonal-transpose-kernel"].cells
+
+
+def test_one_displayed_matrix_answers_one_question(rubric: Rubric) -> None:
+    # eye is symmetric: corr2d(X.T, K) == corr2d(X, K); shown once, it cannot answer both
+    r = grade(
+        rubric,
+        [
+            *SECTION,
+            code("X = torch.eye(6)\nX", bindings={"X": EYE}, results=[EYE]),
+            code("corr2d(X.T, K)", results=[corr2d(EYE.T, K)]),
+        ],
+    )
+    took = [
+        eid
+        for eid in ("diagonal-apply-kernel", "diagonal-transpose-input")
+        if check(r, eid, "apply-output" if "apply" in eid else "transpose-input-output").passed
+    ]
+    assert took == ["diagonal-transpose-input"]
+
+
+def test_a_wrong_answer_in_its_section_and_a_right_one_elsewhere_is_credited_for_review(
+    rubric: Rubric,
+) -> None:
+    r = grade(
+        rubric,
+        [
+            *SECTION,
+            md("### 2.3 Blur"),
+            code("blur = torch.ones(3, 3)\nblur", bindings={"blur": np.ones((3, 3))}),
+            md("## scratch"),
+            code("avg = torch.ones(3, 3) / 9", bindings={"avg": np.ones((3, 3)) / 9}),
+        ],
+    )
+    c = check(r, "blur-kernel", "blur-kernel")
+    assert c.passed and c.needs_review
+    assert "cell 8" in " ".join(c.feedback) and "`blur`" in " ".join(c.feedback)
+
+
+def test_a_matmul_function_without_a_heading_is_found_and_its_source_checked(
+    rubric: Rubric,
+) -> None:
+    def conv_as_matrix(X: Any, K: Any) -> Any:
+        return corr2d(X, K)
+
+    r = grade(
+        rubric,
+        [
+            *SECTION,
+            code(
+                "def conv_as_matrix(X, K):\n    W = build(X, K)\n"
+                "    return (W @ X.reshape(-1)).reshape(2, 2)\n"
+            ),
+        ],
+        {"conv_as_matrix": conv_as_matrix},
+    )
+    assert check(r, "corr2d-as-matmul", "matmul-equals-corr2d").passed
+    assert check(r, "corr2d-as-matmul", "uses-matrix-product").passed
+    assert 4 in r["corr2d-as-matmul"].cells
+
+
+def test_a_second_plain_loop_is_not_taken_for_the_matmul_answer(rubric: Rubric) -> None:
+    r = grade(
+        rubric,
+        [*SECTION, code("def corr2d_v2(X, K):\n    for i in range(3):\n        pass\n")],
+        {"corr2d_v2": corr2d},
+    )
+    assert not check(r, "corr2d-as-matmul", "matmul-equals-corr2d").passed
+
+
+# ----------------------------------------------------------------------------- no false credit
+
+SECOND = np.array([[1.0, -2.0, 1.0]])
+RIGHT: dict[str, tuple[str, str, Any]] = {
+    # exercise -> (check label, source, a right value)
+    "diagonal-edges": ("diagonal-image", "D = torch.eye(6)", EYE),
+    "learn-kernel": ("learned-kernel", "w = net.weight.data", np.array([[1.01, -0.98]])),
+    "second-derivative-kernel": (
+        "second-derivative-kernel",
+        "K2 = torch.tensor([[1., -2., 1.]])",
+        SECOND,
+    ),
+    "blur-kernel": ("blur-kernel", "B = torch.ones(3, 3) / 9", np.ones((3, 3)) / 9),
+}
+
+
+@pytest.mark.parametrize("exercise", sorted(RIGHT))
+def test_a_value_under_another_questions_heading_is_not_credited(
+    rubric: Rubric, exercise: str
+) -> None:
+    label, source, value = RIGHT[exercise]
+    other = "### 3. autograd" if exercise != "autograd-error" else "### 4. matmul"
+    r = grade(rubric, [md(other), code(source, bindings={"v": value}, results=[value])])
+    assert not check(r, exercise, label).passed
+
+
+def test_an_integral_kernel_under_another_heading_is_not_credited(rubric: Rubric) -> None:
+    ones = np.ones((1, 8))
+    r = grade(
+        rubric,
+        [md("### 2. autograd"), code("# running sum\nS = torch.ones(1, 8)", bindings={"S": ones})],
+        edition="d2l-0.17",
+    )
+    assert not check(r, "integral-kernel", "integral-kernel").passed
+    r = grade(
+        rubric,
+        [
+            md("my notes"),
+            code("# running sum (integral)\nS = torch.ones(1, 8)", bindings={"S": ones}),
+        ],
+        edition="d2l-0.17",
+    )
+    assert check(r, "integral-kernel", "integral-kernel").passed
+
+
+@pytest.mark.parametrize(
+    ("exercise", "label", "source", "shown"),
+    [
+        ("diagonal-apply-kernel", "apply-output", "corr2d(X, K)", corr2d(EYE, K)),
+        ("diagonal-transpose-input", "transpose-input-output", "corr2d(X.T, K)", corr2d(EYE.T, K)),
+        (
+            "diagonal-transpose-kernel",
+            "transpose-kernel-output",
+            "corr2d(X, K.T)",
+            corr2d(EYE, K.T),
+        ),
+    ],
+)
+def test_an_output_under_another_questions_heading_is_not_credited(
+    rubric: Rubric, exercise: str, label: str, source: str, shown: Any
+) -> None:
+    r = grade(
+        rubric,
+        [
+            md("### 1. A diagonal image"),
+            code("X = torch.eye(6)", bindings={"X": EYE}),
+            md("### 2.3 Blur"),
+            code(source, results=[shown]),
+        ],
+    )
+    assert not check(r, exercise, label).passed
+
+
+def test_the_sections_edge_image_output_is_not_the_diagonal_answer(rubric: Rubric) -> None:
+    r = grade(rubric, [*SECTION, code("X2 = torch.eye(6)", bindings={"X2": EYE})])
+    assert not check(r, "diagonal-apply-kernel", "apply-output").passed
+
+
+def test_a_directional_kernel_under_another_heading_is_not_credited(rubric: Rubric) -> None:
+    def edge(v1: float, v2: float) -> Any:
+        return np.array([[-(v1 + v2), v1], [v2, 0.0]])
+
+    src = "def edge(v1, v2):\n    return torch.tensor([[-(v1 + v2), v1], [v2, 0.0]])\n"
+    r = grade(rubric, [md("### 2.3 Blur"), code(src)], {"edge": edge})
+    assert not check(r, "directional-edge-kernel", "directional-kernel").passed
+    r = grade(rubric, [md("scratch work"), code(src)], {"edge": edge})
+    assert check(r, "directional-edge-kernel", "directional-kernel").passed
+
+
+def test_a_matmul_function_under_another_heading_is_not_credited(rubric: Rubric) -> None:
+    src = "def mm(X, K):\n    return (W @ X.reshape(-1))\n"
+    r = grade(rubric, [md("### 2.3 Blur"), code(src)], {"mm": corr2d})
+    assert not check(r, "corr2d-as-matmul", "matmul-equals-corr2d").passed
