@@ -180,6 +180,16 @@ def indentation_lost(source: str) -> bool:
     return False
 
 
+_TYPOGRAPHIC = re.compile("[\u2018\u2019\u201c\u201d\u2032\u2033]")
+
+
+def typographic_quotes(source: str) -> bool:
+    """True when code holds typographic quotes (“ ” ‘ ’), as pasted from a web page or a word
+    processor: Python cannot run them outside strings and comments."""
+    code = "\n".join(ln for ln in source.splitlines() if not ln.lstrip().startswith("#"))
+    return bool(_TYPOGRAPHIC.search(code))
+
+
 def _indent(line: str) -> int:
     return len(line) - len(line.lstrip())
 

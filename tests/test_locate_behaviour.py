@@ -329,3 +329,68 @@ def test_a_matmul_function_under_another_heading_is_not_credited(rubric: Rubric)
     src = "def mm(X, K):\n    return (W @ X.reshape(-1))\n"
     r = grade(rubric, [md("### 2.3 Blur"), code(src)], {"mm": corr2d})
     assert not check(r, "corr2d-as-matmul", "matmul-equals-corr2d").passed
+
+
+# ----------------------------------------------------------------------------- text, not code
+
+
+def test_a_forum_paste_with_typographic_quotes_is_named_and_its_kernel_judged_from_the_text(
+    rubric: Rubric,
+) -> None:
+    from grader.model import CellError
+
+    src = "# 2.2 second derivative\nK2 = torch.tensor([[1., -2., 1.]])\nprint(“K2”, K2)\n"
+    notebook_cells = [md("### 2.2 Second derivative"), code(src)]
+    notebook = Notebook(
+        "t.ipynb",
+        "ipynb",
+        tuple(Cell(i, k, s) for i, (k, s, _) in enumerate(notebook_cells)),  # type: ignore[arg-type]
+    )
+    err = CellError(2, "SyntaxError", "invalid character '“' (U+201C)")
+    execution = Execution(cells=(CellRun(index=1, error=err),), seconds=0.1)
+    result = Grader(rubric, _Executor(execution, {}), Options(edition="d2l-1.0")).grade_notebook(
+        notebook
+    )  # type: ignore[arg-type]
+    r = {e.id: e for e in result.exercises}
+    assert "typographic-quotes" in r["notebook-runs"].diagnoses
+    assert "Cells: 2" in " ".join(r["notebook-runs"].feedback)
+    k = check(r, "second-derivative-kernel", "second-derivative-kernel")
+    assert k.passed and k.needs_review
+    assert "could not run" in " ".join(k.feedback)
+
+
+def test_an_output_pasted_in_a_docstring_is_judged_below_what_was_computed(
+    rubric: Rubric,
+) -> None:
+    row = "[0.1111, 0.1111, 0.1111]"
+    pasted = f'# 2.3 blur\nB = make_blur()\n"""\ntensor([{row},\n {row},\n {row}])\n"""\n'
+    # nothing computed: the pasted output is judged, for review
+    r = grade(rubric, [code(pasted)])
+    c = check(r, "blur-kernel", "blur-kernel")
+    assert c.passed and c.needs_review and "pasted as text" in " ".join(c.feedback)
+    # a computed (wrong) kernel in the answer outweighs the pasted one
+    r = grade(rubric, [code(pasted, bindings={"B": np.ones((3, 3))})])
+    c = check(r, "blur-kernel", "blur-kernel")
+    assert not c.passed and "`B`" in " ".join(c.feedback)
+
+
+def test_comment_headings_split_one_long_cell_into_answers(rubric: Rubric) -> None:
+    from grader.locate import locate
+
+    script = (
+        "import torch\n\n"
+        "# Exercise 1: a diagonal image\n"
+        "X = torch.eye(6)\n\n"
+        "# 1.1 apply K\n"
+        "# +1 on the diagonal, -1 below it: not a zero matrix\n"
+        "print(corr2d(X, K))\n\n"
+        "# 2.4 minimum kernel size\n"
+        '"""d + 1 taps: the d-th forward difference needs d + 1 points"""\n'
+    )
+    notebook = Notebook("t.py", "py:light", (Cell(0, "code", script),))
+    a = locate(notebook, rubric, "d2l-1.0")
+    assert a["diagonal-edges"].code_cells == (0,)
+    assert "not a zero matrix" in a["diagonal-apply-kernel"].prose
+    assert "not a zero matrix" not in a["derivative-kernel-size"].prose
+    assert "d + 1 taps" in a["derivative-kernel-size"].prose
+    assert "d + 1" not in a["diagonal-apply-kernel"].prose

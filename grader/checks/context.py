@@ -67,7 +67,7 @@ class Candidate:
     value: FloatArray
     cell: int  # 0-based notebook index
     name: str | None  # the binding's name, None for displayed/printed values
-    origin: str  # "binding" | "result" | "printed"
+    origin: str  # "binding" | "result" | "printed" | "pasted" | "written" (not computed)
     position: int = 0  # which result / printed array of the cell (0 for bindings)
     tier: int = 0  # 0: in the answer's own cells; else found by behaviour (see Place.tier)
 
@@ -147,6 +147,25 @@ class CheckContext:
         found = [c for c in found if not self.attribution.taken(c.key, eid)]
         found.sort(key=lambda c: (c.tier, -c.cell if latest else c.cell))
         return found
+
+    def pasted(self, exercise_ids: Sequence[str] | None = None) -> list[Candidate]:
+        """Arrays the student *wrote* rather than computed, in the given exercises' answers:
+        in their words and docstrings (outputs pasted as text: origin "pasted"), and in code
+        cells of the answer that could not run (origin "written"). Evidence of what the
+        student saw, weighed below anything the grader computed."""
+        out: list[Candidate] = []
+        failed = {r.index for r in self.execution.cells if r.error is not None}
+        for eid in exercise_ids or [self.exercise.id]:
+            a = self.answer(eid)
+            if not a.cells:
+                continue
+            for k, arr in enumerate(parse_arrays(a.prose)):
+                out.append(Candidate(arr, a.cells[0], None, "pasted", k))
+            for i in a.code_cells:
+                if i in failed:
+                    for k, arr in enumerate(parse_arrays(self.notebook.cells[i].source)):
+                        out.append(Candidate(arr, i, None, "written", k))
+        return out
 
     def claim(self, candidate: Candidate) -> None:
         """``candidate`` answers this exercise: other exercises' searches skip it."""

@@ -80,6 +80,8 @@ class PropertyCheck:
         found = None
         if best is None or best[1] < 1.0:
             found = self._elsewhere(spec, ctx, sources, min_size)
+        if found is None and (best is None or best[1] < 1.0):
+            return self._from_text(spec, ctx, sources, min_size, best)
         review = False
         if found is not None:
             cand = found[0]
@@ -96,7 +98,43 @@ class PropertyCheck:
             ctx.adopt(cand.cell, note)
             best = found
             lines = [note]
-        elif best is None:
+        else:
+            lines = []
+        assert best is not None  # _from_text handled "nothing found"
+        cand, frac, msg, diags = best
+        ctx.claim(cand)
+        label = _label(cand, what)
+        lines.append(f"Judged {label}: {msg}" if msg else f"Judged {label}.")
+        lines.extend(t for d in diags if (t := ctx.diagnosis(d)))
+        return ctx.result(spec, frac, lines, diags, needs_review=review)
+
+    def _from_text(
+        self,
+        spec: CheckSpec,
+        ctx: CheckContext,
+        sources: list[str],
+        min_size: int,
+        best: tuple[Candidate, float, str, tuple[str, ...]] | None,
+    ) -> CheckResult:
+        """Nothing right was computed anywhere. With a computed value in the answer, that is
+        judged; with none, what the student wrote or pasted as text (a docstring with an
+        output, code that could not run, a kernel in their words): a value the grader did
+        not compute earns credit only for the instructor's review."""
+        what = spec.options.get("what", "value")
+        predicate = spec.options["predicate"]
+        written = [] if best is not None else ctx.pasted(sources)
+        scored = [(c, *judge(ctx, predicate, c.value)) for c in written if c.value.size >= min_size]
+        text = max(scored, key=lambda s: (s[1], s[0].cell), default=None)
+        if text is not None:
+            cand, frac, msg, diags = text
+            how = "pasted as text" if cand.origin == "pasted" else "in code that could not run"
+            lines = [
+                f"Judged the {what} {how} in your answer (cell {cand.cell + 1}): {msg}",
+                "The grader could not compute it itself; your instructor will check it.",
+            ]
+            lines.extend(t for d in diags if (t := ctx.diagnosis(d)))
+            return ctx.result(spec, frac, lines, diags, needs_review=frac > 0)
+        if best is None:
             why = ctx.failed_cells_note()
             msg = (
                 f"No {what} could be judged: your answer's code did not run{why}."
@@ -105,17 +143,12 @@ class PropertyCheck:
                 "display it in a code cell)."
             )
             return ctx.result(spec, 0, [msg], found=False)
-        else:
-            lines = []
         cand, frac, msg, diags = best
         ctx.claim(cand)
         label = _label(cand, what)
-        lines.append(f"Judged {label}: {msg}" if msg else f"Judged {label}.")
-        for d in diags:
-            text = ctx.diagnosis(d)
-            if text:
-                lines.append(text)
-        return ctx.result(spec, frac, lines, diags, needs_review=review)
+        lines = [f"Judged {label}: {msg}" if msg else f"Judged {label}."]
+        lines.extend(t for d in diags if (t := ctx.diagnosis(d)))
+        return ctx.result(spec, frac, lines, diags)
 
     @staticmethod
     def _elsewhere(

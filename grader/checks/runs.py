@@ -2,8 +2,9 @@
 
 Also evaluates the execution diagnoses: ``out-of-order`` (a cell used a name that only a
 later cell, or no cell, defines: the notebook only worked in the student's own session),
-``missing-module`` (an import the grading environment lacks) and ``indentation-lost``
-(code whose indentation was collapsed, e.g. by copying it through a web form).
+``missing-module`` (an import the grading environment lacks), ``indentation-lost``
+(code whose indentation was collapsed, e.g. by copying it through a web form) and
+``typographic-quotes`` (code pasted with “ ” ‘ ’ from a web page, which cannot run).
 """
 
 from __future__ import annotations
@@ -26,6 +27,18 @@ def _indentation_lost(ctx: CheckContext) -> list[int]:
         if r.error is not None
         and r.error.ename in ("IndentationError", "SyntaxError")
         and analysis.indentation_lost(sources.get(r.index, ""))
+    ]
+
+
+def _typographic(ctx: CheckContext) -> list[int]:
+    """1-based numbers of cells that failed to parse because of typographic quotes."""
+    sources = {c.index: c.source for c in ctx.notebook.cells}
+    return [
+        r.index + 1
+        for r in ctx.execution.cells
+        if r.error is not None
+        and r.error.ename == "SyntaxError"
+        and analysis.typographic_quotes(sources.get(r.index, ""))
     ]
 
 
@@ -88,6 +101,9 @@ class RunsCheck:
             if d.execution == "indentation-lost" and (lost := _indentation_lost(ctx)):
                 diagnoses.append(d.id)
                 lines.append(f"{d.feedback} Cells: {', '.join(map(str, lost))}.")
+            if d.execution == "typographic-quotes" and (curly := _typographic(ctx)):
+                diagnoses.append(d.id)
+                lines.append(f"{d.feedback} Cells: {', '.join(map(str, curly))}.")
             if d.execution == "missing-module" and ex.missing_modules:
                 diagnoses.append(d.id)
                 lines.append(f"{d.feedback} Missing here: {', '.join(ex.missing_modules)}.")

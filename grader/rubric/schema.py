@@ -22,7 +22,9 @@ DIAGNOSIS: dict[str, Any] = {
         "mutant": {"type": "string"},
         "prose": _PATTERNS,
         "shapes": {"type": "boolean"},
-        "execution": {"enum": ["out-of-order", "missing-module", "indentation-lost"]},
+        "execution": {
+            "enum": ["out-of-order", "missing-module", "indentation-lost", "typographic-quotes"]
+        },
         "predicate": {"const": True},
         "penalty": {"type": "number", "minimum": 0},
         "example": {"type": "string", "minLength": 1},
