@@ -394,3 +394,23 @@ def test_comment_headings_split_one_long_cell_into_answers(rubric: Rubric) -> No
     assert "not a zero matrix" not in a["derivative-kernel-size"].prose
     assert "d + 1 taps" in a["derivative-kernel-size"].prose
     assert "d + 1" not in a["diagonal-apply-kernel"].prose
+
+
+def test_an_output_made_with_a_kernel_redefined_for_another_answer_is_not_credited(
+    rubric: Rubric,
+) -> None:
+    flipped = np.array([[-1.0, 1.0]])
+    r = grade(
+        rubric,
+        [
+            md("1. Construct an image X with diagonal edges."),
+            code("X = torch.eye(6)", bindings={"X": EYE}),
+            md("2. autograd: no error\n3. As a matrix multiplication?\n   * flip the kernel"),
+            code(
+                "K = torch.flip(K, [0, 1])\nY = corr2d(X, K)\nY",
+                bindings={"K": flipped},
+                results=[corr2d(EYE, flipped)],
+            ),
+        ],
+    )
+    assert not check(r, "diagonal-apply-kernel", "apply-output").passed

@@ -100,7 +100,13 @@ class OutputCheck:
                 elsewhere = [
                     c for c in elsewhere if not rx.search(ctx.notebook.cells[c.cell].source)
                 ]
-            hit = self._match(spec, ctx, elsewhere, choices, None, [])
+            # outside the answer, only the book's own inputs where the rubric names them (the
+            # section's K, not a kernel the student redefined for another question)
+            canon = [
+                [np.asarray(inp["default"], dtype=np.float64)] if "default" in inp else ch
+                for inp, ch in zip(spec.options["inputs"], choices, strict=True)
+            ]
+            hit = self._match(spec, ctx, elsewhere, canon, None, [])
             if hit is not None:
                 return hit
             if shown:
