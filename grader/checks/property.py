@@ -75,8 +75,9 @@ class PropertyCheck:
             named = [s for s in scored if s[0].name in names]
             if named:  # the student's own name for it: judge their latest definition
                 best = max(named, key=lambda s: s[0].cell)
-            else:  # the candidate the predicate likes best
-                best = max(scored, key=lambda s: (s[1], s[0].cell))
+            else:  # the one the predicate likes best; an assigned value before a displayed
+                # one (K applied to a diagonal image displays another diagonal image)
+                best = max(scored, key=lambda s: (s[1], s[0].origin == "binding", s[0].cell))
         found = None
         if best is None or best[1] < 1.0:
             found = self._elsewhere(spec, ctx, sources, min_size)
