@@ -22,6 +22,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import yaml
+
 from .errors import GraderError
 from .execute import executor
 from .load import load
@@ -139,6 +141,41 @@ def validate(rubrics_dir: Path | None, engine: str) -> list[Row]:
                         continue
                     covered.add(key)
                     rows.append(_diagnosis_row(grader, notebook, rubric, edition, ex, d))
+    return rows
+
+
+def validate_corpus(folder: Path, rubric: Rubric, engine: str) -> list[Row]:
+    """One row per corpus file: how many of its expected verdicts the grader meets (a file
+    fails on any unmet statement that is not a listed known bug), then the total."""
+    from . import corpus
+
+    try:
+        expected = corpus.load_expected(folder)
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        return [Row(f"corpus {folder}", False, f"cannot read its expectations: {exc}")]
+    if not expected:
+        return [Row(f"corpus {folder}", False, "no expected*.yaml with files in it")]
+    grader = Grader(rubric, executor(engine))
+    results = {name: grader.grade_path(folder / name) for name in expected}
+    points = {ex.id: float(ex.points) for ex in rubric.exercises}
+    rows: list[Row] = []
+    met = total = bugs = 0
+    for a in corpus.agreement(expected, results, points):
+        met, total, bugs = met + a.met, total + a.total, bugs + a.known_bugs
+        detail = f"{a.met}/{a.total} expected verdicts met"
+        if a.known_bugs:
+            detail += f", {a.known_bugs} known grader bugs"
+        if a.failures:
+            detail += "; " + " | ".join(a.failures[:3])
+        rows.append(Row(f"corpus {a.file}", not a.failures, detail))
+    rows.append(
+        Row(
+            f"corpus agreement ({folder})",
+            met + bugs == total,
+            f"{met}/{total} expected verdicts met ({100 * met / max(total, 1):.1f}%)"
+            + (f", {bugs} known grader bugs" if bugs else ""),
+        )
+    )
     return rows
 
 
@@ -273,8 +310,25 @@ def main(command: str, argv: Sequence[str]) -> int:
         p.add_argument("--rubrics", type=Path, default=None)
         p.add_argument("--engine", default="default", help="default: warm on Linux")
         p.add_argument("--json", action="store_true", help="print rows as JSON")
+        p.add_argument(
+            "--corpus",
+            type=Path,
+            action="append",
+            default=[],
+            metavar="DIR",
+            help="also grade a folder of example submissions with expected*.yaml verdicts "
+            "and report the agreement (repeatable)",
+        )
         args = p.parse_args(argv)
         rows = validate(args.rubrics or default_rubrics_dir(), args.engine)
+        if args.corpus:
+            try:
+                rubric = load_all(args.rubrics or default_rubrics_dir())[0]
+            except GraderError as exc:
+                rows.append(Row("load rubrics", False, str(exc)))
+            else:
+                for folder in args.corpus:
+                    rows.extend(validate_corpus(folder, rubric, args.engine))
         if args.json:
             print(json.dumps([r.__dict__ for r in rows], indent=1))
         else:
