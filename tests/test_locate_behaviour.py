@@ -414,3 +414,22 @@ def test_an_output_made_with_a_kernel_redefined_for_another_answer_is_not_credit
         ],
     )
     assert not check(r, "diagonal-apply-kernel", "apply-output").passed
+
+
+def test_a_wrong_output_in_its_section_and_a_right_one_elsewhere_is_credited_for_review(
+    rubric: Rubric,
+) -> None:
+    r = grade(
+        rubric,
+        [
+            md("### 1. diagonal"),
+            code("X = torch.eye(6)", bindings={"X": EYE}),
+            md("### 1.1 apply K"),
+            code("torch.zeros(6, 5)", results=[np.zeros((6, 5))]),
+            md("scratch"),
+            code("corr2d(X, K)", results=[corr2d(EYE, K)]),
+        ],
+    )
+    c = check(r, "diagonal-apply-kernel", "apply-output")
+    assert c.passed and c.needs_review
+    assert "cell 6" in " ".join(c.feedback)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from functools import partial
 from typing import Any, ClassVar
 
@@ -107,6 +108,13 @@ class OutputCheck:
                 for inp, ch in zip(spec.options["inputs"], choices, strict=True)
             ]
             hit = self._match(spec, ctx, elsewhere, canon, None, [])
+            if hit is not None and shown:  # the answer's own outputs disagree: best for the
+                # student, and the instructor looks
+                note = (
+                    "The outputs in this exercise's own cells differ from it; your instructor "
+                    "will check which one is your answer."
+                )
+                return replace(hit, needs_review=True, feedback=(*hit.feedback, note))
             if hit is not None:
                 return hit
             if shown:
