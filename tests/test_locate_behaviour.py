@@ -426,7 +426,7 @@ def test_a_wrong_output_in_its_section_and_a_right_one_elsewhere_is_credited_for
             code("X = torch.eye(6)", bindings={"X": EYE}),
             md("### 1.1 apply K"),
             code("torch.zeros(6, 5)", results=[np.zeros((6, 5))]),
-            md("scratch"),
+            md("## Scratch"),
             code("corr2d(X, K)", results=[corr2d(EYE, K)]),
         ],
     )
