@@ -275,6 +275,22 @@ def _scan_markdown(
         numbered = titled or heading is not None
         structural = numbered or bool(_LIST.match(line)) or line.rstrip().endswith("?")
         first = False
+        row = _table_row(line)
+        if row is not None:  # | question (or its number) | answer |: a row is a line of its own
+            label, rest = row
+            hit = matcher.match(label, True, True) if label else None
+            if hit is not None and hit[1] == "number" and not _HEADING_COMMENT.match(label):
+                hit = None
+            if hit is not None and hit[1] == "number" and label.strip().isdigit():
+                hit = None  # "| 3 | [-1, 3, -3, 1] |": a value column, not question 3
+            if hit is not None:
+                _flush(current, index, kept)
+                kept = [rest] if rest else []
+                current = _Section(hit[0], hit[1], 7, cells=[index], opener=index)
+                sections.append(current)
+                continue
+            kept.append(line)
+            continue
         hit = matcher.match(line, structural, numbered)
         if (
             hit is not None
@@ -297,6 +313,20 @@ def _scan_markdown(
         kept.append(line)
     _flush(current, index, kept)
     return current
+
+
+_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?\s*$")
+
+
+def _table_row(line: str) -> tuple[str, str] | None:
+    """(first cell, the other cells) of a markdown table row; ``("", "")`` for the rule
+    under the header; None for other lines."""
+    if not line.lstrip().startswith("|"):
+        return None
+    if _TABLE_RULE.match(line):
+        return "", ""
+    cells = [c.strip() for c in line.strip().strip("|").split("|")]
+    return cells[0], " | ".join(c for c in cells[1:] if c)
 
 
 def _scan_code(

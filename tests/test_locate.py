@@ -136,3 +136,34 @@ def test_edition_detection(rubric: Rubric) -> None:
     assert detect_edition(new, rubric) == "d2l-1.0"
     assert detect_edition(old, rubric) == "d2l-0.17"
     assert detect_edition(nb(code("x = 1")), rubric) is None
+
+
+def test_answers_in_a_markdown_table_are_located_row_by_row(rubric: Rubric) -> None:
+    notebook = nb(
+        md(
+            "| Question | My answer |\n|---|---|\n"
+            "| 1.1 apply K | +1 on the diagonal, -1 below: not zeros |\n"
+            "| 1.3 transpose K | detects the horizontal edges instead |\n"
+            "| 2.4 minimum size for a derivative of order d | d + 1 |\n"
+        )
+    )
+    a = locate(notebook, rubric, "d2l-1.0")
+    assert "not zeros" in a["diagonal-apply-kernel"].prose
+    assert "horizontal edges" in a["diagonal-transpose-kernel"].prose
+    assert a["derivative-kernel-size"].prose == "d + 1"
+    assert "d + 1" not in a["diagonal-transpose-kernel"].prose
+
+
+def test_a_table_of_kernels_by_derivative_order_stays_one_answer(rubric: Rubric) -> None:
+    notebook = nb(
+        md("### 2.4 Minimum size"),
+        md(
+            "| order | kernel | size |\n|---|---|---|\n| d-th | binomial | d + 1 |\n"
+            "| 2 | [1, -2, 1] | 3 |\n| 3 | [-1, 3, -3, 1] | 4 |"
+        ),
+    )
+    a = locate(notebook, rubric, "d2l-1.0")
+    assert "d + 1" in a["derivative-kernel-size"].prose
+    assert "[1, -2, 1]" in a["derivative-kernel-size"].prose
+    assert "[-1, 3, -3, 1]" in a["derivative-kernel-size"].prose  # row "3" is not question 3
+    assert "[-1, 3, -3, 1]" in a["derivative-kernel-size"].prose  # row "3" is not question 3
