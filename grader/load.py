@@ -59,6 +59,9 @@ MAX_BYTES = 20 * 1024 * 1024  # larger submissions are refused
 STORED_TEXT_LIMIT = 20_000  # characters of stored output text kept per cell
 
 _CELL_KINDS: tuple[CellKind, ...] = ("code", "markdown", "raw")
+# The tag of the grader's own feedback cells in an annotated copy (read as raw cells that hold
+# no answer; a student's own raw cells are read as text).
+FEEDBACK_TAG = "grader-feedback"
 _MAGIC_BYTES = (
     (b"%PDF", "a PDF document"),
     (b"PK\x03\x04", "a zip archive (or a .docx/.xlsx document)"),
@@ -477,7 +480,8 @@ def _cell_from_dict(raw: Mapping[str, Any], index: int = 0) -> Cell:
     tags = _tags(metadata.get("tags"))
     outputs = raw.get("outputs")
     if _is_feedback(metadata):  # the grader's own feedback in an annotated copy: not an answer
-        return Cell(index=index, kind="raw", source=_text(raw.get("source")), tags=tags)
+        source = _text(raw.get("source"))
+        return Cell(index=index, kind="raw", source=source, tags=(*tags, FEEDBACK_TAG))
     return Cell(
         index=index,
         kind=kind if kind in _CELL_KINDS else "raw",

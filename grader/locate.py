@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from . import analysis
+from .load import FEEDBACK_TAG
 from .model import EDITIONS, Edition, Notebook
 from .rubric import ExerciseSpec, Rubric
 
@@ -211,7 +212,8 @@ def locate(notebook: Notebook, rubric: Rubric, edition: Edition | None) -> dict[
             tagged.setdefault(cell.exercise, []).append(cell.index)
             continue
         before = len(sections)
-        if cell.kind == "markdown":
+        if cell.kind == "markdown" or (cell.kind == "raw" and FEEDBACK_TAG not in cell.tags):
+            # a raw cell is plain text: students put answers in them too
             current = _scan_markdown(cell.source, cell.index, matcher, sections, current)
         elif cell.kind == "code":
             current = _scan_code(cell.source, cell.index, matcher, sections, current)

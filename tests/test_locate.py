@@ -167,3 +167,21 @@ def test_a_table_of_kernels_by_derivative_order_stays_one_answer(rubric: Rubric)
     assert "[1, -2, 1]" in a["derivative-kernel-size"].prose
     assert "[-1, 3, -3, 1]" in a["derivative-kernel-size"].prose  # row "3" is not question 3
     assert "[-1, 3, -3, 1]" in a["derivative-kernel-size"].prose  # row "3" is not question 3
+
+
+def test_answers_in_raw_cells_are_read_as_text_but_the_graders_feedback_is_not(
+    rubric: Rubric,
+) -> None:
+    from grader.load import FEEDBACK_TAG
+
+    notebook = Notebook(
+        "t.ipynb",
+        "ipynb",
+        (
+            Cell(0, "raw", "2.4 Minimum size of a kernel for a derivative of order d\nd + 1"),
+            Cell(1, "raw", "1.1 apply K: a zero matrix", tags=(FEEDBACK_TAG,)),
+        ),
+    )
+    a = locate(notebook, rubric, "d2l-1.0")
+    assert a["derivative-kernel-size"].prose == "d + 1"
+    assert not a["diagonal-apply-kernel"].found
