@@ -45,6 +45,11 @@ _HEADING_COMMENT = re.compile(
     r"|\d{1,2}\.\d{1,2}\b|\d{1,2}[.)]\s+\S|\d{1,2}(?:\.\d{1,2})?\s*$)",
     re.IGNORECASE,
 )
+_SUB_LABEL = re.compile(
+    r"^\s*(?:#+\s*)?(?:[-*]\s+)?(?:\*\*)?\s*(?:part\s*)?\(?([a-d])\)(?:\*\*)?[.:]?(?:\s|$)",
+    re.IGNORECASE,
+)
+_LABEL_TAIL = re.compile(r"^[\s*_.:)\]\-–—>=]+")
 _STRING_START = re.compile(r"^[rRbBuUfF]{0,2}(\"\"\"|\'\'\'|\"|\')")
 
 
@@ -173,10 +178,26 @@ class _Matcher:
     def __init__(self, exercises: Sequence[ExerciseSpec], edition: Edition | None) -> None:
         self.wording = [(e.id, re.compile(p, re.IGNORECASE)) for e in exercises for p in e.wording]
         self.numbers: dict[str, str] = {}
+        self.number_of: dict[str, str] = {}
         for e in exercises:
             for ed, num in e.numbers.items():
                 if edition is None or ed == edition:
                     self.numbers.setdefault(num, e.id)
+                    self.number_of.setdefault(e.id, num)
+
+    def sub(self, line: str, current: _Section | None) -> tuple[str, str] | None:
+        """A sub-question label alone ("(b)", "**b)**", "Part (c)") names question N.b
+        (letters count from a = 1) under an open answer of exercise N, or the next one
+        under N.a."""
+        m = _SUB_LABEL.match(line)
+        if m is None or current is None or current.exercise not in self.number_of:
+            return None
+        major, _, minor = self.number_of[current.exercise].partition(".")
+        sub = ord(m.group(1).lower()) - ord("a") + 1
+        if minor and (not minor.isdigit() or sub != int(minor) + 1):
+            return None  # under 2.3, "(b) a Gaussian" is a list of the answer, not 2.2
+        num = f"{major}.{sub}"
+        return (self.numbers[num], "number") if num in self.numbers else None
 
     def match(self, line: str, structural: bool, numbered: bool) -> tuple[str, str] | None:
         """(exercise id, via) for a line, if it names an exercise. Only *structural* lines
@@ -294,6 +315,8 @@ def _scan_markdown(
             kept.append(line)
             continue
         hit = matcher.match(line, structural, numbered)
+        if hit is None and structural:
+            hit = matcher.sub(line, current)
         if (
             hit is not None
             and current is not None
@@ -303,7 +326,8 @@ def _scan_markdown(
             hit = None  # the answer mentions its own topic ("Blurring reduces noise")
         if hit is not None:
             _flush(current, index, kept)
-            kept = []
+            rest = _answer_on_label_line(line, hit[1], heading is not None)
+            kept = [rest] if rest else []
             current = _Section(hit[0], hit[1], level, cells=[index], opener=index)
             sections.append(current)
             continue  # the question line itself is not the student's answer
@@ -315,6 +339,20 @@ def _scan_markdown(
         kept.append(line)
     _flush(current, index, kept)
     return current
+
+
+def _answer_on_label_line(line: str, via: str, heading: bool) -> str:
+    """What follows the label on the line that names a question: "**Q1.1** not a zero
+    matrix", "2.4. d+1", "(b) same thing", "What happens if you transpose K? Vertical edges."
+    The question's own words are not the answer, and neither is a heading's title."""
+    if heading:
+        return ""
+    if via == "number":
+        m = _NUMBER.match(line) or _SUB_LABEL.match(line)
+        rest = line[m.end() :] if m else ""
+    else:
+        rest = line.rsplit("?", 1)[1] if "?" in line else ""
+    return _LABEL_TAIL.sub("", rest).strip()
 
 
 _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?\s*$")

@@ -185,3 +185,34 @@ def test_answers_in_raw_cells_are_read_as_text_but_the_graders_feedback_is_not(
     a = locate(notebook, rubric, "d2l-1.0")
     assert a["derivative-kernel-size"].prose == "d + 1"
     assert not a["diagonal-apply-kernel"].found
+
+
+def test_sub_question_letters_follow_their_exercise_but_an_answers_own_list_does_not(
+    rubric: Rubric,
+) -> None:
+    notebook = nb(
+        md("## Exercise 1"),
+        md("**(a)**\nnot a zero matrix"),
+        md("**(b)**\nthe same, still detected"),
+        md("### 2.3 Blur"),
+        md("(a) a box filter\n(b) a Gaussian, to reduce noise"),
+    )
+    a = locate(notebook, rubric, "d2l-1.0")
+    assert a["diagonal-apply-kernel"].prose == "not a zero matrix"
+    assert a["diagonal-transpose-input"].prose == "the same, still detected"
+    assert "Gaussian" in a["blur-kernel"].prose
+    assert not a["second-derivative-kernel"].found
+
+
+def test_the_answer_on_a_labelled_line_is_kept(rubric: Rubric) -> None:
+    notebook = nb(
+        md("**Q1.1** not a zero matrix"),
+        md("2.4. d+1"),
+        md("3. When you try to automatically find the gradient for Conv2D? No error at all."),
+        md("### 1.3 Transpose K"),
+    )
+    a = locate(notebook, rubric, "d2l-1.0")
+    assert a["diagonal-apply-kernel"].prose == "not a zero matrix"
+    assert a["derivative-kernel-size"].prose == "d+1"
+    assert a["autograd-error"].prose == "No error at all."
+    assert a["diagonal-transpose-kernel"].prose == ""  # a heading's title is not an answer
