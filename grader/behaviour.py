@@ -63,6 +63,13 @@ class Attribution:
         # cell -> exercises holding it firmly / weakly (by the text)
         self._firm: dict[int, set[str]] = {}
         self._weak: dict[int, set[str]] = {}
+        # markdown cells that hold several answers (a pasted list of questions): their words
+        # are the questions', no evidence about the code after them
+        count: dict[int, int] = {}
+        for a in answers.values():
+            for i in a.cells:
+                count[i] = count.get(i, 0) + 1
+        self._lists = {i for i, n in count.items() if n > 1}
         for eid, a in answers.items():
             weak = set(a.weak)
             for i in a.code_cells:
@@ -121,15 +128,21 @@ class Attribution:
         return out
 
     def shows(self, cell: int, evidence: str | None) -> bool:
-        """Whether ``cell`` (its code, or the markdown just before it) matches the check's
-        ``evidence`` regex; any cell does when there is none."""
+        """Whether ``cell`` (its code, or the markdown just before it unless that is a list of
+        several questions) matches the check's ``evidence`` regex; any cell does when there
+        is none."""
         if not evidence:
             return True
         rx = re.compile(evidence, re.IGNORECASE)
         if rx.search(self.notebook.cells[cell].source):
             return True
         before = self.notebook.cells[cell - 1] if cell > 0 else None
-        return before is not None and before.kind != "code" and bool(rx.search(before.source))
+        return (
+            before is not None
+            and before.kind != "code"
+            and before.index not in self._lists
+            and bool(rx.search(before.source))
+        )
 
     # ------------------------------------------------------------------ claims
     def claim(self, key: Hashable, exercise: str) -> None:

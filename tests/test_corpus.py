@@ -7,9 +7,10 @@ that only partly run, and degenerate ones. The whole corpus is graded once per s
 kernels: ~4 s each) by :func:`grade_corpus`, which other tests may reuse.
 
 ``expected.yaml`` (and ``expected-zh.yaml``, same format: the Chinese edition's files and an
-English notebook with notes in another language) states what the spec says is right. Where the grader is known to be wrong,
-that expectation is listed under the file's ``known_grader_bugs`` and checked here as a strict
-xfail, so the bug stays visible and the test turns red (XPASS) once it is fixed.
+English notebook with notes in another language) states what the spec says is right. Where
+the grader is known to be wrong, that expectation is listed under the file's
+``known_grader_bugs`` and checked here as a strict xfail, so the bug stays visible and the
+test turns red (XPASS) once it is fixed.
 """
 
 from __future__ import annotations

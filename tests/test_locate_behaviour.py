@@ -433,3 +433,19 @@ def test_a_wrong_output_in_its_section_and_a_right_one_elsewhere_is_credited_for
     c = check(r, "diagonal-apply-kernel", "apply-output")
     assert c.passed and c.needs_review
     assert "cell 6" in " ".join(c.feedback)
+
+
+def test_a_pasted_question_list_is_no_evidence_for_the_code_after_it(rubric: Rubric) -> None:
+    twos = np.full((1, 8), 2.0)  # [1, -2, 1] applied to x**2: a run of equal values
+    r = grade(
+        rubric,
+        [
+            md(
+                "4. Design some kernels manually.\n   1. What is the form of a kernel for the "
+                "second derivative?\n   2. What is the kernel for an integral?\n      * no idea"
+            ),
+            code("corr2d(torch.arange(10.0).reshape(1, -1) ** 2, K2)", results=[twos]),
+        ],
+        edition="d2l-0.17",
+    )
+    assert not check(r, "integral-kernel", "integral-kernel").passed

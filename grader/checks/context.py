@@ -123,11 +123,19 @@ class CheckContext:
     def answer(self, exercise_id: str | None = None) -> Answer:
         return self.attribution.answer(exercise_id or self.exercise.id)
 
-    def candidates(self, exercise_ids: Sequence[str] | None = None) -> list[Candidate]:
-        """Arrays the student bound, displayed or printed in the given exercises' cells."""
+    def candidates(
+        self, exercise_ids: Sequence[str] | None = None, evidence: str | None = None
+    ) -> list[Candidate]:
+        """Arrays the student bound, displayed or printed in the given exercises' cells. A
+        cell the text gives them only weakly (code after a pasted list of questions) counts
+        only if it shows ``evidence`` (see :meth:`Attribution.shows`)."""
         cells: set[int] = set()
         for eid in exercise_ids or [self.exercise.id]:
-            cells.update(self.answer(eid).code_cells)
+            a = self.answer(eid)
+            weak = set(a.weak)
+            cells.update(
+                i for i in a.code_cells if i not in weak or self.attribution.shows(i, evidence)
+            )
         return self._values({i: 0 for i in cells})
 
     def elsewhere(

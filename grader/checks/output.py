@@ -82,7 +82,8 @@ class OutputCheck:
 
     def run(self, spec: CheckSpec, ctx: CheckContext) -> CheckResult:
         what = spec.options.get("what", "result")
-        shown = [c for c in ctx.candidates() if c.origin in ("result", "printed")]
+        evidence = spec.options.get("evidence")
+        shown = [c for c in ctx.candidates(None, evidence) if c.origin in ("result", "printed")]
         choices = [self._inputs(ctx, inp) for inp in spec.options["inputs"]]
         if all(choices):
             own = self._own_function(spec, ctx)

@@ -68,7 +68,8 @@ class PropertyCheck:
         min_size = int(spec.options.get("min_size", 2))
         sources = list(spec.options.get("from", [ctx.exercise.id]))
         predicate = spec.options["predicate"]
-        pool = [c for c in ctx.candidates(sources) if c.value.size >= min_size]
+        evidence = spec.options.get("evidence")
+        pool = [c for c in ctx.candidates(sources, evidence) if c.value.size >= min_size]
         scored = [(c, *judge(ctx, predicate, c.value)) for c in pool]
         best: tuple[Candidate, float, str, tuple[str, ...]] | None = None
         if scored:
