@@ -418,6 +418,19 @@ def _scan_code(
     return current
 
 
+def string_blocks(source: str) -> list[str]:
+    """The text of each top-level triple-quoted string of a code cell (see _string_lines)."""
+    lines = source.splitlines()
+    blocks: list[list[str]] = []
+    last = -2
+    for n in sorted(_string_lines(source)):
+        if n != last + 1:
+            blocks.append([])
+        blocks[-1].append(lines[n])
+        last = n
+    return ["\n".join(b) for b in blocks]
+
+
 def _string_lines(source: str) -> set[int]:
     """0-based numbers of the lines of top-level string statements (docstrings, outputs
     pasted as strings), found by the tokenizer-free rule: a line at column 0 that opens a

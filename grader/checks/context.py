@@ -18,7 +18,7 @@ import numpy.typing as npt
 
 from ..behaviour import Attribution, Place
 from ..errors import ProbeError
-from ..locate import Answer
+from ..locate import Answer, string_blocks
 from ..model import Array, CheckResult, Edition, Execution, Notebook, Value
 from ..rubric import CheckSpec, ExerciseSpec, Reference, Rubric
 from ..tensor_text import parse_arrays
@@ -157,22 +157,25 @@ class CheckContext:
         return found
 
     def pasted(self, exercise_ids: Sequence[str] | None = None) -> list[Candidate]:
-        """Arrays the student *wrote* rather than computed, in the given exercises' answers:
-        in their words and docstrings (outputs pasted as text: origin "pasted"), and in code
-        cells of the answer that could not run (origin "written"). Evidence of what the
-        student saw, weighed below anything the grader computed."""
+        """Arrays the student *wrote* rather than computed, in the code cells of the given
+        exercises' answers: in top-level strings (outputs pasted into docstrings: origin
+        "pasted"), and anywhere in cells that could not run (origin "written"). Evidence of
+        what the student saw, weighed below anything the grader computed. (A kernel named
+        only in prose is the written answer's business, not a value's.)"""
         out: list[Candidate] = []
         failed = {r.index for r in self.execution.cells if r.error is not None}
         for eid in exercise_ids or [self.exercise.id]:
-            a = self.answer(eid)
-            if not a.cells:
-                continue
-            for k, arr in enumerate(parse_arrays(a.prose)):
-                out.append(Candidate(arr, a.cells[0], None, "pasted", k))
-            for i in a.code_cells:
+            for i in self.answer(eid).code_cells:
+                source = self.notebook.cells[i].source
                 if i in failed:
-                    for k, arr in enumerate(parse_arrays(self.notebook.cells[i].source)):
-                        out.append(Candidate(arr, i, None, "written", k))
+                    texts, origin = [source], "written"
+                else:
+                    texts, origin = string_blocks(source), "pasted"
+                k = 0
+                for text in texts:
+                    for arr in parse_arrays(text):
+                        out.append(Candidate(arr, i, None, origin, k))
+                        k += 1
         return out
 
     def claim(self, candidate: Candidate) -> None:
