@@ -4,6 +4,8 @@ library, and picks a reporter; it holds no grading logic.
     grade submission.ipynb [more files or folders] [--format text|json|junit|gradescope|csv]
     grade validate            check that the rubrics prove themselves on their references
     grade assign REF.ipynb    make a student notebook from a reference notebook
+    grade pack -o DIR         write the public pack (public checks as data) for students
+    grade --check --pack DIR notebook.ipynb   grade from a public pack alone
 
 Exit codes: 0 all graded; 1 a ``--fail-under`` score not met; 2 usage error, an invalid
 input (the others are still graded) or an instructor error (a bad rubric).
@@ -26,7 +28,7 @@ from .report import REPORTERS, ReportOptions, render
 from .rubric import default_rubrics_dir
 
 SUFFIXES = (".ipynb", ".py", ".md", ".txt")
-SUBCOMMANDS = ("validate", "assign", "override")
+SUBCOMMANDS = ("validate", "assign", "override", "pack")
 GRADESCOPE_HELP = """\
 Running as a Gradescope autograder
   Gradescope runs /autograder/run_autograder in its container, with the student's files in
@@ -56,7 +58,8 @@ def parser() -> argparse.ArgumentParser:
         prog="grade",
         description="Grade Dive into Deep Learning notebooks (Convolutions for Images).",
         epilog="Subcommands: `grade validate` checks the rubrics against their references; "
-        "`grade assign REF.ipynb -o OUT` makes a student notebook. Exit codes: 0 graded, "
+        "`grade assign REF.ipynb -o OUT` makes a student notebook; `grade pack -o DIR` writes "
+        "the public pack for students' repositories. Exit codes: 0 graded, "
         "1 --fail-under not met, 2 usage error or invalid input.",
     )
     p.add_argument("paths", nargs="*", help="notebooks (.ipynb, .py, .md, pasted .txt) or folders")
@@ -86,6 +89,19 @@ def parser() -> argparse.ArgumentParser:
         "--check",
         action="store_true",
         help="grade only the public part of the rubric (for students, locally)",
+    )
+    p.add_argument(
+        "--pack",
+        metavar="DIR",
+        help="grade from a public pack (made by `grade pack`) instead of the course's rubric "
+        "and reference; implies --check (default with --check and no ./rubrics: a "
+        "grader-pack/ folder beside the notebook or here)",
+    )
+    p.add_argument(
+        "--hide-expected",
+        action="store_true",
+        help="student-facing outputs (feedback pages, annotated notebooks, gradescope) do not "
+        "show the expected values on hidden inputs; the instructor's report keeps them",
     )
     p.add_argument("--jobs", "-j", type=int, default=0, help="parallel workers (default: cores)")
     p.add_argument(
@@ -146,6 +162,24 @@ def rubric_path(arg: str | None) -> str:
     return str(files[0])
 
 
+def course(args: argparse.Namespace, files: Sequence[str]) -> str:
+    """What to grade with: ``--pack`` (checked now: a missing or corrupt pack is a one-line
+    error), ``--rubric``, ./rubrics, a public pack beside the notebook (``--check`` only),
+    or the rubric shipped beside the package."""
+    from .pack import find_pack, load_pack
+    from .pack.store import pack_file
+
+    pack: str | Path | None = args.pack
+    if pack is None and args.check and not args.rubric and not (Path.cwd() / "rubrics").is_dir():
+        pack = find_pack(files)
+    if pack is None:
+        return rubric_path(args.rubric)
+    if args.rubric:
+        raise GraderError("give either --pack or --rubric, not both")
+    load_pack(pack)
+    return str(pack_file(pack))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list and args_list[0] in SUBCOMMANDS and not Path(args_list[0]).exists():
@@ -190,7 +224,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _grade(args: argparse.Namespace, limits: Limits, files: list[str]) -> int:
     from .batch import BatchConfig, Progress, grade_many, progress_wanted
 
-    path = rubric_path(args.rubric)  # grade_many loads it before any submission runs
+    path = course(args, files)  # grade_many loads it before any submission runs
+    public_only = args.check or args.pack is not None
     sandbox = resolve_sandbox(args.sandbox)
     if sandbox.note:
         print(f"grade: {sandbox.note}", file=sys.stderr)
@@ -198,7 +233,7 @@ def _grade(args: argparse.Namespace, limits: Limits, files: list[str]) -> int:
     # --check grades only the public part: its results must never become grades.
     gradebook = (
         None
-        if args.no_gradebook or args.check
+        if args.no_gradebook or public_only
         else (args.gradebook or ("gradebook.db" if several else None))
     )
     config = BatchConfig(
@@ -206,7 +241,7 @@ def _grade(args: argparse.Namespace, limits: Limits, files: list[str]) -> int:
         engine=args.engine or default_engine(),
         limits=limits,
         options=Options(
-            edition=args.edition, public_only=args.check, seed=os.environ.get("GRADER_SEED", "")
+            edition=args.edition, public_only=public_only, seed=os.environ.get("GRADER_SEED", "")
         ),
         jobs=args.jobs,
         gradebook=gradebook,
@@ -221,9 +256,14 @@ def _grade(args: argparse.Namespace, limits: Limits, files: list[str]) -> int:
     color = args.color == "always" or (
         args.color == "auto" and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     )
-    options = ReportOptions(color=color, public_only=args.check, csv_layout=args.csv_layout)
+    options = ReportOptions(
+        color=color,
+        public_only=public_only,
+        csv_layout=args.csv_layout,
+        hide_expected=args.hide_expected,
+    )
     output = render(args.format, results, options)
-    if args.check and args.format == "text":
+    if public_only and args.format == "text":
         output = (
             "PUBLIC CHECKS ONLY: this is the part of the rubric you can see; the final "
             "grade also uses hidden checks.\n\n" + output
@@ -242,7 +282,11 @@ def _side_outputs(args: argparse.Namespace, results: list[SubmissionResult]) -> 
         from .report.site import write_site
 
         site = write_site(
-            results, Path(args.report), csv_layout=args.csv_layout, public_only=args.check
+            results,
+            Path(args.report),
+            csv_layout=args.csv_layout,
+            public_only=args.check or args.pack is not None,
+            hide_expected=args.hide_expected,
         )
         print(f"grade: report written to {site.index}", file=sys.stderr)
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
