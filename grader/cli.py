@@ -41,7 +41,8 @@ Running as a Gradescope autograder
         > /autograder/results/results.json
 
   Scores, per-exercise tests and feedback appear in Gradescope; the hidden reference and
-  rubrics stay in /autograder/source, out of the submission's sandbox.
+  rubrics stay in /autograder/source, out of the submission's sandbox. Add --hide-expected
+  to keep the expected values on hidden inputs out of the feedback students see.
 """
 
 
@@ -154,7 +155,9 @@ def rubric_path(arg: str | None) -> str:
     d = default_rubrics_dir()
     files = sorted([*d.glob("*.yaml"), *d.glob("*.yml")])
     if not files:
-        raise GraderError(f"no rubric found in {d}; give one with --rubric")
+        raise GraderError(
+            f"no rubric found in {d}; give one with --rubric (or a public pack with --pack)"
+        )
     if len(files) > 1:
         raise GraderError(
             f"several rubrics in {d} ({', '.join(f.name for f in files)}); choose one with --rubric"

@@ -63,12 +63,18 @@ def extract(source: str, names: Iterable[str], filename: str = "<reference>") ->
     needed = set(closure(source, names, filename))
     tree = ast.parse(source, filename)
     lines = source.splitlines()
-    parts: list[str] = []
+    out = ""
+    previous: ast.stmt | None = None
     for node in tree.body:
         if not (_is_future(node) or _defines(node) & needed):
             continue
         decorators = getattr(node, "decorator_list", [])
         start = min([node.lineno, *(d.lineno for d in decorators)])
         end = node.end_lineno or node.lineno
-        parts.append("\n".join(lines[start - 1 : end]))
-    return "\n\n\n".join(parts) + "\n"
+        text = "\n".join(lines[start - 1 : end])
+        if previous is not None:  # two blank lines around a definition, as black writes them
+            block = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+            out += "\n\n\n" if isinstance(node, block) or isinstance(previous, block) else "\n"
+        out += text
+        previous = node
+    return out + "\n"
