@@ -133,7 +133,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def collect(paths: Sequence[str]) -> list[str]:
-    """Expand folders into the submission files they contain (sorted, no hidden files)."""
+    """Expand folders into the submission files they contain (sorted, no hidden files, nothing
+    of a public pack: its predicates.py is not a submission)."""
     out: list[str] = []
     for p in paths:
         path = Path(p)
@@ -141,6 +142,8 @@ def collect(paths: Sequence[str]) -> list[str]:
             for f in sorted(path.rglob("*")):
                 rel = f.relative_to(path)
                 if any(part.startswith(".") for part in rel.parts) or not f.is_file():
+                    continue
+                if (f.parent / "pack.json").is_file():
                     continue
                 if f.suffix in SUFFIXES and not f.name.lower().startswith("readme"):
                     out.append(str(f))

@@ -437,3 +437,50 @@ def test_hide_expected_applies_to_feedback_pages_and_annotated_notebooks(tmp_pat
     page = hidden.feedback[0].read_text(encoding="utf-8")
     assert "expected 7.25" not in page and "[1] is 2, not the expected value" in page
     assert "expected 7.25" not in hidden.notebooks[0].read_text(encoding="utf-8")
+
+
+# ------------------------------------------------------------------- edges
+
+
+TINY = """\
+rubric: tiny
+version: "1"
+title: Tiny
+exercises:
+  - id: runs
+    title: The notebook runs
+    points: 1
+    checks:
+      - type: runs
+        points: 1
+"""
+
+
+def test_a_rubric_without_a_reference_module_packs_and_reads_back(tmp_path: Path) -> None:
+    (tmp_path / "rubrics").mkdir()
+    (tmp_path / "rubrics" / "tiny.yaml").write_text(TINY, encoding="utf-8")
+    rubric = load_rubric(tmp_path / "rubrics" / "tiny.yaml")
+    write_pack(rubric, tmp_path / "out")
+    back = load_pack(tmp_path / "out")
+    assert [c.type for c in back.exercises[0].checks] == ["runs"]
+    (check,) = public_rubric(rubric).exercises[0].checks
+    assert (check.label, check.points) == (back.exercises[0].checks[0].label, 1.0)
+
+
+def test_grade_pack_will_not_write_into_a_folder_of_other_files(
+    packed: Path, tmp_path: Path, rubric: Rubric
+) -> None:
+    (tmp_path / "notes.txt").write_text("mine", encoding="utf-8")
+    with pytest.raises(PackError, match=r"holds other files \(notes\.txt\)"):
+        write_pack(rubric, tmp_path)
+    again = _copy(packed, tmp_path / "again")  # an older pack is simply replaced
+    write_pack(rubric, again)
+    assert (again / "notes.txt").exists() is False and scan(again, rubric, "") == []
+
+
+def test_a_folder_of_notebooks_does_not_grade_the_packs_files(packed: Path, tmp_path: Path) -> None:
+    from grader.cli import collect
+
+    _copy(packed, tmp_path)
+    (tmp_path / "mine.ipynb").write_text("{}", encoding="utf-8")
+    assert collect([str(tmp_path)]) == [str(tmp_path / "mine.ipynb")]

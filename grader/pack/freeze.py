@@ -32,7 +32,7 @@ import numpy as np
 from .. import __version__
 from ..checks import registry
 from ..rubric import CheckSpec, DiagnosisSpec, ExerciseSpec, Reference, Rubric
-from .data import PackError, decode, encode, key
+from .data import decode, encode, key
 from .extract import closure
 
 FORMAT = "grader-pack/1"
@@ -142,7 +142,7 @@ def _check_options(spec: CheckSpec) -> None:
 class _Functions:
     """The frozen reference calls: name -> {content key of the arguments: result}."""
 
-    def __init__(self, reference: Reference) -> None:
+    def __init__(self, reference: Reference | None) -> None:
         self.reference = reference
         self.table: dict[str, dict[str, Any]] = {}
 
@@ -151,6 +151,7 @@ class _Functions:
         k = key(args)
         if k in entries:
             return
+        assert self.reference is not None  # a check with cases names reference functions
         try:
             value = self.reference.function(name)(*args)
         except Exception as exc:
@@ -167,10 +168,9 @@ def freeze(rubric: Rubric) -> Frozen:
     """The public part of ``rubric`` (see the module's docstring). Instructor errors (a
     public predicate that would publish a secret function, a bad ``public_cases``) raise
     :class:`~grader.errors.RubricError` naming file, line and field."""
-    if rubric.reference is None:
-        raise PackError(f"{rubric.path}: a rubric without a reference module cannot be packed")
     reference = rubric.reference
-    source = Path(reference.path).read_text(encoding="utf-8")
+    source = Path(reference.path).read_text(encoding="utf-8") if reference else ""
+    where = reference.path if reference else rubric.path
     roles = _roles(rubric)
     functions = _Functions(reference)
     cases_doc: dict[str, Any] = {}
@@ -187,9 +187,9 @@ def freeze(rubric: Rubric) -> Frozen:
                 continue
             names = published_names(spec)
             for name in names:
-                if not reference.has(name):
+                if reference is None or not reference.has(name):
                     raise spec.error("public_predicate", f"the reference has no {name!r}")
-            leaked = [n for n in closure(source, names, reference.path) if n in roles]
+            leaked = [n for n in closure(source, names, where) if n in roles]
             if leaked:
                 raise spec.error(
                     "public_predicate",
@@ -211,7 +211,7 @@ def freeze(rubric: Rubric) -> Frozen:
             "title": rubric.title,
             "editions": {k: list(v) for k, v in rubric.editions.items()},
         },
-        "reference": reference.name,
+        "reference": reference.name if reference else "",
         "exercises": exercises,
         "cases": cases_doc,
         "functions": {n: list(e.values()) for n, e in functions.table.items()},
@@ -397,8 +397,8 @@ def public_rubric(rubric: Rubric) -> Rubric:
     if is_pack(rubric):
         return rubric
     frozen = freeze(rubric)
-    assert rubric.reference is not None
-    live = {n: rubric.reference.function(n) for n in frozen.published}
+    ref = rubric.reference
+    live = {n: ref.function(n) for n in frozen.published} if ref is not None else {}
     return build(frozen.doc, live, rubric.path)
 
 

@@ -29,6 +29,7 @@ from .freeze import FORMAT, Frozen, build, freeze
 PACK_DIR = "grader-pack"  # the folder name the action and `grade --check` look for
 PACK_FILE = "pack.json"
 PREDICATES = "predicates.py"
+PACK_FILES = frozenset({PACK_FILE, PREDICATES, "README.md"})
 
 _README = """\
 # Public checks for `{id}` ({title})
@@ -50,15 +51,21 @@ def write_pack(rubric: Rubric, out_dir: str | Path) -> Frozen:
     from .leaks import scan
 
     frozen = freeze(rubric)
-    assert rubric.reference is not None
     out = Path(out_dir)
+    if out.is_dir():
+        other = sorted(p.name for p in out.iterdir() if p.name not in PACK_FILES)
+        if other:
+            raise PackError(
+                f"{out} holds other files ({', '.join(other[:3])}): write the pack into a "
+                "folder of its own"
+            )
     out.mkdir(parents=True, exist_ok=True)
     written = [out / PACK_FILE, out / "README.md"]
     (out / PACK_FILE).write_text(
         json.dumps(frozen.doc, indent=1, allow_nan=False) + "\n", encoding="utf-8"
     )
     (out / PREDICATES).unlink(missing_ok=True)
-    if frozen.published:
+    if frozen.published and rubric.reference is not None:
         source = Path(rubric.reference.path).read_text(encoding="utf-8")
         header = (
             f'"""Predicates of the rubric {rubric.id!r} that the instructor published '
@@ -152,8 +159,12 @@ def _predicates(folder: Path, names: Sequence[str]) -> dict[str, Callable[..., A
 
 
 def find_pack(notebooks: Sequence[str | Path]) -> Path | None:
-    """A ``grader-pack/`` beside the first notebook, or in the current directory."""
-    places = [Path(notebooks[0]).resolve().parent] if notebooks else []
+    """A ``grader-pack/`` beside the first notebook (in it, for a folder of notebooks), or
+    in the current directory."""
+    places = []
+    if notebooks:
+        first = Path(notebooks[0]).resolve()
+        places = [first, first.parent] if first.is_dir() else [first.parent]
     for place in [*places, Path.cwd()]:
         candidate = place / PACK_DIR
         if (candidate / PACK_FILE).is_file():
