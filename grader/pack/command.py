@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -38,6 +39,12 @@ def main(argv: Sequence[str]) -> int:
         f"grade pack: wrote {args.output}: {len(checks)} of {total} checks, {cases} public "
         f"inputs, predicates published: {published}; the leak scan found nothing"
     )
+    if not os.environ.get("GRADER_SEED"):
+        print(
+            "grade pack: GRADER_SEED is not set: the leak scan checked the hidden inputs of the "
+            "default seed; set the course secret to check the ones your final grade uses",
+            file=sys.stderr,
+        )
     if not args.quiet:
         for note in frozen.notes:  # names hidden checks: for the instructor's eyes only
             print(f"  {note}", file=sys.stderr)
