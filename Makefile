@@ -1,6 +1,7 @@
 # grader: two commands on a fresh machine
 #   make demo   set everything up and grade the bundled example submissions
 #   make test   set everything up and run the checks and the test suite
+#   make pack   write the public pack (public checks as data) for students' repositories
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -8,8 +9,11 @@ BIN := $(VENV)/bin
 # a multi-GB CUDA build. Users elsewhere can override: make install TORCH_SPEC=torch
 TORCH_SPEC ?= torch==2.13.0
 PYTEST_ARGS ?=
+# where `make pack` writes the public pack; set GRADER_SEED (the course secret) so that its
+# leak scan checks the very hidden inputs the final grade uses
+PACK_DIR ?= grader-pack
 
-.PHONY: install system demo test lint typecheck validate unit bench clean
+.PHONY: install system demo test lint typecheck validate unit bench pack clean
 
 install: $(VENV)/.installed
 
@@ -50,6 +54,9 @@ test: install system lint typecheck validate unit
 
 bench: install
 	$(BIN)/python benchmarks/throughput.py
+
+pack: install
+	$(BIN)/grade pack -o $(PACK_DIR)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -101,13 +101,13 @@ def _prepare_quietly(config: BatchConfig, count: int) -> None:
 def _grader(config: BatchConfig, rubric: Any = None) -> Any:
     """This process's Grader for ``config``, shared by its threads; rebuilt when ``rubric``
     (loaded afresh by the batch) is another version than the one it has."""
+    from .pack import load_any
     from .pipeline import Grader
-    from .rubric import load_rubric
 
     with _CACHE_LOCK:
         grader = _GRADERS.get(_key(config))
         if grader is None or (rubric is not None and grader.rubric.version != rubric.version):
-            rubric = rubric or load_rubric(config.rubric_path)
+            rubric = rubric or load_any(config.rubric_path)
             grader = Grader(rubric, _executor(config), config.options)
             _GRADERS[_key(config)] = grader
         return grader
@@ -196,7 +196,7 @@ def grade_many(
 ) -> list[SubmissionResult]:
     """Grade ``files``; results in input order. ``on_result(result, cached)`` is called as
     each one is known (for a progress bar)."""
-    from .rubric import load_rubric
+    from .pack import load_any, public_rubric
 
     if _threaded(config) and files and (config.gradebook is None or config.regrade):
         # every file is to be graded: start the engine's servers now, from another thread
@@ -207,7 +207,9 @@ def grade_many(
             name="grader-prepare",
             daemon=True,
         ).start()
-    rubric = load_rubric(config.rubric_path)
+    rubric = load_any(config.rubric_path)  # a rubric YAML or a public pack
+    if config.options.public_only:  # instructor errors in the public part surface here
+        rubric = public_rubric(rubric)
     subs = submissions(files, config.student_pattern)
     results: dict[int, SubmissionResult] = {}
     book = None

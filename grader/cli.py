@@ -4,6 +4,8 @@ library, and picks a reporter; it holds no grading logic.
     grade submission.ipynb [more files or folders] [--format text|json|junit|gradescope|csv]
     grade validate            check that the rubrics prove themselves on their references
     grade assign REF.ipynb    make a student notebook from a reference notebook
+    grade pack -o DIR         write the public pack (public checks as data) for students
+    grade --check --pack DIR notebook.ipynb   grade from a public pack alone
 
 Exit codes: 0 all graded; 1 a ``--fail-under`` score not met; 2 usage error, an invalid
 input (the others are still graded) or an instructor error (a bad rubric).
@@ -26,7 +28,7 @@ from .report import REPORTERS, ReportOptions, render
 from .rubric import default_rubrics_dir
 
 SUFFIXES = (".ipynb", ".py", ".md", ".txt")
-SUBCOMMANDS = ("validate", "assign", "override")
+SUBCOMMANDS = ("validate", "assign", "override", "pack")
 GRADESCOPE_HELP = """\
 Running as a Gradescope autograder
   Gradescope runs /autograder/run_autograder in its container, with the student's files in
@@ -39,7 +41,8 @@ Running as a Gradescope autograder
         > /autograder/results/results.json
 
   Scores, per-exercise tests and feedback appear in Gradescope; the hidden reference and
-  rubrics stay in /autograder/source, out of the submission's sandbox.
+  rubrics stay in /autograder/source, out of the submission's sandbox. Add --hide-expected
+  to keep the expected values on hidden inputs out of the feedback students see.
 """
 
 
@@ -56,7 +59,8 @@ def parser() -> argparse.ArgumentParser:
         prog="grade",
         description="Grade Dive into Deep Learning notebooks (Convolutions for Images).",
         epilog="Subcommands: `grade validate` checks the rubrics against their references; "
-        "`grade assign REF.ipynb -o OUT` makes a student notebook. Exit codes: 0 graded, "
+        "`grade assign REF.ipynb -o OUT` makes a student notebook; `grade pack -o DIR` writes "
+        "the public pack for students' repositories. Exit codes: 0 graded, "
         "1 --fail-under not met, 2 usage error or invalid input.",
     )
     p.add_argument("paths", nargs="*", help="notebooks (.ipynb, .py, .md, pasted .txt) or folders")
@@ -87,6 +91,19 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="grade only the public part of the rubric (for students, locally)",
     )
+    p.add_argument(
+        "--pack",
+        metavar="DIR",
+        help="grade from a public pack (made by `grade pack`) instead of the course's rubric "
+        "and reference; implies --check (default with --check and no ./rubrics: a "
+        "grader-pack/ folder beside the notebook or here)",
+    )
+    p.add_argument(
+        "--hide-expected",
+        action="store_true",
+        help="student-facing outputs (feedback pages, annotated notebooks, gradescope) do not "
+        "show the expected values on hidden inputs; the instructor's report keeps them",
+    )
     p.add_argument("--jobs", "-j", type=int, default=0, help="parallel workers (default: cores)")
     p.add_argument(
         "--gradebook",
@@ -116,7 +133,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def collect(paths: Sequence[str]) -> list[str]:
-    """Expand folders into the submission files they contain (sorted, no hidden files)."""
+    """Expand folders into the submission files they contain (sorted, no hidden files, nothing
+    of a public pack: its predicates.py is not a submission)."""
     out: list[str] = []
     for p in paths:
         path = Path(p)
@@ -124,6 +142,8 @@ def collect(paths: Sequence[str]) -> list[str]:
             for f in sorted(path.rglob("*")):
                 rel = f.relative_to(path)
                 if any(part.startswith(".") for part in rel.parts) or not f.is_file():
+                    continue
+                if (f.parent / "pack.json").is_file():
                     continue
                 if f.suffix in SUFFIXES and not f.name.lower().startswith("readme"):
                     out.append(str(f))
@@ -138,12 +158,32 @@ def rubric_path(arg: str | None) -> str:
     d = default_rubrics_dir()
     files = sorted([*d.glob("*.yaml"), *d.glob("*.yml")])
     if not files:
-        raise GraderError(f"no rubric found in {d}; give one with --rubric")
+        raise GraderError(
+            f"no rubric found in {d}; give one with --rubric (or a public pack with --pack)"
+        )
     if len(files) > 1:
         raise GraderError(
             f"several rubrics in {d} ({', '.join(f.name for f in files)}); choose one with --rubric"
         )
     return str(files[0])
+
+
+def course(args: argparse.Namespace, files: Sequence[str]) -> str:
+    """What to grade with: ``--pack`` (checked now: a missing or corrupt pack is a one-line
+    error), ``--rubric``, ./rubrics, a public pack beside the notebook (``--check`` only),
+    or the rubric shipped beside the package."""
+    from .pack import find_pack, load_pack
+    from .pack.store import pack_file
+
+    pack: str | Path | None = args.pack
+    if pack is None and args.check and not args.rubric and not (Path.cwd() / "rubrics").is_dir():
+        pack = find_pack(files)
+    if pack is None:
+        return rubric_path(args.rubric)
+    if args.rubric:
+        raise GraderError("give either --pack or --rubric, not both")
+    load_pack(pack)
+    return str(pack_file(pack))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -190,7 +230,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _grade(args: argparse.Namespace, limits: Limits, files: list[str]) -> int:
     from .batch import BatchConfig, Progress, grade_many, progress_wanted
 
-    path = rubric_path(args.rubric)  # grade_many loads it before any submission runs
+    path = course(args, files)  # grade_many loads it before any submission runs
+    public_only = args.check or args.pack is not None
     sandbox = resolve_sandbox(args.sandbox)
     if sandbox.note:
         print(f"grade: {sandbox.note}", file=sys.stderr)
@@ -198,7 +239,7 @@ def _grade(args: argparse.Namespace, limits: Limits, files: list[str]) -> int:
     # --check grades only the public part: its results must never become grades.
     gradebook = (
         None
-        if args.no_gradebook or args.check
+        if args.no_gradebook or public_only
         else (args.gradebook or ("gradebook.db" if several else None))
     )
     config = BatchConfig(
@@ -206,7 +247,7 @@ def _grade(args: argparse.Namespace, limits: Limits, files: list[str]) -> int:
         engine=args.engine or default_engine(),
         limits=limits,
         options=Options(
-            edition=args.edition, public_only=args.check, seed=os.environ.get("GRADER_SEED", "")
+            edition=args.edition, public_only=public_only, seed=os.environ.get("GRADER_SEED", "")
         ),
         jobs=args.jobs,
         gradebook=gradebook,
@@ -221,9 +262,14 @@ def _grade(args: argparse.Namespace, limits: Limits, files: list[str]) -> int:
     color = args.color == "always" or (
         args.color == "auto" and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     )
-    options = ReportOptions(color=color, public_only=args.check, csv_layout=args.csv_layout)
+    options = ReportOptions(
+        color=color,
+        public_only=public_only,
+        csv_layout=args.csv_layout,
+        hide_expected=args.hide_expected,
+    )
     output = render(args.format, results, options)
-    if args.check and args.format == "text":
+    if public_only and args.format == "text":
         output = (
             "PUBLIC CHECKS ONLY: this is the part of the rubric you can see; the final "
             "grade also uses hidden checks.\n\n" + output
@@ -242,7 +288,11 @@ def _side_outputs(args: argparse.Namespace, results: list[SubmissionResult]) -> 
         from .report.site import write_site
 
         site = write_site(
-            results, Path(args.report), csv_layout=args.csv_layout, public_only=args.check
+            results,
+            Path(args.report),
+            csv_layout=args.csv_layout,
+            public_only=args.check or args.pack is not None,
+            hide_expected=args.hide_expected,
         )
         print(f"grade: report written to {site.index}", file=sys.stderr)
     summary = os.environ.get("GITHUB_STEP_SUMMARY")

@@ -50,7 +50,8 @@ EditionChoice = Literal["auto", "d2l-1.0", "d2l-0.17"]
 @dataclass(frozen=True)
 class Options:
     edition: EditionChoice = "auto"
-    public_only: bool = False  # `grade --check`: only the public checks of the rubric
+    # `grade --check`: only the public part of the rubric, as its public pack has it
+    public_only: bool = False
     seed: str = ""  # mixed into the hidden inputs' seed (a course secret)
 
 
@@ -75,9 +76,13 @@ def content_hash(path: str | Path) -> str:
 
 class Grader:
     def __init__(self, rubric: Rubric, executor: Executor, options: Options | None = None):
+        self.options = options or Options()
+        if self.options.public_only:  # the public part, frozen exactly as its pack holds it
+            from .pack import public_rubric
+
+            rubric = public_rubric(rubric)
         self.rubric = rubric
         self.executor = executor
-        self.options = options or Options()
 
     def grade_path(self, path: str | Path, student: str | None = None) -> SubmissionResult:
         who = student or student_id(path)

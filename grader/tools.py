@@ -303,6 +303,10 @@ def override(argv: Sequence[str]) -> int:
 def main(command: str, argv: Sequence[str]) -> int:
     if command == "override":
         return override(argv)
+    if command == "pack":
+        from .pack.command import main as pack_main
+
+        return pack_main(argv)
     if command == "validate":
         p = argparse.ArgumentParser(
             prog="grade validate", description="Check rubrics against their references."

@@ -32,6 +32,16 @@ COMMON: dict[str, Any] = {
     "public": {"type": "boolean"},
     "feedback": {"type": "object"},
     "editions": {"type": "array", "items": {"enum": ["d2l-1.0", "d2l-0.17"]}, "minItems": 1},
+    # the public pack (grader/pack, docs/rubrics.md "The public part"): which generated cases
+    # a student may see (the first N, or these indices), and whether a predicate written in
+    # Python may be published with it
+    "public_cases": {
+        "oneOf": [
+            {"type": "integer", "minimum": 1},
+            {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 1},
+        ]
+    },
+    "public_predicate": {"type": "boolean"},
 }
 
 

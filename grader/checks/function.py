@@ -195,11 +195,13 @@ class FunctionCheck:
         feedback: list[str] = []
         diagnoses: list[str] = []
         failed = [c for c in judged if c.fraction < 1]
+        # grading from a public pack (grader.pack), the inputs are the public ones
+        inputs = "public" if getattr(ctx.reference.module, "__grader_pack__", 0) else "hidden"
         if how == "behaviour":
             feedback.append(f"Tested your function `{fn}` (found by what it does).")
         if not failed:
             if not spec.feedback_pass:
-                feedback.append(f"`{fn}` is right on all {len(judged)} hidden test inputs.")
+                feedback.append(f"`{fn}` is right on all {len(judged)} {inputs} test inputs.")
             return feedback, diagnoses
         for diag_id in dict.fromkeys(d for c in failed for d in c.diagnoses):
             diagnoses.append(diag_id)
@@ -218,7 +220,7 @@ class FunctionCheck:
         shapes = ", ".join(st(np.shape(a)) for a in first.args if np.ndim(a) > 0)
         detail = first.message or first.outcome.describe()
         feedback.append(
-            f"`{fn}` is wrong on {len(failed)} of {len(judged)} hidden test inputs; "
+            f"`{fn}` is wrong on {len(failed)} of {len(judged)} {inputs} test inputs; "
             f"e.g. with inputs of shape {shapes}: {detail}"
         )
         return feedback, diagnoses

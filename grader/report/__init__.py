@@ -17,7 +17,8 @@ csv        one row per submission for Canvas or Moodle gradebooks (:mod:`.csv_re
 Options (:class:`ReportOptions`): ``color`` (ANSI colours, text only), ``public_only`` (drop
 the feedback that only non-public checks produced, in every report; the JSON report then says
 ``"public_only": true``), ``show_checks`` (text: one line per check under its exercise) and
-``csv_layout`` (``"canvas"`` or ``"moodle"``).
+``csv_layout`` (``"canvas"`` or ``"moodle"``), ``hide_expected`` (the student-facing gradescope
+report leaves out the expected values on hidden inputs, see ``json_report.hide_expected_values``).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class ReportOptions:
     public_only: bool = False
     show_checks: bool = False
     csv_layout: Literal["canvas", "moodle"] = "canvas"
+    hide_expected: bool = False
 
 
 Reporter: TypeAlias = Callable[[Sequence[SubmissionResult], ReportOptions], str]

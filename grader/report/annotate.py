@@ -51,7 +51,11 @@ _BACKTICKS = re.compile(r"`+")
 
 
 def annotate(
-    notebook_path: str | Path, result: SubmissionResult, *, public_only: bool = False
+    notebook_path: str | Path,
+    result: SubmissionResult,
+    *,
+    public_only: bool = False,
+    hide_expected: bool = False,
 ) -> NotebookNode:
     """The notebook at ``notebook_path`` with ``result``'s feedback cells inserted.
 
@@ -82,7 +86,7 @@ def annotate(
     not_found: list[NotebookNode] = []
     for exercise in result.exercises:
         cell = new_cell(
-            _exercise_markdown(exercise, public_only),
+            _exercise_markdown(exercise, public_only, hide_expected),
             {"feedback": True, "exercise": exercise.id},
         )
         inside = [i for i in exercise.cells if 0 <= i < len(cells)]
@@ -222,7 +226,9 @@ def _score(exercise: ExerciseResult) -> str:
     return f"{fmt_num(exercise.score)}/{fmt_num(exercise.max_score)}"
 
 
-def _exercise_markdown(exercise: ExerciseResult, public_only: bool) -> str:
+def _exercise_markdown(
+    exercise: ExerciseResult, public_only: bool, hide_expected: bool = False
+) -> str:
     title = md(exercise.title) if one_line(exercise.title) else ""
     head = f"### Grader feedback: {md(exercise.id)}"
     if title and one_line(exercise.title) != one_line(exercise.id):
@@ -230,7 +236,7 @@ def _exercise_markdown(exercise: ExerciseResult, public_only: bool) -> str:
     blocks = [head, f"**Score: {_score(exercise)}**, {md(exercise.status)}"]
     if exercise.needs_review:
         blocks[-1] += " (the instructor will review this exercise)"
-    blocks.extend(_feedback_blocks(feedback_of(exercise, public_only)))
+    blocks.extend(_feedback_blocks(feedback_of(exercise, public_only, hide_expected)))
     if exercise.diagnoses:
         blocks.append("Diagnoses: " + ", ".join(_code_span(d) for d in exercise.diagnoses))
     return "\n\n".join(blocks)

@@ -42,14 +42,14 @@ def _score(value: float) -> float:
     return round(float(value), 2) + 0.0
 
 
-def _test(ex: ExerciseResult, public_only: bool) -> dict[str, Any]:
+def _test(ex: ExerciseResult, public_only: bool, hide_expected: bool = False) -> dict[str, Any]:
     name = f"{ex.id}: {ex.title}" if ex.title else ex.id
     return {
         "name": one_line(name),
         "score": _score(ex.score),
         "max_score": _score(ex.max_score),
         "status": "passed" if ex.status == "pass" else "failed",
-        "output": "\n".join(clean(line) for line in feedback_of(ex, public_only)),
+        "output": "\n".join(clean(line) for line in feedback_of(ex, public_only, hide_expected)),
         "visibility": "visible",
     }
 
@@ -71,7 +71,9 @@ def _output(result: SubmissionResult) -> str:
     return "\n".join(lines)
 
 
-def results_json(result: SubmissionResult | None, *, public_only: bool = False) -> dict[str, Any]:
+def results_json(
+    result: SubmissionResult | None, *, public_only: bool = False, hide_expected: bool = False
+) -> dict[str, Any]:
     """The ``results.json`` document for one submission (``None``: no submission found)."""
     doc: dict[str, Any] = {"score": 0.0}
     if result is None:
@@ -83,7 +85,9 @@ def results_json(result: SubmissionResult | None, *, public_only: bool = False) 
             doc["execution_time"] = round(result.execution.seconds)
         doc["output"] = _output(result)
         tests = (
-            [] if result.status == "invalid" else [_test(e, public_only) for e in result.exercises]
+            []
+            if result.status == "invalid"
+            else [_test(e, public_only, hide_expected) for e in result.exercises]
         )
     doc["output_format"] = "text"
     doc["tests"] = tests
@@ -94,5 +98,5 @@ def results_json(result: SubmissionResult | None, *, public_only: bool = False) 
 
 def render(results: Sequence[SubmissionResult], options: ReportOptions) -> str:
     first = results[0] if results else None
-    doc = results_json(first, public_only=options.public_only)
+    doc = results_json(first, public_only=options.public_only, hide_expected=options.hide_expected)
     return json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n"

@@ -574,6 +574,7 @@ def render_student(
     notebook_href: str | None = None,
     notebook_note: str | None = None,
     public_only: bool = False,
+    hide_expected: bool = False,
 ) -> str:
     """One submission's feedback page.
 
@@ -622,7 +623,7 @@ def render_student(
     if not result.exercises:
         out.append('<p class="note">No exercises.</p>')
     for number, ex in enumerate(result.exercises, start=1):
-        out.append(_exercise_block(number, ex, public_only))
+        out.append(_exercise_block(number, ex, public_only, hide_expected))
     out.append("</section>")
     return _page(f"Feedback: {_e(name)}", "\n".join(out))
 
@@ -645,7 +646,9 @@ def _problems_section(result: SubmissionResult) -> str:
     return "\n".join(out)
 
 
-def _exercise_block(number: int, ex: ExerciseResult, public_only: bool) -> str:
+def _exercise_block(
+    number: int, ex: ExerciseResult, public_only: bool, hide_expected: bool = False
+) -> str:
     heading = f"<code>{_e(ex.id)}</code>"
     if one_line(ex.title) and one_line(ex.title) != one_line(ex.id):
         heading += f" {_e(ex.title)}"
@@ -657,7 +660,7 @@ def _exercise_block(number: int, ex: ExerciseResult, public_only: bool) -> str:
         + (' <span class="review">&#9873; needs review</span>' if ex.needs_review else "")
         + "</p>",
     ]
-    lines = [line for line in feedback_of(ex, public_only) if clean(line).strip()]
+    lines = [line for line in feedback_of(ex, public_only, hide_expected) if clean(line).strip()]
     if lines:
         out.append('<ul class="feedback">')
         for line in lines:

@@ -24,6 +24,7 @@ than emit invalid JSON.
 from __future__ import annotations
 
 import json
+import re
 import typing
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -149,8 +150,21 @@ def public_feedback(exercise: ExerciseResult) -> tuple[str, ...]:
     return tuple(line for line in exercise.feedback if line not in hidden or line in shown)
 
 
-def feedback_of(exercise: ExerciseResult, public_only: bool) -> tuple[str, ...]:
-    return public_feedback(exercise) if public_only else exercise.feedback
+# An entry that differs, as grader.checks.base.difference writes it: "[0, 6] is 0, expected 3"
+_EXPECTED_VALUE = re.compile(r"(\[[\d, ]*\] is [^,;]+), expected [^;\s()]+")
+
+
+def hide_expected_values(line: str) -> str:
+    """``line`` without the expected values of the entries it says differ (``--hide-expected``:
+    which entry is wrong and the student's value stay; the hidden input's answer goes)."""
+    return _EXPECTED_VALUE.sub(r"\1, not the expected value", line)
+
+
+def feedback_of(
+    exercise: ExerciseResult, public_only: bool, hide_expected: bool = False
+) -> tuple[str, ...]:
+    lines = public_feedback(exercise) if public_only else exercise.feedback
+    return tuple(hide_expected_values(ln) for ln in lines) if hide_expected else lines
 
 
 def _score(value: float) -> float:

@@ -55,11 +55,14 @@ def write_site(
     title: str = "Class report",
     csv_layout: csv_report.Layout = "canvas",
     public_only: bool = False,
+    hide_expected: bool = False,
 ) -> SiteFiles:
     """Write the class report for ``results`` into ``out_dir`` (created if needed).
 
     ``public_only`` drops the feedback lines that only non-public checks produced from the
-    feedback pages and annotated notebooks (for pages handed to students).
+    feedback pages and annotated notebooks (for pages handed to students); ``hide_expected``
+    leaves the expected values on hidden inputs out of them (the index page, which is the
+    instructor's, keeps them).
     """
     out_dir = Path(out_dir)
     feedback_dir = out_dir / "feedback"
@@ -74,7 +77,7 @@ def write_site(
         problem: str | None = None
         if result.status == "graded":
             target = notebook_dir / f"{slug}.ipynb"
-            problem = _write_notebook(result, target, public_only)
+            problem = _write_notebook(result, target, public_only, hide_expected)
             if problem is None:
                 notebooks.append(target)
                 href = f"../notebooks/{slug}.ipynb"
@@ -83,7 +86,11 @@ def write_site(
         page = feedback_dir / f"{slug}.html"
         page.write_text(
             render_student(
-                result, notebook_href=href, notebook_note=problem, public_only=public_only
+                result,
+                notebook_href=href,
+                notebook_note=problem,
+                public_only=public_only,
+                hide_expected=hide_expected,
             ),
             encoding="utf-8",
         )
@@ -103,10 +110,14 @@ def write_site(
     )
 
 
-def _write_notebook(result: SubmissionResult, target: Path, public_only: bool) -> str | None:
+def _write_notebook(
+    result: SubmissionResult, target: Path, public_only: bool, hide_expected: bool = False
+) -> str | None:
     """Write the annotated notebook; the reason in plain words when it cannot be done."""
     try:
-        text = dumps(annotate(result.path, result, public_only=public_only))
+        text = dumps(
+            annotate(result.path, result, public_only=public_only, hide_expected=hide_expected)
+        )
     except GraderError as exc:
         problem = getattr(exc, "problem", None)
         return one_line(str(problem or exc))
