@@ -4,6 +4,7 @@ library, and picks a reporter; it holds no grading logic.
     grade submission.ipynb [more files or folders] [--format text|json|junit|gradescope|csv]
     grade validate            check that the rubrics prove themselves on their references
     grade assign REF.ipynb    make a student notebook from a reference notebook
+    grade review --gradebook gradebook.db    review by question in the browser
 
 Exit codes: 0 all graded; 1 a ``--fail-under`` score not met; 2 usage error, an invalid
 input (the others are still graded) or an instructor error (a bad rubric).
@@ -26,7 +27,7 @@ from .report import REPORTERS, ReportOptions, render
 from .rubric import default_rubrics_dir
 
 SUFFIXES = (".ipynb", ".py", ".md", ".txt")
-SUBCOMMANDS = ("validate", "assign", "override")
+SUBCOMMANDS = ("validate", "assign", "override", "review")
 GRADESCOPE_HELP = """\
 Running as a Gradescope autograder
   Gradescope runs /autograder/run_autograder in its container, with the student's files in
@@ -148,6 +149,10 @@ def rubric_path(arg: str | None) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list and args_list[0] == "review" and not Path(args_list[0]).exists():
+        from .review import main as review
+
+        return review(args_list[1:])
     if args_list and args_list[0] in SUBCOMMANDS and not Path(args_list[0]).exists():
         from . import tools
 

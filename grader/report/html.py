@@ -39,6 +39,7 @@ from grader.report.text import clean, execution_problems, killed_words, one_line
 from grader.templates import asset, csp_hash, environment
 
 __all__ = [
+    "Decision",
     "ExerciseStats",
     "diagnosis_counts",
     "exercise_stats",
@@ -103,6 +104,21 @@ def student_slugs(results: Sequence[SubmissionResult]) -> list[str]:
         used.add(slug)
         slugs.append(slug)
     return slugs
+
+
+@dataclass(frozen=True)
+class Decision:
+    """An instructor's decision in force on one answer (from the gradebook's overrides),
+    shown by the class page and the feedback page when the caller passes them."""
+
+    student: str
+    exercise: str
+    score: float
+    kind: str  # accept | score | comment | command
+    author: str
+    created_at: str
+    reason: str
+    recheck: bool = False  # the grader's verdict changed since
 
 
 # --------------------------------------------------------------------------- statistics
@@ -295,8 +311,10 @@ def render_index(
     title: str = "Class report",
     slugs: Sequence[str] | None = None,
     csv_href: str | None = "grades.csv",
+    decisions: Sequence[Decision] = (),
 ) -> str:
-    """The class page. ``slugs`` (default :func:`student_slugs`) name the feedback pages."""
+    """The class page. ``slugs`` (default :func:`student_slugs`) name the feedback pages;
+    ``decisions`` (the instructors' overrides in force) get a table of their own."""
     slugs = list(slugs) if slugs is not None else student_slugs(results)
     if len(slugs) != len(results):
         raise ValueError("render_index: one slug per result is needed")
@@ -333,6 +351,8 @@ def render_index(
         status_word=_status_word,
         percent=percent,
         exercises_by_id=_exercises_by_id,
+        decisions=decisions,
+        slug_of=dict(zip((student_name(r) for r in results), slugs, strict=True)),
     )
 
 
@@ -343,10 +363,12 @@ def render_student(
     notebook_href: str | None = None,
     notebook_note: str | None = None,
     public_only: bool = False,
+    decisions: Sequence[Decision] = (),
 ) -> str:
     """One submission's feedback page.
 
     ``notebook_href`` links the annotated notebook; ``notebook_note`` says why there is none.
+    ``decisions`` (this student's overrides in force) say who decided a score, and when.
     """
 
     def feedback_lines(ex: ExerciseResult) -> list[str]:
@@ -363,4 +385,5 @@ def render_student(
         problems=execution_problems(result.execution) if result.execution else [],
         killed_words=killed_words,
         feedback_lines=feedback_lines,
+        decided={d.exercise: d for d in decisions},
     )
