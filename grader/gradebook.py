@@ -189,7 +189,13 @@ class AuditEntry:
 def verdict_of(ex: ExerciseResult) -> str:
     """A fingerprint of the grader's verdict on one answer: score, status, review flag,
     feedback (which quotes the answer's values on the hidden inputs) and diagnoses."""
-    data = [round(ex.score, 6), ex.status, ex.needs_review, list(ex.feedback), list(ex.diagnoses)]
+    data = [
+        round(float(ex.score), 6),
+        ex.status,
+        ex.needs_review,
+        list(ex.feedback),
+        list(ex.diagnoses),
+    ]
     text = json.dumps(data, ensure_ascii=True)
     return hashlib.sha256(text.encode("ascii")).hexdigest()
 
