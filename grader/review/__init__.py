@@ -60,6 +60,7 @@ def main(argv: Sequence[str]) -> int:
         print(f"grade review: error: port {args.port}: {exc.strerror}", file=sys.stderr)
         book.close()
         return 2
+    sock.listen(128)  # connections wait in the backlog until the server runs
     token = secrets.token_urlsafe(32)
     port = sock.getsockname()[1]
     print(f"http://127.0.0.1:{port}/?token={token}", flush=True)
