@@ -115,7 +115,9 @@ def _headers(report: bool) -> dict[str, str]:
     h = {
         "x-content-type-options": "nosniff",
         "x-frame-options": "DENY",
-        "referrer-policy": "no-referrer",
+        # same-origin, not no-referrer: with no-referrer Chromium sends "Origin: null" on the
+        # app's own forms, and the Origin check below could not tell them from a foreign page
+        "referrer-policy": "same-origin",
         "cache-control": "no-store",
     }
     if not report:  # the report's pages carry their own policy (hashes of their inline code)

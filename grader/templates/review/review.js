@@ -7,7 +7,7 @@
   const show = (list, i) => {
     if (!list.length) return;
     const el = list[Math.max(0, Math.min(i, list.length - 1))];
-    for (const a of document.querySelectorAll(".current")) a.classList.remove("current");
+    for (const a of document.querySelectorAll("article.answer.current")) a.classList.remove("current");
     el.classList.add("current");
     el.focus({preventScroll: true});
     el.scrollIntoView({block: "start"});
