@@ -381,10 +381,11 @@ class Gradebook:
 
     # ------------------------------------------------------------------ review
 
-    def newest_graded(self) -> list[tuple[str, SubmissionResult]]:
-        """(student id, newest result as graded, no overrides), ordered by student id."""
+    def newest_graded(self, exercise: str | None = None) -> list[tuple[str, SubmissionResult]]:
+        """(student id, newest result as graded, no overrides), ordered by student id; with
+        ``exercise``, each result holds only that exercise (cheaper to read)."""
         with self._engine.connect() as conn:
-            found = _newest(conn, None)
+            found = _newest(conn, None, exercise)
         return sorted(found, key=lambda pair: pair[0])
 
     def all_overrides(self) -> dict[str, dict[str, Override]]:
@@ -650,13 +651,15 @@ def _kind(value: object) -> DecisionKind:
     return "command"  # an override stored before decisions were recorded
 
 
-def _newest(conn: Connection, names: Sequence[str] | None) -> list[tuple[str, SubmissionResult]]:
+def _newest(
+    conn: Connection, names: Sequence[str] | None, exercise: str | None = None
+) -> list[tuple[str, SubmissionResult]]:
     newest = select(func.max(submissions.c.id)).group_by(submissions.c.student_id)
     if names is not None:
         newest = newest.join(students, students.c.id == submissions.c.student_id).where(
             students.c.name.in_(names)
         )
-    return _load(conn, submissions.c.id.in_(newest))
+    return _load(conn, submissions.c.id.in_(newest), exercise)
 
 
 def _graded_answers(
@@ -665,7 +668,7 @@ def _graded_answers(
     """The answer to ``exercise`` in each student's newest graded submission (as graded)."""
     out: dict[str, ExerciseResult] = {}
     for i in range(0, len(names), 500):
-        for name, result in _newest(conn, names[i : i + 500]):
+        for name, result in _newest(conn, names[i : i + 500], exercise):
             for ex in result.exercises:
                 if ex.id == exercise and result.status == "graded":
                     out[name] = ex

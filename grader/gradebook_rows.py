@@ -358,11 +358,14 @@ def _encode(
     return row, exercise_rows, diagnosis_rows
 
 
-def _load(conn: Connection, where: ColumnElement[bool]) -> list[tuple[str, SubmissionResult]]:
+def _load(
+    conn: Connection, where: ColumnElement[bool], exercise: str | None = None
+) -> list[tuple[str, SubmissionResult]]:
     """(student id, result) for every submission matching ``where``, oldest first.
 
     Child rows are fetched by explicit submission ids: a submission's rows never change once
-    committed, so the result is consistent whatever the isolation level.
+    committed, so the result is consistent whatever the isolation level. With ``exercise``,
+    each result holds only that exercise and its diagnoses (a review page's cheaper read).
     """
     rows = conn.execute(
         select(submissions, students.c.name.label("student_name"))
@@ -374,17 +377,16 @@ def _load(conn: Connection, where: ColumnElement[bool]) -> list[tuple[str, Submi
     exercises_of: dict[int, list[Any]] = defaultdict(list)
     diagnoses_of: dict[tuple[int, str | None], list[str]] = defaultdict(list)
     for chunk in _chunks(ids, _IN_CHUNK):
+        ex_query = select(exercise_results).where(exercise_results.c.submission_id.in_(chunk))
+        d_query = select(diagnoses).where(diagnoses.c.submission_id.in_(chunk))
+        if exercise is not None:
+            ex_query = ex_query.where(exercise_results.c.exercise_id == exercise)
+            d_query = d_query.where(diagnoses.c.exercise_id == exercise)
         for e in conn.execute(
-            select(exercise_results)
-            .where(exercise_results.c.submission_id.in_(chunk))
-            .order_by(exercise_results.c.submission_id, exercise_results.c.position)
+            ex_query.order_by(exercise_results.c.submission_id, exercise_results.c.position)
         ):
             exercises_of[int(e.submission_id)].append(e)
-        for d in conn.execute(
-            select(diagnoses)
-            .where(diagnoses.c.submission_id.in_(chunk))
-            .order_by(diagnoses.c.submission_id, diagnoses.c.position)
-        ):
+        for d in conn.execute(d_query.order_by(diagnoses.c.submission_id, diagnoses.c.position)):
             diagnoses_of[(int(d.submission_id), d.exercise_id)].append(str(d.diagnosis))
     return [(str(r.student_name), _decode(r, exercises_of, diagnoses_of)) for r in rows]
 

@@ -366,7 +366,7 @@ def _index_data(book: Gradebook) -> dict[str, Any]:
 
 
 def _question_data(book: Gradebook, ex: str) -> dict[str, Any] | None:
-    results = book.newest_graded()
+    results = book.newest_graded(ex)
     overrides = book.all_overrides()
     groups = question(ex, results, overrides)
     if not groups:
