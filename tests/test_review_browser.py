@@ -150,6 +150,7 @@ def test_review_a_question_end_to_end_in_the_browser(
         assert decision.startswith("comment by TA Ann at") and COMMENT in decision
 
         # the screenshot for docs/instructors.md: the question page, from the top
+        driver.set_window_size(1280, 1500)
         driver.execute_script("window.scrollTo(0, 0)")
         artifacts = REPO / "artifacts"
         artifacts.mkdir(exist_ok=True)
