@@ -395,7 +395,7 @@ class Gradebook:
 
     def decide(
         self,
-        students_: Sequence[str],
+        student_ids: Sequence[str],
         exercise: str,
         *,
         author: str,
@@ -403,7 +403,7 @@ class Gradebook:
         comment: int | None = None,
         note: str = "",
     ) -> list[Override]:
-        """One reviewer's decision on the answers of ``students_`` to ``exercise``, stored as an
+        """One reviewer's decision on the answers of ``student_ids`` to ``exercise``, stored as an
         override each, in one transaction (all or none).
 
         No ``score`` and no ``comment``: accept the grader's score. A ``score``: that score.
@@ -419,7 +419,7 @@ class Gradebook:
             score = _number(score, "score")
             if score < 0:
                 raise GradebookError(f"score must not be negative, not {score!r}")
-        names = [_text(n, "student id", _STUDENT_LEN, empty=False) for n in students_]
+        names = [_text(n, "student id", _STUDENT_LEN, empty=False) for n in student_ids]
         made: list[Override] = []
         with self._writer.begin() as conn:
             graded = _graded_answers(conn, exercise, names)
