@@ -57,7 +57,8 @@ def parser() -> argparse.ArgumentParser:
         prog="grade",
         description="Grade Dive into Deep Learning notebooks (Convolutions for Images).",
         epilog="Subcommands: `grade validate` checks the rubrics against their references; "
-        "`grade assign REF.ipynb -o OUT` makes a student notebook. Exit codes: 0 graded, "
+        "`grade assign REF.ipynb -o OUT` makes a student notebook; `grade review --gradebook DB` "
+        "reviews by question in the browser. Exit codes: 0 graded, "
         "1 --fail-under not met, 2 usage error or invalid input.",
     )
     p.add_argument("paths", nargs="*", help="notebooks (.ipynb, .py, .md, pasted .txt) or folders")
