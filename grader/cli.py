@@ -6,6 +6,7 @@ library, and picks a reporter; it holds no grading logic.
     grade assign REF.ipynb    make a student notebook from a reference notebook
     grade pack -o DIR         write the public pack (public checks as data) for students
     grade --check --pack DIR notebook.ipynb   grade from a public pack alone
+    grade review --gradebook gradebook.db    review by question in the browser
 
 Exit codes: 0 all graded; 1 a ``--fail-under`` score not met; 2 usage error, an invalid
 input (the others are still graded) or an instructor error (a bad rubric).
@@ -28,7 +29,7 @@ from .report import REPORTERS, ReportOptions, render
 from .rubric import default_rubrics_dir
 
 SUFFIXES = (".ipynb", ".py", ".md", ".txt")
-SUBCOMMANDS = ("validate", "assign", "override", "pack")
+SUBCOMMANDS = ("validate", "assign", "override", "pack", "review")
 GRADESCOPE_HELP = """\
 Running as a Gradescope autograder
   Gradescope runs /autograder/run_autograder in its container, with the student's files in
@@ -60,7 +61,8 @@ def parser() -> argparse.ArgumentParser:
         description="Grade Dive into Deep Learning notebooks (Convolutions for Images).",
         epilog="Subcommands: `grade validate` checks the rubrics against their references; "
         "`grade assign REF.ipynb -o OUT` makes a student notebook; `grade pack -o DIR` writes "
-        "the public pack for students' repositories. Exit codes: 0 graded, "
+        "the public pack for students' repositories; `grade review --gradebook DB` reviews by "
+        "question in the browser. Exit codes: 0 graded, "
         "1 --fail-under not met, 2 usage error or invalid input.",
     )
     p.add_argument("paths", nargs="*", help="notebooks (.ipynb, .py, .md, pasted .txt) or folders")
@@ -188,6 +190,10 @@ def course(args: argparse.Namespace, files: Sequence[str]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list and args_list[0] == "review" and not Path(args_list[0]).exists():
+        from .review import main as review
+
+        return review(args_list[1:])
     if args_list and args_list[0] in SUBCOMMANDS and not Path(args_list[0]).exists():
         from . import tools
 

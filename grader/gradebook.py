@@ -32,6 +32,12 @@ Schema (version :data:`SCHEMA_VERSION`, kept in ``meta``)::
                           needs_review,
                           feedback (JSON list of str)
 
+Review (``grade review``) adds ``comments`` (id, exercise_id, text, adjustment, author,
+created_at, updated_by, updated_at: reusable, editable) and ``decisions`` (override_id, kind,
+comment_id, base_score, verdict): how each override was decided and on which grader's verdict.
+They are new tables, so a gradebook made before them gets them when opened (same version).
+Tables and row encoding live in :mod:`grader.gradebook_rows`.
+
 ``submissions.seconds`` is NULL exactly when the result had no execution summary
 (``SubmissionResult.execution is None``); ``cell_errors`` and ``notes`` hold the rest of the
 :class:`~grader.model.ExecutionSummary`. ``position`` columns keep tuple order.
@@ -60,285 +66,138 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
-import re
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
 from types import TracebackType
-from typing import Any, Final, Literal, TypeVar, get_args
+from typing import Any, Final, Literal
 
 from sqlalchemy import (
-    Boolean,
-    Column,
-    ColumnElement,
     Connection,
-    Double,
     Engine,
-    ForeignKey,
-    Index,
     Insert,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    UniqueConstraint,
     create_engine,
     event,
     func,
     insert,
     inspect,
     select,
+    update,
 )
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import IntegrityError
 
-from .errors import GraderError
-from .model import (
-    EDITIONS,
-    CellError,
-    Edition,
-    ExecutionSummary,
-    ExerciseResult,
-    Killed,
-    Status,
-    SubmissionResult,
+from .gradebook_rows import (
+    _ID_LEN,
+    _STUDENT_LEN,
+    SCHEMA_VERSION,
+    GradebookError,
+    _encode,
+    _load,
+    _now,
+    _number,
+    _status_for,
+    _text,
+    comments,
+    decisions,
+    diagnoses,
+    exercise_results,
+    hash_file,
+    meta,
+    metadata,
+    overrides,
+    students,
+    submissions,
 )
+from .model import ExerciseResult, SubmissionResult
 
 __all__ = [
+    "RECHECK_LINE",
     "SCHEMA_VERSION",
+    "AuditEntry",
+    "Comment",
     "Gradebook",
     "GradebookError",
     "Override",
     "hash_file",
     "metadata",
+    "verdict_of",
 ]
 
-SCHEMA_VERSION: Final = 1
-
-# Longest identifiers accepted; checked in Python so that SQLite (which ignores VARCHAR
-# lengths) behaves like PostgreSQL (which enforces them).
-_STUDENT_LEN: Final = 500
-_ID_LEN: Final = 200  # exercise ids, diagnosis ids, rubric versions, authors
-_ENGINE_LEN: Final = 100
-_SHA256 = re.compile(r"[0-9a-f]{64}")
-_IN_CHUNK: Final = 500  # ids per IN (...) list when loading child rows
-
-SubmissionStatus = Literal["graded", "invalid"]
-_SUBMISSION_STATUSES: tuple[SubmissionStatus, ...] = get_args(SubmissionStatus)
-_STATUSES: tuple[Status, ...] = get_args(Status)
-_KILLED: tuple[Killed, ...] = get_args(Killed)
 _WRITE: Final = "gradebook_write"  # execution option: this connection is about to write
 
-_T = TypeVar("_T")
-
-
-class GradebookError(GraderError):
-    """The gradebook cannot store or read something.
-
-    A database made by another schema version, a stored row that does not decode, or a value
-    no portable backend can store (NUL, unpaired surrogate, NaN score, over-long id).
-    """
+DecisionKind = Literal["accept", "score", "comment", "command"]
 
 
 @dataclass(frozen=True)
 class Override:
-    """An instructor's score for one exercise of one student; it beats the grader's score."""
+    """An instructor's score for one exercise of one student; it beats the grader's score.
+
+    ``kind`` says how it was decided: ``command`` (``grade override``), or in ``grade review``
+    ``accept`` (the grader's score, checked), ``score`` (another score) or ``comment`` (a
+    reusable comment, :class:`Comment`, whose adjustment is added to ``base_score``).
+    ``verdict`` is :func:`verdict_of` the graded answer it was decided on (None when there was
+    none): when a regrade changes it, the override is to be checked again (:meth:`to_recheck`).
+    """
 
     exercise: str
     score: float
     reason: str
     author: str = ""
     created_at: str = ""  # UTC ISO 8601
+    kind: DecisionKind = "command"
+    comment: int | None = None
+    base_score: float | None = None
+    verdict: str | None = None
+
+    def to_recheck(self, graded: ExerciseResult) -> bool:
+        """Whether the grader's verdict on ``graded`` differs from the one decided on."""
+        return self.verdict is not None and self.verdict != verdict_of(graded)
 
 
-# --------------------------------------------------------------------------- schema
+@dataclass(frozen=True)
+class Comment:
+    """A reusable comment on one exercise, with an optional score adjustment (points)."""
 
-metadata = MetaData()
-
-meta = Table(
-    "meta",
-    metadata,
-    Column("key", String(64), primary_key=True),
-    Column("value", Text, nullable=False),
-)
-
-students = Table(
-    "students",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("name", String(_STUDENT_LEN), nullable=False, unique=True),
-)
-
-submissions = Table(
-    "submissions",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("student_id", Integer, ForeignKey("students.id"), nullable=False),
-    Column("path", Text, nullable=False),
-    Column("content_hash", String(64), nullable=False),
-    Column("rubric_version", String(_ID_LEN), nullable=False),
-    Column("engine", String(_ENGINE_LEN), nullable=True),
-    Column("graded_at", String(40), nullable=False),
-    Column("status", String(16), nullable=False),
-    Column("error", Text, nullable=True),
-    Column("edition", String(32), nullable=True),
-    Column("score", Double, nullable=False),
-    Column("max_score", Double, nullable=False),
-    Column("seconds", Double, nullable=True),
-    Column("killed", String(16), nullable=True),
-    Column("cell_errors", Text, nullable=True),
-    Column("notes", Text, nullable=True),
-    Index("ix_submissions_lookup", "student_id", "content_hash", "rubric_version"),
-)
-
-exercise_results = Table(
-    "exercise_results",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("submission_id", Integer, ForeignKey("submissions.id"), nullable=False),
-    Column("position", Integer, nullable=False),
-    Column("exercise_id", String(_ID_LEN), nullable=False),
-    Column("title", Text, nullable=False),
-    Column("score", Double, nullable=False),
-    Column("max_score", Double, nullable=False),
-    Column("status", String(16), nullable=False),
-    Column("needs_review", Boolean, nullable=False),
-    Column("feedback", Text, nullable=False),
-    Column("cells", Text, nullable=False, default="[]"),
-    UniqueConstraint("submission_id", "exercise_id", name="uq_exercise_results_exercise"),
-    UniqueConstraint("submission_id", "position", name="uq_exercise_results_position"),
-)
-
-diagnoses = Table(
-    "diagnoses",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("submission_id", Integer, ForeignKey("submissions.id"), nullable=False),
-    Column("exercise_id", String(_ID_LEN), nullable=True),
-    Column("position", Integer, nullable=False),
-    Column("diagnosis", String(_ID_LEN), nullable=False),
-    Index("ix_diagnoses_submission", "submission_id"),
-)
-
-overrides = Table(
-    "overrides",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("student_id", Integer, ForeignKey("students.id"), nullable=False),
-    Column("exercise_id", String(_ID_LEN), nullable=False),
-    Column("score", Double, nullable=False),
-    Column("reason", Text, nullable=False),
-    Column("author", String(_ID_LEN), nullable=False),
-    Column("created_at", String(40), nullable=False),
-    Index("ix_overrides_student", "student_id", "exercise_id"),
-)
+    id: int
+    exercise: str
+    text: str
+    adjustment: float | None
+    author: str
+    created_at: str
+    updated_by: str
+    updated_at: str
 
 
-# --------------------------------------------------------------------------- helpers
+@dataclass(frozen=True)
+class AuditEntry:
+    """One stored decision (an ``overrides`` row), for the audit view; newest first."""
+
+    id: int
+    student: str
+    exercise: str
+    score: float
+    reason: str
+    author: str
+    created_at: str
+    kind: DecisionKind
+    comment: int | None
+    in_force: bool  # the newest decision for this student and exercise
 
 
-def hash_file(path: str | os.PathLike[str]) -> str:
-    """The ``content_hash`` of a submission: sha256 of the file's bytes, lowercase hex."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 16), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
-
-
-def _text(value: object, what: str, max_len: int | None = None, *, empty: bool = True) -> str:
-    """``value`` if it is a string every backend can store, else GradebookError."""
-    if not isinstance(value, str):
-        raise GradebookError(f"{what} must be a string, not {type(value).__name__}")
-    if not empty and not value:
-        raise GradebookError(f"{what} must not be empty")
-    if max_len is not None and len(value) > max_len:
-        raise GradebookError(f"{what} is longer than {max_len} characters: {value[:40]!r}...")
-    if "\x00" in value:
-        raise GradebookError(f"{what} contains a NUL character: {value[:80]!r}")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise GradebookError(
-            f"{what} is not valid Unicode (an undecodable file name?): {value[:80]!r}"
-        ) from None
-    return value
-
-
-def _opt_text(value: object, what: str, max_len: int | None = None) -> str | None:
-    return None if value is None else _text(value, what, max_len)
-
-
-def _number(value: object, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise GradebookError(f"{what} must be a number, not {type(value).__name__}")
-    if not math.isfinite(value):
-        raise GradebookError(f"{what} must be finite, not {value!r}")
-    return float(value)
-
-
-def _json_strings(values: Sequence[object], what: str) -> str:
-    # ensure_ascii: the JSON text is pure ASCII, so any string (even one with NUL) round-trips.
-    return json.dumps([_text_any(v, what) for v in values], ensure_ascii=True)
-
-
-def _text_any(value: object, what: str) -> str:
-    if not isinstance(value, str):
-        raise GradebookError(f"{what} must be a string, not {type(value).__name__}")
-    return value
-
-
-def _pick(value: object, allowed: tuple[_T, ...], what: str) -> _T:
-    for a in allowed:
-        if value == a:
-            return a
-    raise GradebookError(f"{what}: {value!r} is not one of {list(allowed)}")
-
-
-def _decode_strings(text: object, what: str) -> tuple[str, ...]:
-    try:
-        data = json.loads(str(text))
-    except ValueError as e:
-        raise GradebookError(f"{what}: not JSON ({e})") from None
-    if not isinstance(data, list) or not all(isinstance(s, str) for s in data):
-        raise GradebookError(f"{what}: expected a JSON list of strings")
-    return tuple(data)
-
-
-def _decode_cell_errors(text: object, what: str) -> tuple[CellError, ...]:
-    try:
-        data = json.loads(str(text))
-        return tuple(
-            CellError(cell=int(d["cell"]), ename=str(d["ename"]), evalue=str(d["evalue"]))
-            for d in data
-        )
-    except (ValueError, TypeError, KeyError) as e:
-        raise GradebookError(f"{what}: bad cell errors ({e})") from None
-
-
-def _chunks(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
-
-
-def _status_for(score: float, max_score: float) -> Status:
-    """pass if the score reaches the maximum, fail if it is 0, partial in between."""
-    if score >= max_score:
-        return "pass"
-    if score <= 0:
-        return "fail"
-    return "partial"
-
-
-# --------------------------------------------------------------------------- gradebook
+def verdict_of(ex: ExerciseResult) -> str:
+    """A fingerprint of the grader's verdict on one answer: score, status, review flag,
+    feedback (which quotes the answer's values on the hidden inputs) and diagnoses."""
+    data = [
+        round(float(ex.score), 6),
+        ex.status,
+        ex.needs_review,
+        list(ex.feedback),
+        list(ex.diagnoses),
+    ]
+    text = json.dumps(data, ensure_ascii=True)
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
 
 
 class Gradebook:
@@ -443,7 +302,8 @@ class Gradebook:
 
         Kept across regrading; the newest override of an exercise wins (older ones stay in
         the table as an audit trail). ``score`` must be finite and not negative; a score above
-        the exercise's maximum is kept as given (a bonus) and counts as a pass.
+        the exercise's maximum is kept as given (a bonus) and counts as a pass. The grader's
+        verdict on the newest graded answer is kept with it (see :meth:`Override.to_recheck`).
         """
         _text(student, "student id", _STUDENT_LEN, empty=False)
         _text(exercise, "exercise id", _ID_LEN, empty=False)
@@ -454,16 +314,8 @@ class Gradebook:
         _text(author, "override author", _ID_LEN)
         with self._writer.begin() as conn:
             student_id = _ensure_student(conn, student)
-            conn.execute(
-                insert(overrides).values(
-                    student_id=student_id,
-                    exercise_id=exercise,
-                    score=value,
-                    reason=reason,
-                    author=author,
-                    created_at=_now(),
-                )
-            )
+            graded = _graded_answers(conn, exercise, [student]).get(student)
+            _insert_override(conn, student_id, exercise, value, reason, author, graded)
 
     # ------------------------------------------------------------------ reads
 
@@ -526,6 +378,168 @@ class Gradebook:
         the exercise scores. Overrides of exercises the result does not have are ignored.
         """
         return _apply(result, self.overrides(student))
+
+    # ------------------------------------------------------------------ review
+
+    def newest_graded(self, exercise: str | None = None) -> list[tuple[str, SubmissionResult]]:
+        """(student id, newest result as graded, no overrides), ordered by student id; with
+        ``exercise``, each result holds only that exercise (cheaper to read)."""
+        with self._engine.connect() as conn:
+            found = _newest(conn, None, exercise)
+        return sorted(found, key=lambda pair: pair[0])
+
+    def all_overrides(self) -> dict[str, dict[str, Override]]:
+        """Every override in force: by student id, then exercise id."""
+        with self._engine.connect() as conn:
+            return _load_overrides(conn, None)
+
+    def decide(
+        self,
+        student_ids: Sequence[str],
+        exercise: str,
+        *,
+        author: str,
+        score: float | None = None,
+        comment: int | None = None,
+        note: str = "",
+    ) -> list[Override]:
+        """One reviewer's decision on the answers of ``student_ids`` to ``exercise``, stored as an
+        override each, in one transaction (all or none).
+
+        No ``score`` and no ``comment``: accept the grader's score. A ``score``: that score.
+        A ``comment``: the comment's adjustment added to ``score`` (default: the grader's
+        score), floored at 0; editing the comment later rescores the answer
+        (:meth:`edit_comment`). ``note`` is the reviewer's own words, kept as the reason.
+        A student without a graded answer to ``exercise`` is refused.
+        """
+        _text(exercise, "exercise id", _ID_LEN, empty=False)
+        _text(author, "reviewer name", _ID_LEN)
+        _text(note, "note")
+        if score is not None:
+            score = _number(score, "score")
+            if score < 0:
+                raise GradebookError(f"score must not be negative, not {score!r}")
+        names = [_text(n, "student id", _STUDENT_LEN, empty=False) for n in student_ids]
+        made: list[Override] = []
+        with self._writer.begin() as conn:
+            graded = _graded_answers(conn, exercise, names)
+            found = None
+            if comment is not None:
+                found = _comment(conn, comment)
+                if found.exercise != exercise:
+                    raise GradebookError(f"comment {comment} is about {found.exercise!r}")
+            for name in names:
+                ex = graded.get(name)
+                if ex is None:
+                    raise GradebookError(f"{name!r} has no graded answer to {exercise!r}")
+                student_id = _ensure_student(conn, name)
+                if found is not None:
+                    base = ex.score if score is None else score
+                    value, reason = _commented(base, found, note)
+                    made.append(
+                        _insert_override(
+                            conn, student_id, exercise, value, reason, author, ex,
+                            kind="comment", comment=found.id, base=base,
+                        )
+                    )  # fmt: skip
+                else:
+                    kind: DecisionKind = "accept" if score is None else "score"
+                    value = ex.score if score is None else score
+                    reason = note or ("score checked" if score is None else "score set in review")
+                    made.append(
+                        _insert_override(
+                            conn, student_id, exercise, value, reason, author, ex, kind=kind
+                        )
+                    )
+        return made
+
+    def comments(self, exercise: str | None = None) -> list[Comment]:
+        """The reusable comments (of ``exercise``, or all), oldest first."""
+        query = select(comments).order_by(comments.c.id)
+        if exercise is not None:
+            query = query.where(comments.c.exercise_id == exercise)
+        with self._engine.connect() as conn:
+            return [_comment_of(r) for r in conn.execute(query)]
+
+    def add_comment(
+        self, exercise: str, text: str, adjustment: float | None, author: str
+    ) -> Comment:
+        """A new reusable comment on ``exercise``; ``adjustment`` points (may be negative)."""
+        _text(exercise, "exercise id", _ID_LEN, empty=False)
+        _text(text, "comment", empty=False)
+        _text(author, "reviewer name", _ID_LEN)
+        adj = None if adjustment is None else _number(adjustment, "adjustment")
+        now = _now()
+        with self._writer.begin() as conn:
+            key = _insert_id(
+                conn,
+                insert(comments).values(
+                    exercise_id=exercise, text=text, adjustment=adj, author=author,
+                    created_at=now, updated_by=author, updated_at=now,
+                ),
+            )  # fmt: skip
+            return _comment(conn, key)
+
+    def edit_comment(
+        self, comment_id: int, text: str, adjustment: float | None, author: str
+    ) -> int:
+        """Change a comment; every answer whose decision in force uses it gets a new override
+        (same base score, the new adjustment and text, by ``author``). Returns how many."""
+        _text(text, "comment", empty=False)
+        _text(author, "reviewer name", _ID_LEN)
+        adj = None if adjustment is None else _number(adjustment, "adjustment")
+        with self._writer.begin() as conn:
+            old = _comment(conn, comment_id)
+            conn.execute(
+                update(comments)
+                .where(comments.c.id == comment_id)
+                .values(text=text, adjustment=adj, updated_by=author, updated_at=_now())
+            )
+            new = _comment(conn, comment_id)
+            users = [
+                (name, o)
+                for name, by_ex in _load_overrides(conn, None).items()
+                for o in by_ex.values()
+                if o.kind == "comment" and o.comment == comment_id
+            ]
+            for name, o in users:
+                base = o.score if o.base_score is None else o.base_score
+                value, _ = _commented(base, new, "")
+                reason = o.reason.replace(old.text, new.text, 1)
+                key = _insert_id(
+                    conn,
+                    insert(overrides).values(
+                        student_id=_ensure_student(conn, name), exercise_id=o.exercise,
+                        score=value, reason=reason, author=author, created_at=_now(),
+                    ),
+                )  # fmt: skip
+                _insert_decision(conn, key, "comment", comment_id, base, o.verdict)
+            return len(users)
+
+    def audit(self) -> list[AuditEntry]:
+        """Every decision ever stored (``grade override`` and ``grade review``), newest first."""
+        query = (
+            select(overrides, decisions, students.c.name.label("student_name"))
+            .join(students, students.c.id == overrides.c.student_id)
+            .outerjoin(decisions, decisions.c.override_id == overrides.c.id)
+            .order_by(overrides.c.id.desc())
+        )
+        seen: set[tuple[str, str]] = set()
+        out: list[AuditEntry] = []
+        with self._engine.connect() as conn:
+            for r in conn.execute(query):
+                key = (str(r.student_name), str(r.exercise_id))
+                out.append(
+                    AuditEntry(
+                        id=int(r.id), student=key[0], exercise=key[1], score=float(r.score),
+                        reason=str(r.reason), author=str(r.author),
+                        created_at=str(r.created_at), kind=_kind(r.kind),
+                        comment=None if r.comment_id is None else int(r.comment_id),
+                        in_force=key not in seen,
+                    )
+                )  # fmt: skip
+                seen.add(key)
+        return out
 
 
 # --------------------------------------------------------------------------- internals
@@ -601,165 +615,12 @@ def _insert_id(conn: Connection, statement: Insert) -> int:
     return int(key[0])
 
 
-def _encode(
-    content_hash: str,
-    rubric_version: str,
-    engine: str | None,
-    result: SubmissionResult,
-) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
-    """Validate ``result`` and turn it into rows (without ids); raises GradebookError."""
-    if not isinstance(content_hash, str) or not _SHA256.fullmatch(content_hash):
-        raise GradebookError(
-            f"content hash must be a lowercase hex sha256 digest, not {content_hash!r}"
-        )
-    ex = result.execution
-    row: dict[str, Any] = {
-        "path": _text(result.path, "result path"),
-        "content_hash": content_hash,
-        "rubric_version": _text(rubric_version, "rubric version", _ID_LEN),
-        "engine": _opt_text(engine, "engine", _ENGINE_LEN),
-        "status": _pick(result.status, _SUBMISSION_STATUSES, "result status"),
-        "error": _opt_text(result.error, "result error"),
-        "edition": None if result.edition is None else _pick(result.edition, EDITIONS, "edition"),
-        "score": _number(result.score, "result score"),
-        "max_score": _number(result.max_score, "result max_score"),
-        "seconds": None if ex is None else _number(ex.seconds, "execution seconds"),
-        "killed": None
-        if ex is None or ex.killed is None
-        else _pick(ex.killed, _KILLED, "execution killed"),
-        "cell_errors": None
-        if ex is None
-        else json.dumps(
-            [
-                {
-                    "cell": int(e.cell),
-                    "ename": _text_any(e.ename, "cell error name"),
-                    "evalue": _text_any(e.evalue, "cell error value"),
-                }
-                for e in ex.errors
-            ],
-            ensure_ascii=True,
-        ),
-        "notes": None if ex is None else _json_strings(ex.notes, "execution note"),
-    }
-    exercise_rows: list[dict[str, Any]] = []
-    diagnosis_rows: list[dict[str, Any]] = []
-    for i, d in enumerate(result.diagnoses):
-        diagnosis_rows.append(
-            {"exercise_id": None, "position": i, "diagnosis": _text(d, "diagnosis", _ID_LEN)}
-        )
-    seen: set[str] = set()
-    for position, e in enumerate(result.exercises):
-        exercise_id = _text(e.id, "exercise id", _ID_LEN, empty=False)
-        if exercise_id in seen:
-            raise GradebookError(f"exercise {exercise_id!r} appears twice in {result.path}")
-        seen.add(exercise_id)
-        exercise_rows.append(
-            {
-                "position": position,
-                "exercise_id": exercise_id,
-                "title": _text(e.title, f"title of {exercise_id}"),
-                "score": _number(e.score, f"score of {exercise_id}"),
-                "max_score": _number(e.max_score, f"max_score of {exercise_id}"),
-                "status": _pick(e.status, _STATUSES, f"status of {exercise_id}"),
-                "needs_review": bool(e.needs_review),
-                "feedback": _json_strings(e.feedback, f"feedback of {exercise_id}"),
-                "cells": json.dumps([int(c) for c in e.cells]),
-            }
-        )
-        for i, d in enumerate(e.diagnoses):
-            diagnosis_rows.append(
-                {
-                    "exercise_id": exercise_id,
-                    "position": i,
-                    "diagnosis": _text(d, f"diagnosis of {exercise_id}", _ID_LEN),
-                }
-            )
-    return row, exercise_rows, diagnosis_rows
-
-
-def _load(conn: Connection, where: ColumnElement[bool]) -> list[tuple[str, SubmissionResult]]:
-    """(student id, result) for every submission matching ``where``, oldest first.
-
-    Child rows are fetched by explicit submission ids: a submission's rows never change once
-    committed, so the result is consistent whatever the isolation level.
-    """
-    rows = conn.execute(
-        select(submissions, students.c.name.label("student_name"))
-        .join(students, students.c.id == submissions.c.student_id)
-        .where(where)
-        .order_by(submissions.c.id)
-    ).all()
-    ids = [int(r.id) for r in rows]
-    exercises_of: dict[int, list[Any]] = defaultdict(list)
-    diagnoses_of: dict[tuple[int, str | None], list[str]] = defaultdict(list)
-    for chunk in _chunks(ids, _IN_CHUNK):
-        for e in conn.execute(
-            select(exercise_results)
-            .where(exercise_results.c.submission_id.in_(chunk))
-            .order_by(exercise_results.c.submission_id, exercise_results.c.position)
-        ):
-            exercises_of[int(e.submission_id)].append(e)
-        for d in conn.execute(
-            select(diagnoses)
-            .where(diagnoses.c.submission_id.in_(chunk))
-            .order_by(diagnoses.c.submission_id, diagnoses.c.position)
-        ):
-            diagnoses_of[(int(d.submission_id), d.exercise_id)].append(str(d.diagnosis))
-    return [(str(r.student_name), _decode(r, exercises_of, diagnoses_of)) for r in rows]
-
-
-def _decode(
-    r: Any,
-    exercises_of: Mapping[int, list[Any]],
-    diagnoses_of: Mapping[tuple[int, str | None], list[str]],
-) -> SubmissionResult:
-    sid = int(r.id)
-    where = f"submission {sid}"
-    exercises = tuple(
-        ExerciseResult(
-            id=str(e.exercise_id),
-            title=str(e.title),
-            score=float(e.score),
-            max_score=float(e.max_score),
-            status=_pick(e.status, _STATUSES, f"{where}, exercise {e.exercise_id}"),
-            feedback=_decode_strings(e.feedback, f"{where}, feedback of {e.exercise_id}"),
-            diagnoses=tuple(diagnoses_of.get((sid, str(e.exercise_id)), ())),
-            needs_review=bool(e.needs_review),
-            cells=tuple(int(c) for c in json.loads(e.cells or "[]")),
-        )
-        for e in exercises_of.get(sid, ())
-    )
-    execution = None
-    if r.seconds is not None:
-        execution = ExecutionSummary(
-            seconds=float(r.seconds),
-            errors=_decode_cell_errors(r.cell_errors or "[]", f"{where}, cell errors"),
-            killed=None if r.killed is None else _pick(r.killed, _KILLED, f"{where}, killed"),
-            notes=_decode_strings(r.notes or "[]", f"{where}, notes"),
-        )
-    edition: Edition | None = None
-    if r.edition is not None:
-        edition = _pick(r.edition, EDITIONS, f"{where}, edition")
-    return SubmissionResult(
-        path=str(r.path),
-        status=_pick(r.status, _SUBMISSION_STATUSES, f"{where}, status"),
-        error=None if r.error is None else str(r.error),
-        edition=edition,
-        score=float(r.score),
-        max_score=float(r.max_score),
-        exercises=exercises,
-        diagnoses=tuple(diagnoses_of.get((sid, None), ())),
-        execution=execution,
-        student=str(r.student_name),
-    )
-
-
 def _load_overrides(conn: Connection, student_id: int | None) -> dict[str, dict[str, Override]]:
     """Overrides in force, by student id then exercise id (the newest row wins)."""
     query = (
-        select(overrides, students.c.name.label("student_name"))
+        select(overrides, decisions, students.c.name.label("student_name"))
         .join(students, students.c.id == overrides.c.student_id)
+        .outerjoin(decisions, decisions.c.override_id == overrides.c.id)
         .order_by(overrides.c.id)
     )
     if student_id is not None:
@@ -772,8 +633,118 @@ def _load_overrides(conn: Connection, student_id: int | None) -> dict[str, dict[
             reason=str(o.reason),
             author=str(o.author),
             created_at=str(o.created_at),
+            kind=_kind(o.kind),
+            comment=None if o.comment_id is None else int(o.comment_id),
+            base_score=None if o.base_score is None else float(o.base_score),
+            verdict=None if o.verdict is None else str(o.verdict),
         )
     return dict(found)
+
+
+_KINDS: Final[tuple[DecisionKind, ...]] = ("accept", "score", "comment", "command")
+
+
+def _kind(value: object) -> DecisionKind:
+    for k in _KINDS:
+        if value == k:
+            return k
+    return "command"  # an override stored before decisions were recorded
+
+
+def _newest(
+    conn: Connection, names: Sequence[str] | None, exercise: str | None = None
+) -> list[tuple[str, SubmissionResult]]:
+    newest = select(func.max(submissions.c.id)).group_by(submissions.c.student_id)
+    if names is not None:
+        newest = newest.join(students, students.c.id == submissions.c.student_id).where(
+            students.c.name.in_(names)
+        )
+    return _load(conn, submissions.c.id.in_(newest), exercise)
+
+
+def _graded_answers(
+    conn: Connection, exercise: str, names: Sequence[str]
+) -> dict[str, ExerciseResult]:
+    """The answer to ``exercise`` in each student's newest graded submission (as graded)."""
+    out: dict[str, ExerciseResult] = {}
+    for i in range(0, len(names), 500):
+        for name, result in _newest(conn, names[i : i + 500], exercise):
+            for ex in result.exercises:
+                if ex.id == exercise and result.status == "graded":
+                    out[name] = ex
+    return out
+
+
+def _comment_of(r: Any) -> Comment:
+    return Comment(
+        id=int(r.id),
+        exercise=str(r.exercise_id),
+        text=str(r.text),
+        adjustment=None if r.adjustment is None else float(r.adjustment),
+        author=str(r.author),
+        created_at=str(r.created_at),
+        updated_by=str(r.updated_by),
+        updated_at=str(r.updated_at),
+    )
+
+
+def _comment(conn: Connection, comment_id: int) -> Comment:
+    row = conn.execute(select(comments).where(comments.c.id == comment_id)).first()
+    if row is None:
+        raise GradebookError(f"there is no comment {comment_id}")
+    return _comment_of(row)
+
+
+def _commented(base: float, comment: Comment, note: str) -> tuple[float, str]:
+    """(score, reason) of an answer given ``comment`` on top of ``base``."""
+    value = max(0.0, base + (comment.adjustment or 0.0))
+    return value, comment.text + (f" ({note})" if note else "")
+
+
+def _insert_override(
+    conn: Connection,
+    student_id: int,
+    exercise: str,
+    score: float,
+    reason: str,
+    author: str,
+    graded: ExerciseResult | None,
+    *,
+    kind: DecisionKind = "command",
+    comment: int | None = None,
+    base: float | None = None,
+) -> Override:
+    now = _now()
+    key = _insert_id(
+        conn,
+        insert(overrides).values(
+            student_id=student_id,
+            exercise_id=exercise,
+            score=score,
+            reason=reason,
+            author=author,
+            created_at=now,
+        ),
+    )
+    verdict = None if graded is None else verdict_of(graded)
+    _insert_decision(conn, key, kind, comment, base, verdict)
+    return Override(exercise, score, reason, author, now, kind, comment, base, verdict)
+
+
+def _insert_decision(
+    conn: Connection,
+    override_id: int,
+    kind: DecisionKind,
+    comment: int | None,
+    base: float | None,
+    verdict: str | None,
+) -> None:
+    """How override ``override_id`` was decided."""
+    conn.execute(
+        insert(decisions).values(
+            override_id=override_id, kind=kind, comment_id=comment, base_score=base, verdict=verdict
+        )
+    )
 
 
 def _apply(result: SubmissionResult, by_exercise: Mapping[str, Override]) -> SubmissionResult:
@@ -781,9 +752,13 @@ def _apply(result: SubmissionResult, by_exercise: Mapping[str, Override]) -> Sub
 
     Each overridden exercise gets the instructor's score, a status recomputed from it (pass
     at the maximum or above, fail at 0, partial in between), ``needs_review`` cleared (the
-    instructor has looked) and a last feedback line ``score set by instructor: <reason>``.
-    The total is recomputed as the sum of the exercise scores. Overrides for exercises the
-    result does not contain are ignored; with nothing to apply, ``result`` is returned as is.
+    instructor has looked) and a last feedback line: ``score set by instructor: <reason>``
+    (``grade override``, or another score in review), ``checked by instructor`` (the grader's
+    score accepted) or ``instructor's comment: <text>``. An override whose graded answer has
+    changed since (:meth:`Override.to_recheck`) keeps its score but sets ``needs_review``
+    again, with a line saying so. The total is recomputed as the sum of the exercise scores.
+    Overrides for exercises the result does not contain are ignored; with nothing to apply,
+    ``result`` is returned as is.
     """
     if not any(e.id in by_exercise for e in result.exercises):
         return result
@@ -793,14 +768,30 @@ def _apply(result: SubmissionResult, by_exercise: Mapping[str, Override]) -> Sub
         if o is None:
             exercises.append(e)
             continue
-        line = f"score set by instructor: {o.reason}" if o.reason else "score set by instructor"
+        lines = [_feedback_line(o)]
+        recheck = o.to_recheck(e)
+        if recheck:
+            lines.append(RECHECK_LINE)
         exercises.append(
             replace(
                 e,
                 score=o.score,
                 status=_status_for(o.score, e.max_score),
-                needs_review=False,
-                feedback=(*e.feedback, line),
+                needs_review=recheck,
+                feedback=(*e.feedback, *lines),
             )
         )
     return replace(result, exercises=tuple(exercises), score=sum(e.score for e in exercises))
+
+
+RECHECK_LINE: Final = (
+    "to re-check: the grader's verdict changed after the instructor decided this score"
+)
+
+
+def _feedback_line(o: Override) -> str:
+    if o.kind == "accept":
+        return f"checked by instructor: {o.reason}" if o.reason else "checked by instructor"
+    if o.kind == "comment":
+        return f"instructor's comment: {o.reason}"
+    return f"score set by instructor: {o.reason}" if o.reason else "score set by instructor"
