@@ -10,8 +10,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from fakes import context, runs_for
 
+from grader.checks import registry
+from grader.locate import Answer
+from grader.model import Cell, Notebook
 from grader.prose import Concept, judge, normalise
+from grader.rubric import Rubric
 from grader.text import cjk_word_count, fold, needs_fold, zh
 
 ZERO = Concept("claims-zero", ("零矩阵", r"全(为|是)?\s*(零|0)(?![.\d])", r"\bzero matrix\b"))
@@ -149,3 +154,36 @@ def test_a_shared_cache_directory_is_not_used(
     shared.chmod(0o777)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     assert zh._cache_dir() != str(shared)
+
+
+# --------------------------------------------------------------- the prose check, in Chinese
+
+
+@pytest.mark.parametrize(
+    ("answer", "fraction", "diagnoses"),
+    [
+        ("最小尺寸为 d+1，即 d 阶有限差分。", 1.0, ()),
+        ("至少需要ｄ＋１个点（前向差分）", 1.0, ()),
+        ("需要 2d+1 个点，因为中心差分两边各 d 个点。", 0.0, ("derivative-size-central",)),
+        ("2d+1 是常见的答案，但最小是 d+1：d 阶前向差分。", 1.0, ()),
+        ("最小尺寸為 d+1，d 階有限差分", 1.0, ()),
+    ],
+)
+def test_a_chinese_answer_to_the_size_question_is_graded(
+    rubric: Rubric, answer: str, fraction: float, diagnoses: tuple[str, ...]
+) -> None:
+    notebook = Notebook(
+        "t.ipynb",
+        "ipynb",
+        (
+            Cell(0, "markdown", "## 4.3 要计算 d 阶导数，卷积核的最小尺寸是多少？"),
+            Cell(1, "markdown", answer),
+        ),
+    )
+    ex = rubric.exercise("derivative-kernel-size")
+    spec = next(c for c in ex.checks if c.type == "prose")
+    answers = {"derivative-kernel-size": Answer("derivative-kernel-size", (0, 1), (), answer)}
+    ctx = context(rubric, ex.id, notebook, runs_for(notebook), None, answers=answers)
+    r = registry()["prose"].run(spec, ctx)
+    assert r.score == pytest.approx(fraction * r.max_score)
+    assert r.diagnoses == diagnoses
