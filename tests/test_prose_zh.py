@@ -9,12 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from fakes import context, runs_for
 
 from grader.checks import registry
 from grader.locate import Answer
-from grader.model import Cell, Notebook
+from grader.model import Array, Cell, CellRun, Notebook
 from grader.prose import Concept, judge, normalise
 from grader.rubric import Rubric
 from grader.text import cjk_word_count, fold, needs_fold, zh
@@ -187,3 +188,32 @@ def test_a_chinese_answer_to_the_size_question_is_graded(
     r = registry()["prose"].run(spec, ctx)
     assert r.score == pytest.approx(fraction * r.max_score)
     assert r.diagnoses == diagnoses
+
+
+def test_a_chinese_blur_answer_gets_the_unnormalised_diagnosis_and_its_purpose(
+    rubric: Rubric,
+) -> None:
+    words = "模糊核的作用：为了降噪，在下采样之前防止混叠。"
+    notebook = Notebook(
+        "t.ipynb",
+        "ipynb",
+        (
+            Cell(0, "markdown", "## 2.3 如何设计一个模糊核？为什么要使用这样的核？"),
+            Cell(
+                1,
+                "code",
+                "模糊核 = torch.ones(3, 3)  # 全 1 的核\nblur_kernel = 模糊核\nblur_kernel",
+            ),
+            Cell(2, "markdown", words),
+        ),
+    )
+    ones = Array(np.ones((3, 3), dtype=np.float32))
+    execution = runs_for(
+        notebook, c1=CellRun(index=1, bindings={"blur_kernel": ones}, results=(ones,))
+    )
+    answers = {"blur-kernel": Answer("blur-kernel", (0, 1, 2), (1,), words)}
+    ctx = context(rubric, "blur-kernel", notebook, execution, None, answers=answers)
+    ex = rubric.exercise("blur-kernel")
+    kernel, why = (registry()[c.type].run(c, ctx) for c in ex.checks)
+    assert kernel.diagnoses == ("blur-not-normalized",) and not kernel.passed
+    assert why.passed
