@@ -418,7 +418,8 @@ def _split(text: str) -> Iterator[str]:
 
 
 def _sentence(text: str, quoted: bool) -> _Sentence:
-    question = text.rstrip("\"')] ").endswith("?")
+    bare = text.rstrip("\"')] ")
+    question = bare.endswith("?") or bare.rstrip(".!").endswith(("吗", "么", "呢"))
     hedged = _HEDGE.search(text.rstrip("\"')] ?")) is not None
     words = cjk_word_count(text) if has_cjk(text) else len(_WORD.findall(text))
     return _Sentence(text, quoted, question, hedged, words)

@@ -217,3 +217,8 @@ def test_a_chinese_blur_answer_gets_the_unnormalised_diagnosis_and_its_purpose(
     kernel, why = (registry()[c.type].run(c, ctx) for c in ex.checks)
     assert kernel.diagnoses == ("blur-not-normalized",) and not kernel.passed
     assert why.passed
+
+
+def test_a_chinese_question_without_a_question_mark_is_a_question() -> None:
+    match = judge("结果是零矩阵吗", [], [ZERO]).misconceptions[0]
+    assert not match.found and match.basis == "question"
