@@ -247,7 +247,7 @@ def negated(text: str, clause_start: int, start: int, end: int, clause_end: int)
     (``clause_start``..``clause_end``, bounded by punctuation and English clause words)."""
     before = text[clause_start:start].rstrip()
     if before and before[-1] in "非不无没未" and not before.endswith(("差不", "要不")):
-        return True  # right before the match: 非零, 不为零 is caught below, 不是 here
+        return True  # a negator right before the match: 非|零矩阵, 不|支持, 没|报错
     after = text[end:clause_end]
     if _WRONG_AFTER.match(after):
         return True
