@@ -29,7 +29,7 @@ from .errors import RubricError
 from .prose import Concept, judge
 from .rubric import Rubric
 
-MIN_ROWS = 10  # answers per side (match, miss) a table must have, all languages together
+MIN_ROWS = 10  # answers per side (match, miss) and language a table must have
 
 
 @dataclass(frozen=True)
@@ -158,8 +158,8 @@ def report(rubric: Rubric, directory: Path | None = None) -> Iterator[tuple[str,
     """(what, ok, detail) per prose concept of ``rubric``: its table's precision and recall.
 
     Without a tables directory, one row says so (a copied rubric need not bring tables). A
-    concept without a table, or a table with fewer than :data:`MIN_ROWS` answers a side,
-    fails.
+    concept without a table, or a table with fewer than :data:`MIN_ROWS` answers a side in
+    one of its languages, fails.
     """
     directory = directory or tables_dir(rubric)
     if not directory.is_dir():
@@ -177,10 +177,14 @@ def report(rubric: Rubric, directory: Path | None = None) -> Iterator[tuple[str,
             f"{lang} {table.count(True, lang)}+/{table.count(False, lang)}-"
             for lang in table.languages
         )
-        small = table.count(True) < MIN_ROWS or table.count(False) < MIN_ROWS
+        small = [
+            lang
+            for lang in table.languages or ("any",)
+            if table.count(True, lang) < MIN_ROWS or table.count(False, lang) < MIN_ROWS
+        ]
         detail = (
             f"precision {score.precision:.0%}, recall {score.recall:.0%} ({sizes})"
-            + (f"; fewer than {MIN_ROWS} answers a side" if small else "")
+            + (f"; fewer than {MIN_ROWS} answers a side in {', '.join(small)}" if small else "")
             + "".join(
                 f"; {'missed' if r.expect else 'wrongly matched'} [{r.lang}] {r.text[:60]!r}"
                 for r in score.wrong[:3]

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from grader.errors import RubricError
-from grader.prose import Concept
 from grader.prose_tables import (
     MIN_ROWS,
     RubricConcept,
@@ -49,8 +48,9 @@ def test_every_prose_concept_is_perfect_on_its_table(
     score = measure(item, table)
     assert score.wrong == ()
     assert score.precision == 1.0 and score.recall == 1.0
-    assert table.count(True) >= MIN_ROWS and table.count(False) >= MIN_ROWS
-    assert table.count(True, "zh") >= 5 and table.count(False, "zh") >= 5
+    assert table.languages == ("en", "zh")
+    for lang in table.languages:
+        assert table.count(True, lang) >= MIN_ROWS and table.count(False, lang) >= MIN_ROWS
 
 
 def test_the_rubric_has_a_prose_concept_for_every_prose_check_and_diagnosis(
@@ -103,14 +103,19 @@ def test_a_malformed_table_is_an_instructor_error_naming_the_field(tmp_path: Pat
         load_table(path)
 
 
-def test_a_small_table_fails_even_when_perfect(tmp_path: Path) -> None:
-    item = RubricConcept("ex/c", Concept("c", (r"\bfoo\b",)), False)
-    table = Table("c", (), str(tmp_path))
-    assert measure(item, table).perfect  # nothing wrong, but nothing measured either
-    (tmp_path / "c.yaml").write_text(
-        "concept: c\nmatch: {en: ['foo']}\nmiss: {en: ['bar']}\n", encoding="utf-8"
+def test_a_table_with_too_few_rows_in_one_language_fails(rubric: Rubric, tmp_path: Path) -> None:
+    source = (tables_dir(rubric) / "d-plus-one.yaml").read_text(encoding="utf-8")
+    (tmp_path / "d-plus-one.yaml").write_text(
+        source.replace("miss:\n", "miss:\n  vi: ['d cong 2']\n").replace(
+            "match:\n", "match:\n  vi: ['d + 1 diem']\n"
+        ),
+        encoding="utf-8",
     )
-    assert load_tables(tmp_path)["c"].count(True) == 1 < MIN_ROWS
+    rows = {what: (ok, detail) for what, ok, detail in report(rubric, tmp_path)}
+    ok, detail = rows["prose derivative-kernel-size/d-plus-one"]
+    assert not ok
+    assert "precision 100%, recall 100%" in detail
+    assert detail.endswith(f"fewer than {MIN_ROWS} answers a side in vi")
 
 
 # --------------------------------------------------------------- the example answers
