@@ -2,7 +2,11 @@
 
 No model and no network: each concept is a set of case-insensitive regexes, matched sentence by
 sentence in the normalised text (markdown and LaTeX noise stripped, see :func:`normalise`). A
-pattern is matched within one sentence, never across two.
+pattern is matched within one sentence, never across two. Text with Chinese or full-width
+characters is folded first (:mod:`grader.text`: NFKC, traditional to simplified, spaces between
+Chinese and Latin), ``。`` ends a sentence, a sentence ending in ``吗``/``呢`` is a question,
+Chinese hedges (``可能``, ``我觉得``) hedge, and Chinese negation is read from jieba's words
+(:mod:`grader.text.zh`: ``不是零矩阵`` denies, ``不变`` and ``非常`` do not).
 
 Confidence model (documented constants below; all scores are in 0..1):
 
