@@ -2,7 +2,11 @@
 
 No model and no network: each concept is a set of case-insensitive regexes, matched sentence by
 sentence in the normalised text (markdown and LaTeX noise stripped, see :func:`normalise`). A
-pattern is matched within one sentence, never across two.
+pattern is matched within one sentence, never across two. Text with Chinese or full-width
+characters is folded first (:mod:`grader.text`: NFKC, traditional to simplified, spaces between
+Chinese and Latin), ``。`` ends a sentence, a sentence ending in ``吗``/``呢`` is a question,
+Chinese hedges (``可能``, ``我觉得``) hedge, and Chinese negation is read from jieba's words
+(:mod:`grader.text.zh`: ``不是零矩阵`` denies, ``不变`` and ``非常`` do not).
 
 Confidence model (documented constants below; all scores are in 0..1):
 
@@ -41,6 +45,8 @@ from itertools import islice
 from typing import Final
 
 from .memo import Memo
+from .text import cjk_word_count, fold, has_cjk, needs_fold
+from .text import zh as _zh
 
 __all__ = [
     "Concept",
@@ -283,6 +289,8 @@ def _prepare(text: str) -> str:
     if "<" in text:
         text = _TAG.sub(lambda m: "\n" if m.group(2).lower() in ("br", "p", "li") else " ", text)
     text = html.unescape(text).translate(_UNICODE)
+    if needs_fold(text):  # Chinese or full-width: half-width, simplified, spaced
+        text = fold(text)
     return _clean_latex(text)
 
 
@@ -366,7 +374,8 @@ _ABBREVIATION = re.compile(
 _WORD = re.compile(r"\w+(?:'\w+)?")
 _HEDGE = re.compile(
     r"\b(?:maybe|perhaps|probably|possibly|presumably|i\s+think|i\s+guess|i\s+believe"
-    r"|i\s+suppose|i\s+assume|not\s+sure|unsure|not\s+certain|seems?|apparently)\b|\?(?=.)",
+    r"|i\s+suppose|i\s+assume|not\s+sure|unsure|not\s+certain|seems?|apparently)\b|\?(?=.)"
+    r"|(?<!不)可能|也许|大概|或许|好像|似乎|我觉得|我猜|不确定|不太确定|估计",
     re.IGNORECASE,
 )
 
@@ -413,9 +422,11 @@ def _split(text: str) -> Iterator[str]:
 
 
 def _sentence(text: str, quoted: bool) -> _Sentence:
-    question = text.rstrip("\"')] ").endswith("?")
+    bare = text.rstrip("\"')] ")
+    question = bare.endswith("?") or bare.rstrip(".!").endswith(("吗", "么", "呢"))
     hedged = _HEDGE.search(text.rstrip("\"')] ?")) is not None
-    return _Sentence(text, quoted, question, hedged, len(_WORD.findall(text)))
+    words = cjk_word_count(text) if has_cjk(text) else len(_WORD.findall(text))
+    return _Sentence(text, quoted, question, hedged, words)
 
 
 # --------------------------------------------------------------------------- questions
@@ -472,7 +483,8 @@ _NEGATED_AFTER = re.compile(
 _ABSTAIN = re.compile(
     r"^\W*(?:i\s+|i'?m\s+|i\s+am\s+)?(?:really\s+)?"
     r"(?:(?:do\s+not|don'?t)\s+know|(?:have\s+)?no\s+(?:idea|clue)|idk|not\s+sure)\b"
-    r"(?:\s+(?:how|what|why|which|if|whether)\b.*)?\W*$",
+    r"(?:\s+(?:how|what|why|which|if|whether)\b.*)?\W*$"
+    r"|^\W*(?:我)?(?:也)?(?:不知道|不会|不懂|不清楚|没有思路|没思路)\W*$",
     re.IGNORECASE,
 )
 
@@ -586,7 +598,10 @@ def _negated(text: str, start: int, end: int, breaks: list[tuple[int, int]]) -> 
     clause_end = min((b_start for b_start, _ in breaks if b_start >= end), default=len(text))
     before, after = text[clause_start:start], text[end:clause_end]
     return bool(
-        _NEGATION.search(before) or _NON_PREFIX.search(before) or _NEGATED_AFTER.match(after)
+        _NEGATION.search(before)
+        or _NON_PREFIX.search(before)
+        or _NEGATED_AFTER.match(after)
+        or (has_cjk(text) and _zh.negated(text, clause_start, start, end, clause_end))
     )
 
 

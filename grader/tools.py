@@ -4,7 +4,9 @@
 reference notebook (``reference/<edition>.ipynb``) is detected as that edition and scores
 full marks; every diagnosis is detected, and costs points, on a variant of the reference
 notebook that makes that mistake (a mutant function swapped in, or the diagnosis's
-``example`` cell added to the exercise's answer).
+``example`` cell added to the exercise's answer); every prose concept (a required concept of a
+``prose`` check, a diagnosis with ``prose`` patterns) scores 100% precision and recall on its
+table of paraphrases and near-misses (``tests/prose_tables/<concept>.yaml``).
 
 ``override`` stores an instructor's score for one exercise of one student in the
 gradebook; it is applied to every later result of that student, regrades included.
@@ -110,6 +112,7 @@ def validate(rubrics_dir: Path | None, engine: str) -> list[Row]:
         rows.append(
             Row(f"{Path(rubric.path).name}: load", True, f"{len(rubric.exercises)} exercises")
         )
+        rows.extend(_prose_rows(rubric))
         grader = Grader(rubric, ex_runner)
         covered: set[str] = set()
         for edition in [e for e in EDITIONS if e in rubric.editions]:
@@ -177,6 +180,16 @@ def validate_corpus(folder: Path, rubric: Rubric, engine: str) -> list[Row]:
         )
     )
     return rows
+
+
+def _prose_rows(rubric: Rubric) -> list[Row]:
+    """Each prose concept's precision and recall on its table (see :mod:`grader.prose_tables`)."""
+    from .prose_tables import report
+
+    try:
+        return [Row(what, ok, detail) for what, ok, detail in report(rubric)]
+    except GraderError as exc:
+        return [Row("prose tables", False, str(exc))]
 
 
 def _diagnosis_row(

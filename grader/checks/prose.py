@@ -20,6 +20,7 @@ from ..memo import Memo
 from ..model import CheckResult
 from ..prose import Concept, judge, normalise
 from ..rubric import CheckSpec, Reference
+from . import demonstration as demo
 from .base import schema
 from .context import CheckContext
 
@@ -38,7 +39,8 @@ _CONCEPT: dict[str, Any] = {
 REVIEW_BELOW = 0.6
 _REFUTE = re.compile(
     r"\b(not|no|never|but|however|instead|rather|unlike|wrong|incorrect|misconception|would|"
-    r"common(ly)?|only because|typo|mxnet)\b|n't\b",
+    r"common(ly)?|only because|typo|mxnet)\b|n't\b"
+    r"|不是|并非|而非|但是?|然而|不过|不对|错误的|误以为|笔误|常见|只是因为",
     re.IGNORECASE,
 )
 
@@ -52,6 +54,15 @@ def _refuted(text: str, patterns: tuple[str, ...]) -> bool:
 
 
 LONG_ANSWER_WORDS = 25
+
+
+def _shown_line(where: str) -> str:
+    return (
+        f"Your working, displayed demonstration ({where}: your function agrees with your "
+        "section function, and it is right on the grader's hidden inputs) counts as the "
+        "written answer."
+    )
+
 
 # The rubric's concepts (their patterns compiled), by content: every run of a check needs the
 # same ones. Concepts are frozen; a bad pattern raises and is not remembered.
@@ -70,6 +81,7 @@ class ProseCheck:
         required={"type": "array", "items": _CONCEPT, "minItems": 1},
         review_below={"type": "number", "minimum": 0, "maximum": 1},
         misconception_penalty={"type": "number", "minimum": 0, "maximum": 1},
+        demonstration=demo.SCHEMA,
     )
 
     def validate(self, spec: CheckSpec, reference: Reference | None) -> None:
@@ -91,7 +103,10 @@ class ProseCheck:
         weights = {c["id"]: float(c.get("weight", 1.0)) for c in spec.options["required"]}
         hints = {c["id"]: c.get("hint", "") for c in spec.options["required"]}
         wrong = [_concept(d.id, d.prose) for d in ctx.iter_diagnoses("prose")]
+        shown = demo.demonstrated(spec, ctx) if "demonstration" in spec.options else None
         if not text.strip():
+            if shown:
+                return ctx.result(spec, 1.0, [_shown_line(shown)])
             return ctx.result(
                 spec, 0.0, ["No written answer was found for this exercise."], found=False
             )
@@ -100,9 +115,12 @@ class ProseCheck:
         got = sum(weights[m.id] for m in verdict.required if m.found)
         fraction = got / total if total else 0.0
         lines: list[str] = []
+        if shown and fraction < 1.0:  # the demonstration stands for the missing words
+            fraction = 1.0
+            lines.append(_shown_line(shown))
         diagnoses: list[str] = []
         penalty = float(spec.options.get("misconception_penalty", 0.5))
-        complete = all(m.found for m in verdict.required)
+        complete = fraction >= 1.0 or all(m.found for m in verdict.required)
         patterns = {d.id: d.prose for d in ctx.iter_diagnoses("prose")}
         for m in verdict.misconceptions:
             # A complete answer that names a misconception in a sentence that contrasts or
@@ -112,7 +130,7 @@ class ProseCheck:
                 lines.append(ctx.diagnosis(m.id))
                 fraction = max(0.0, fraction - penalty)
         for m in verdict.required:
-            if not m.found and hints[m.id]:
+            if not m.found and hints[m.id] and not shown:
                 lines.append(hints[m.id])
         review_below = float(spec.options.get("review_below", REVIEW_BELOW))
         unsure = verdict.confidence < review_below
