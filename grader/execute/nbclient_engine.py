@@ -53,13 +53,14 @@ def kernel_environment(options: KernelOptions) -> dict[str, str]:
     return env
 
 
-def kernel_argv() -> list[str]:
-    """The kernel command before sandboxing: the rlimit launcher, then ipykernel."""
+def kernel_argv(python: str = sys.executable) -> list[str]:
+    """The kernel command before sandboxing: the rlimit launcher, then ipykernel, both run by
+    ``python`` (the grader's own interpreter, or a course environment's)."""
     return [
-        sys.executable,
+        python,
         str(LAUNCHER),
         "--",
-        sys.executable,
+        python,
         "-m",
         "ipykernel_launcher",
         "-f",
@@ -82,15 +83,15 @@ def _write_kernelspec(root: Path, argv: list[str], message_interrupts: bool) -> 
     return root / "kernels"
 
 
-@functools.lru_cache(maxsize=1)
-def _python_prefixes() -> tuple[Path, ...]:
-    return sandbox.kernel_python_prefixes()
+@functools.lru_cache(maxsize=8)
+def _python_prefixes(python: str) -> tuple[Path, ...]:
+    return sandbox.kernel_python_prefixes(python)
 
 
 class NbclientKernel:
     """One Jupyter kernel process."""
 
-    def __init__(self, options: KernelOptions) -> None:
+    def __init__(self, options: KernelOptions, python: str = sys.executable) -> None:
         # imported here, not with the module: the warm engine uses this module's kernel
         # environment and output mapping, and starts its servers before anything heavy
         import nbformat
@@ -105,12 +106,12 @@ class NbclientKernel:
         self._runtime = Path(tempfile.mkdtemp(prefix="grader-kernel-"))
         env = kernel_environment(options)
         mode = options.sandbox.mode
-        argv = kernel_argv()
+        argv = kernel_argv(python)
         if mode != "none":
             spec = sandbox.SandboxSpec(
                 workdir=options.workdir,
                 runtime_dir=self._runtime,
-                python_prefixes=_python_prefixes() if mode == "bwrap" else (),
+                python_prefixes=_python_prefixes(python) if mode == "bwrap" else (),
                 hidden=tuple(options.hidden),
                 limits=options.limits,
                 env=env,
@@ -236,7 +237,13 @@ def _raw_result(outputs: list[Mapping[str, Any]], seconds: float, cap: int) -> R
 
 
 class NbclientFactory:
+    """Kernels run by ``python`` (default: the grader's own interpreter); its environment
+    needs ipykernel."""
+
     name = "nbclient"
 
+    def __init__(self, python: str | None = None) -> None:
+        self.python = python or sys.executable
+
     def start(self, options: KernelOptions) -> NbclientKernel:
-        return NbclientKernel(options)
+        return NbclientKernel(options, self.python)
