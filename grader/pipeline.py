@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .checks import CheckContext, registry
+from .course import BOOK_MODULES, course_execution, excused_cells
 from .errors import GraderError, InputError, ProbeError
 from .execute import Executor, Run
 from .load import load
@@ -47,6 +48,9 @@ class Options:
     edition: EditionChoice = "auto"
     public_only: bool = False  # `grade --check`: only the public checks of the rubric
     seed: str = ""  # mixed into the hidden inputs' seed (a course secret)
+    # modules the course's environment should have (grader.course): a missing one is the
+    # course's gap, not the student's mistake
+    course_modules: tuple[str, ...] = BOOK_MODULES
 
 
 def student_id(path: str | Path, pattern: str | None = None) -> str:
@@ -88,10 +92,12 @@ class Grader:
         exercises = self._exercises(edition, answers)
         cache: dict[str, Any] = {}  # probe replies, shared by all checks of this submission
         with self.executor.run(notebook) as run:
+            execution = course_execution(run.execution, self.options.course_modules)
             results = tuple(
-                self._exercise(notebook, run, ex, answers, edition, cache) for ex in exercises
+                self._exercise(notebook, run, execution, ex, answers, edition, cache)
+                for ex in exercises
             )
-            execution = run.execution
+        excused = excused_cells(execution, (c.source for c in notebook.cells))
         diagnoses = tuple(dict.fromkeys(d for r in results for d in r.diagnoses))
         return SubmissionResult(
             path=notebook.path,
@@ -103,9 +109,14 @@ class Grader:
             diagnoses=diagnoses,
             execution=ExecutionSummary(
                 seconds=execution.seconds,
-                errors=execution.errors,
+                errors=tuple(
+                    c.error
+                    for c in execution.cells
+                    if c.error is not None and c.index not in excused
+                ),
                 killed=execution.killed,
                 notes=(*notebook.notes, *execution.notes),
+                environment=execution.environment,
             ),
         )
 
@@ -135,6 +146,7 @@ class Grader:
         self,
         notebook: Notebook,
         run: Run,
+        execution: Execution,
         ex: ExerciseSpec,
         answers: Mapping[str, Answer],
         edition: Edition | None,
@@ -142,7 +154,7 @@ class Grader:
     ) -> ExerciseResult:
         ctx = CheckContext(
             notebook=notebook,
-            execution=run.execution,
+            execution=execution,
             channel=run,
             rubric=self.rubric,
             exercise=ex,
@@ -161,7 +173,7 @@ class Grader:
             and (not c.editions or as_edition is None or as_edition in c.editions)
         ]
         results = tuple(self._check(spec, ctx) for spec in checks)
-        return replace(aggregate(ex, results, run.execution), cells=ctx.answer().cells)
+        return replace(aggregate(ex, results, execution), cells=ctx.answer().cells)
 
     @staticmethod
     def _check(spec: CheckSpec, ctx: CheckContext) -> CheckResult:

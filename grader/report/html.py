@@ -390,6 +390,7 @@ def render_index(
         + (f' &middot; <a href="{html.escape(csv_href)}">grades.csv</a>' if csv_href else "")
         + "</p>",
         "</header>",
+        _warnings_section(results),
         _histogram_section(percents, len(results) - len(percents)),
         _exercise_section(stats),
         _diagnosis_section(results, slugs),
@@ -414,6 +415,20 @@ def _summary(
         mean = sum(ordered) / len(ordered)
         text += f" &middot; mean {fmt_num(mean)}% &middot; median {fmt_num(median)}%"
     return text
+
+
+def _warnings_section(results: Sequence[SubmissionResult]) -> str:
+    """The batch's warnings for the instructor (grader.report.warnings), or nothing."""
+    from .warnings import batch_warnings
+
+    warnings = batch_warnings(results)
+    if not warnings:
+        return ""
+    items = "".join(
+        f'<li data-kind="{_e(w.kind)}" data-module="{_e(w.module)}">{_e(w.message)}</li>'
+        for w in warnings
+    )
+    return f'<section id="warnings"><h2>Grading set-up</h2><ul>{items}</ul></section>'
 
 
 def _histogram_section(percents: Sequence[float], left_out: int) -> str:
