@@ -370,3 +370,45 @@ def test_a_course_kernel_sees_its_environment_read_only_and_not_the_grader_check
         run.close()
     assert cell.error is None, cell.error
     assert cell.text.split() == ["True", "False", "False", "OSError"]
+
+
+def _cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "grader.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+@pytest.mark.kernel
+def test_grade_with_a_course_file_warns_the_instructor_once_and_a_narrower_list_blames_the_student(
+    tmp_path: Path,
+) -> None:
+    _write(tmp_path / "class", book=book_notebook(), ref=_reference())
+    course = tmp_path / "course.yaml"
+    course.write_text(
+        f"rubric: {RUBRIC}\nenvironment:\n  python: {sys.executable}\n"
+    )  # the grader's own environment: no d2l
+    proc = _cli(tmp_path, "class", "--format", "json", "--no-gradebook", "--report", "rep")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert [(w["module"], w["submissions"], w["total"]) for w in doc["warnings"]] == [("d2l", 1, 2)]
+    assert {s["score"] for s in doc["submissions"]} == {33}
+    said = [ln for ln in proc.stderr.splitlines() if "lacks d2l" in ln]
+    assert len(said) == 1 and said[0].startswith(f"grade: warning ({sys.executable}): ")
+    page = (tmp_path / "rep" / "index.html").read_text(encoding="utf-8")
+    assert page.count("the grading environment lacks d2l (imported by 1 of 2 submissions)") == 1
+    for feedback in (tmp_path / "rep").rglob("*.html"):
+        if feedback.name != "index.html":
+            text = feedback.read_text(encoding="utf-8")
+            for word in ("No module named", "lacks d2l", "missing-module", "NameError"):
+                assert word not in text, (feedback, word)
+
+    # a course whose list leaves d2l out: then the import is the student's
+    course.write_text(f"rubric: {RUBRIC}\nenvironment:\n  modules: [torch, numpy]\n")
+    proc = _cli(tmp_path, "class/book.ipynb", "--format", "json")
+    doc = json.loads(proc.stdout)
+    assert "warnings" not in doc
+    assert "missing-module" in doc["submissions"][0]["diagnoses"]
