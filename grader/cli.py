@@ -259,7 +259,7 @@ def _grade(args: argparse.Namespace, limits: Limits, files: list[str]) -> int:
     if args.format != "text":  # the text report ends with them already
         from .report.warnings import batch_warnings
 
-        where = f" ({python})" if python else ""
+        where = f" ({python or sys.executable})"
         for w in batch_warnings(results):
             print(f"grade: warning{where}: {w.message}", file=sys.stderr)
     for r in results:

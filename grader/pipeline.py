@@ -97,7 +97,7 @@ class Grader:
                 self._exercise(notebook, run, execution, ex, answers, edition, cache)
                 for ex in exercises
             )
-        excused = excused_cells(execution, (c.source for c in notebook.cells))
+        excused = excused_cells(execution, (c.source for c in notebook.cells if c.kind == "code"))
         diagnoses = tuple(dict.fromkeys(d for r in results for d in r.diagnoses))
         return SubmissionResult(
             path=notebook.path,

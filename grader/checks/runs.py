@@ -69,7 +69,7 @@ class RunsCheck:
         relied = _relied_on_added_imports(ctx)
         # the course's environment gap (grader.course) is not the student's: those cells
         # count as clean and their errors are not the student's feedback
-        excused = excused_cells(ex, (c.source for c in ctx.notebook.cells))
+        excused = excused_cells(ex, (c.source for c in ctx.notebook.cells if c.kind == "code"))
         clean = sum(
             1
             for r in runs
