@@ -12,8 +12,15 @@ PYTEST_ARGS ?=
 # where `make pack` writes the public pack; set GRADER_SEED (the course secret) so that its
 # leak scan checks the very hidden inputs the final grade uses
 PACK_DIR ?= grader-pack
+# The course's own environment, where the book's `from d2l import torch as d2l` works: the
+# slow test tests/test_course_env.py grades in it with --kernel-python (docs/instructors.md).
+# torchvision needs the torch it was built with: PyPI's pair for this machine's CPU torch
+# (2.13) does not load, so this environment has its own torch (a CUDA build, runs on CPU).
+COURSE_VENV := .venv-course
+COURSE_TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
+D2L_SPEC ?= d2l==1.0.3
 
-.PHONY: install system demo test lint typecheck validate unit bench pack clean
+.PHONY: install course-env system demo test lint typecheck validate unit bench pack clean
 
 install: $(VENV)/.installed
 
@@ -27,6 +34,18 @@ $(VENV)/.installed: pyproject.toml
 	# bundled course's reference module (a run then compiles neither, even where
 	# PYTHONDONTWRITEBYTECODE is set)
 	$(BIN)/python -m compileall -q grader reference
+	touch $@
+
+# d2l 1.0.3 pins numpy 1.23, pandas 2.0, matplotlib 3.7 (no wheels for current Pythons):
+# installed with --no-deps, beside what its d2l/torch.py imports (courses/d2l-env.txt).
+course-env: $(COURSE_VENV)/.installed
+
+$(COURSE_VENV)/.installed: courses/d2l-env.txt
+	$(PYTHON) -m venv $(COURSE_VENV)
+	$(COURSE_VENV)/bin/pip install -q $(COURSE_TORCH_SPEC)
+	$(COURSE_VENV)/bin/pip install -q -r courses/d2l-env.txt
+	$(COURSE_VENV)/bin/pip install -q --no-deps "$(D2L_SPEC)"
+	$(COURSE_VENV)/bin/python -c "from d2l import torch as d2l; import matplotlib.font_manager"
 	touch $@
 
 system:
@@ -50,7 +69,7 @@ validate: install
 unit: install
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-test: install system lint typecheck validate unit
+test: install course-env system lint typecheck validate unit
 
 bench: install
 	$(BIN)/python benchmarks/throughput.py
@@ -59,4 +78,4 @@ pack: install
 	$(BIN)/grade pack -o $(PACK_DIR)
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(COURSE_VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -41,6 +41,7 @@ class BatchConfig:
     student_pattern: str | None = None
     sandbox: str = "auto"
     hidden: tuple[str, ...] = ()  # paths no submission may see (see execute.course_paths)
+    kernel_python: str | None = None  # the kernels' interpreter (None: the grader's own)
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ class Submission:
 
 # ----------------------------------------------------------------------------- workers
 
-_Key = tuple[str, str, Limits, Options, str, tuple[str, ...]]
+_Key = tuple[str, str, Limits, Options, str, tuple[str, ...], str | None]
 _EXECUTORS: dict[_Key, Any] = {}
 _GRADERS: dict[_Key, Any] = {}
 _CACHE_LOCK = threading.Lock()
@@ -66,6 +67,7 @@ def _key(config: BatchConfig) -> _Key:
         config.options,
         config.sandbox,
         config.hidden,
+        config.kernel_python,
     )
 
 
@@ -80,6 +82,7 @@ def _executor(config: BatchConfig) -> Any:
             config.limits,
             sandbox=config.sandbox,
             hidden=[Path(h) for h in config.hidden],
+            python=config.kernel_python,
         )
         _EXECUTORS[_key(config)] = run
     return run

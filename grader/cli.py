@@ -81,7 +81,21 @@ def parser() -> argparse.ArgumentParser:
         choices=["auto", "bwrap", "weak", "none"],
         help="isolation of submissions (default auto: bwrap if it can start here)",
     )
-    p.add_argument("--rubric", help="rubric YAML (default: the one in ./rubrics)")
+    p.add_argument(
+        "--rubric", help="rubric YAML (default: the course file's, else the one in ./rubrics)"
+    )
+    p.add_argument(
+        "--course",
+        metavar="FILE",
+        help="course file naming the rubric, reference and kernels' environment "
+        "(default: ./course.yaml if present; see docs/instructors.md)",
+    )
+    p.add_argument(
+        "--kernel-python",
+        metavar="PATH",
+        help="Python interpreter of the course's environment that runs the notebooks "
+        "(needs ipykernel; default: the course file's, else the grader's own)",
+    )
     p.add_argument(
         "--fail-under",
         type=float,
@@ -170,18 +184,18 @@ def rubric_path(arg: str | None) -> str:
     return str(files[0])
 
 
-def course(args: argparse.Namespace, files: Sequence[str]) -> str:
+def grading_source(args: argparse.Namespace, files: Sequence[str], rubric: str | None) -> str:
     """What to grade with: ``--pack`` (checked now: a missing or corrupt pack is a one-line
-    error), ``--rubric``, ./rubrics, a public pack beside the notebook (``--check`` only),
-    or the rubric shipped beside the package."""
+    error), ``rubric`` (``--rubric`` or the course file's), ./rubrics, a public pack beside the
+    notebook (``--check`` only), or the rubric shipped beside the package."""
     from .pack import find_pack, load_pack
     from .pack.store import pack_file
 
     pack: str | Path | None = args.pack
-    if pack is None and args.check and not args.rubric and not (Path.cwd() / "rubrics").is_dir():
+    if pack is None and args.check and not rubric and not (Path.cwd() / "rubrics").is_dir():
         pack = find_pack(files)
     if pack is None:
-        return rubric_path(args.rubric)
+        return rubric_path(rubric)
     if args.rubric:
         raise GraderError("give either --pack or --rubric, not both")
     load_pack(pack)
@@ -235,9 +249,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _grade(args: argparse.Namespace, limits: Limits, files: list[str]) -> int:
     from .batch import BatchConfig, Progress, grade_many, progress_wanted
+    from .course import check_kernel_python, find_course
 
-    path = course(args, files)  # grade_many loads it before any submission runs
+    course = find_course(args.course)
+    # grade_many loads it before any submission runs
+    path = grading_source(args, files, args.rubric or course.rubric)
     public_only = args.check or args.pack is not None
+    python = check_kernel_python(args.kernel_python) if args.kernel_python else course.python
     sandbox = resolve_sandbox(args.sandbox)
     if sandbox.note:
         print(f"grade: {sandbox.note}", file=sys.stderr)
@@ -253,7 +271,10 @@ def _grade(args: argparse.Namespace, limits: Limits, files: list[str]) -> int:
         engine=args.engine or default_engine(),
         limits=limits,
         options=Options(
-            edition=args.edition, public_only=public_only, seed=os.environ.get("GRADER_SEED", "")
+            edition=args.edition,
+            public_only=public_only,
+            seed=os.environ.get("GRADER_SEED", ""),
+            course_modules=course.modules,
         ),
         jobs=args.jobs,
         gradebook=gradebook,
@@ -261,7 +282,12 @@ def _grade(args: argparse.Namespace, limits: Limits, files: list[str]) -> int:
         scheduler=args.scheduler,
         student_pattern=args.student_pattern,
         sandbox=args.sandbox,
-        hidden=tuple(str(p) for p in course_paths(path, files)),
+        hidden=tuple(
+            str(p)
+            for p in course_paths(path, files)
+            + ((Path(course.reference),) if course.reference else ())
+        ),
+        kernel_python=python,
     )
     progress = Progress(len(files), progress_wanted(args.format))
     results = grade_many(config, files, on_result=progress.step)
@@ -283,6 +309,12 @@ def _grade(args: argparse.Namespace, limits: Limits, files: list[str]) -> int:
     sys.stdout.write(output)
     sys.stdout.flush()
     _side_outputs(args, results)
+    if args.format != "text":  # the text report ends with them already
+        from .report.warnings import batch_warnings
+
+        where = f" ({python or sys.executable})"
+        for w in batch_warnings(results):
+            print(f"grade: warning{where}: {w.message}", file=sys.stderr)
     for r in results:
         if r.status == "invalid":
             print(f"grade: {r.error}", file=sys.stderr)

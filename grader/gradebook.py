@@ -40,7 +40,9 @@ Tables and row encoding live in :mod:`grader.gradebook_rows`.
 
 ``submissions.seconds`` is NULL exactly when the result had no execution summary
 (``SubmissionResult.execution is None``); ``cell_errors`` and ``notes`` hold the rest of the
-:class:`~grader.model.ExecutionSummary`. ``position`` columns keep tuple order.
+:class:`~grader.model.ExecutionSummary` (``notes`` is ``{"notes": [...], "environment":
+[...]}`` when the summary names an environment gap, a plain list otherwise). ``position``
+columns keep tuple order.
 
 Round trip: :meth:`Gradebook.record` then :meth:`Gradebook.lookup` gives back an object equal
 to the recorded one, except that

@@ -245,11 +245,32 @@ def _pick(value: object, allowed: tuple[_T, ...], what: str) -> _T:
     raise GradebookError(f"{what}: {value!r} is not one of {list(allowed)}")
 
 
+def _notes_json(ex: ExecutionSummary) -> str:
+    """The ``notes`` column: a JSON list of the notes, or, with an environment gap,
+    ``{"notes": [...], "environment": [...]}``."""
+    if not ex.environment:
+        return _json_strings(ex.notes, "execution note")
+    notes = [_text_any(v, "execution note") for v in ex.notes]
+    environment = [_text_any(v, "environment module") for v in ex.environment]
+    return json.dumps({"notes": notes, "environment": environment}, ensure_ascii=True)
+
+
+def _decode_environment(text: object, what: str) -> tuple[str, ...]:
+    """The environment gap kept in the ``notes`` column (valid JSON: see _decode_strings)."""
+    data = json.loads(str(text))
+    found = data.get("environment", []) if isinstance(data, dict) else []
+    if not isinstance(found, list) or not all(isinstance(s, str) for s in found):
+        raise GradebookError(f"{what}: expected a JSON list of environment modules")
+    return tuple(found)
+
+
 def _decode_strings(text: object, what: str) -> tuple[str, ...]:
     try:
         data = json.loads(str(text))
     except ValueError as e:
         raise GradebookError(f"{what}: not JSON ({e})") from None
+    if isinstance(data, dict):  # notes with an environment gap (_notes_json)
+        data = data.get("notes")
     if not isinstance(data, list) or not all(isinstance(s, str) for s in data):
         raise GradebookError(f"{what}: expected a JSON list of strings")
     return tuple(data)
@@ -320,7 +341,7 @@ def _encode(
             ],
             ensure_ascii=True,
         ),
-        "notes": None if ex is None else _json_strings(ex.notes, "execution note"),
+        "notes": None if ex is None else _notes_json(ex),
     }
     exercise_rows: list[dict[str, Any]] = []
     diagnosis_rows: list[dict[str, Any]] = []
@@ -419,6 +440,7 @@ def _decode(
             errors=_decode_cell_errors(r.cell_errors or "[]", f"{where}, cell errors"),
             killed=None if r.killed is None else _pick(r.killed, _KILLED, f"{where}, killed"),
             notes=_decode_strings(r.notes or "[]", f"{where}, notes"),
+            environment=_decode_environment(r.notes or "[]", f"{where}, notes"),
         )
     edition: Edition | None = None
     if r.edition is not None:

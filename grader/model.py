@@ -114,6 +114,9 @@ class Execution:
     engine: str = "nbclient"
     notes: tuple[str, ...] = ()  # e.g. "added missing import torch", "sandbox: weaker"
     missing_modules: tuple[str, ...] = ()
+    # missing modules the course's environment should have had (see grader.course): the
+    # course's gap, not the student's
+    environment: tuple[str, ...] = ()
 
     @property
     def errors(self) -> tuple[CellError, ...]:
@@ -168,6 +171,9 @@ class ExecutionSummary:
     errors: tuple[CellError, ...]
     killed: Killed | None
     notes: tuple[str, ...] = ()
+    # course modules the kernels' environment lacked (grader.course): for the instructor's
+    # batch warning, never the student's feedback; not kept by the gradebook
+    environment: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 from .behaviour import Attribution
 from .checks import CheckContext, registry
+from .course import BOOK_MODULES, course_execution, excused_cells
 from .errors import GraderError, InputError, ProbeError
 from .execute import Executor, Run
 from .load import load
@@ -53,6 +54,9 @@ class Options:
     # `grade --check`: only the public part of the rubric, as its public pack has it
     public_only: bool = False
     seed: str = ""  # mixed into the hidden inputs' seed (a course secret)
+    # modules the course's environment should have (grader.course): a missing one is the
+    # course's gap, not the student's mistake
+    course_modules: tuple[str, ...] = BOOK_MODULES
 
 
 def student_id(path: str | Path, pattern: str | None = None) -> str:
@@ -96,14 +100,16 @@ class Grader:
         edition = self._edition(notebook)
         cache: dict[str, Any] = {}  # probe replies, shared by all checks of this submission
         with self.executor.run(notebook) as run:
+            execution = course_execution(run.execution, self.options.course_modules)
             # locate: what the text says, then what the cells computed (the checks search by
             # behaviour through this Attribution, in the rubric's order)
             attribution = Attribution(notebook, self.rubric, locate(notebook, self.rubric, edition))
             exercises = self._exercises(edition, attribution.answers)
             results = tuple(
-                self._exercise(notebook, run, ex, attribution, edition, cache) for ex in exercises
+                self._exercise(notebook, run, execution, ex, attribution, edition, cache)
+                for ex in exercises
             )
-            execution = run.execution
+        excused = excused_cells(execution, (c.source for c in notebook.cells if c.kind == "code"))
         diagnoses = tuple(dict.fromkeys(d for r in results for d in r.diagnoses))
         return SubmissionResult(
             path=notebook.path,
@@ -115,9 +121,14 @@ class Grader:
             diagnoses=diagnoses,
             execution=ExecutionSummary(
                 seconds=execution.seconds,
-                errors=execution.errors,
+                errors=tuple(
+                    c.error
+                    for c in execution.cells
+                    if c.error is not None and c.index not in excused
+                ),
                 killed=execution.killed,
                 notes=(*notebook.notes, *execution.notes),
+                environment=execution.environment,
             ),
         )
 
@@ -147,6 +158,7 @@ class Grader:
         self,
         notebook: Notebook,
         run: Run,
+        execution: Execution,
         ex: ExerciseSpec,
         attribution: Attribution,
         edition: Edition | None,
@@ -154,7 +166,7 @@ class Grader:
     ) -> ExerciseResult:
         ctx = CheckContext(
             notebook=notebook,
-            execution=run.execution,
+            execution=execution,
             channel=run,
             rubric=self.rubric,
             exercise=ex,
@@ -174,7 +186,7 @@ class Grader:
             and (not c.editions or as_edition is None or as_edition in c.editions)
         ]
         results = tuple(self._check(spec, ctx) for spec in checks)
-        return replace(aggregate(ex, results, run.execution), cells=ctx.answer().cells)
+        return replace(aggregate(ex, results, execution), cells=ctx.answer().cells)
 
     @staticmethod
     def _check(spec: CheckSpec, ctx: CheckContext) -> CheckResult:

@@ -186,7 +186,7 @@ def test_every_model_field_is_known_to_the_gradebook() -> None:
             "checks",
             "cells",
         },
-        "ExecutionSummary": {"seconds", "errors", "killed", "notes"},
+        "ExecutionSummary": {"seconds", "errors", "killed", "notes", "environment"},
         "CellError": {"cell", "ename", "evalue"},
     }
 

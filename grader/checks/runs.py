@@ -2,9 +2,11 @@
 
 Also evaluates the execution diagnoses: ``out-of-order`` (a cell used a name that only a
 later cell, or no cell, defines: the notebook only worked in the student's own session),
-``missing-module`` (an import the grading environment lacks), ``indentation-lost``
-(code whose indentation was collapsed, e.g. by copying it through a web form) and
-``typographic-quotes`` (code pasted with “ ” ‘ ’ from a web page, which cannot run).
+``missing-module`` (an import the grading environment lacks, outside the course's list of
+modules: a module of that list is the course's gap, see :mod:`grader.course`, and costs the
+student nothing), ``indentation-lost`` (code whose indentation was collapsed, e.g. by
+copying it through a web form) and ``typographic-quotes`` (code pasted with “ ” ‘ ’ from a
+web page, which cannot run).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from .. import analysis
+from ..course import excused_cells
 from ..model import CheckResult
 from ..rubric import CheckSpec, Reference
 from .base import schema
@@ -77,8 +80,13 @@ class RunsCheck:
         if not runs:
             return ctx.result(spec, 0.0, ["The notebook has no code to run."], found=False)
         relied = _relied_on_added_imports(ctx)
+        # the course's environment gap (grader.course) is not the student's: those cells
+        # count as clean and their errors are not the student's feedback
+        excused = excused_cells(ex, (c.source for c in ctx.notebook.cells if c.kind == "code"))
         clean = sum(
-            1 for r in runs if r.error is None and r.attempts == 1 and r.index not in relied
+            1
+            for r in runs
+            if (r.error is None or r.index in excused) and r.attempts == 1 and r.index not in relied
         )
         fraction = clean / len(runs)
         lines: list[str] = []
@@ -86,10 +94,11 @@ class RunsCheck:
         if ex.killed:
             fraction = 0.0
             lines.append(KILLED[ex.killed].capitalize() + ".")
-        for err in ex.errors[:5]:
+        errors = [r.error for r in runs if r.error is not None and r.index not in excused]
+        for err in errors[:5]:
             lines.append(f"Cell {err.cell} raised {err.ename}: {err.evalue[:160]}")
-        if len(ex.errors) > 5:
-            lines.append(f"... and {len(ex.errors) - 5} more cells raised errors.")
+        if len(errors) > 5:
+            lines.append(f"... and {len(errors) - 5} more cells raised errors.")
         out_of_order = [r for r in runs if r.attempts > 1]
         added = [n for n in ex.notes if n.startswith("added missing")]
         for d in ctx.iter_diagnoses("execution"):

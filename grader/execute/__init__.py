@@ -8,6 +8,7 @@ rubric tests need no kernel.
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
@@ -75,27 +76,38 @@ class DriverExecutor:
             close()
 
 
-def _nbclient() -> KernelFactory:
+def _nbclient(python: str | None = None) -> KernelFactory:
     from .nbclient_engine import NbclientFactory
 
-    return NbclientFactory()
+    return NbclientFactory(python)
 
 
 _WARM: list[KernelFactory] = []
+_WARM_OTHER: dict[str, KernelFactory] = {}  # kernels of another interpreter, by its path
 _WARM_LOCK = threading.Lock()
 
 
-def _warm() -> KernelFactory:
-    """One fork server per grader process, shared by every executor in it."""
+def _warm(python: str | None = None) -> KernelFactory:
+    """One fork server per grader process and kernel interpreter, shared by every executor
+    in it."""
     from .warm import WarmFactory
 
     with _WARM_LOCK:
-        if not _WARM or getattr(_WARM[0], "closed", False):
-            _WARM[:] = [WarmFactory()]
-        return _WARM[0]
+        if python is None or python == sys.executable:
+            if not _WARM or getattr(_WARM[0], "closed", False):
+                _WARM[:] = [WarmFactory()]
+            return _WARM[0]
+        factory = _WARM_OTHER.get(python)
+        if factory is None or getattr(factory, "closed", False):
+            factory = _WARM_OTHER[python] = WarmFactory(python=python)
+        return factory
 
 
-ENGINES: dict[str, Callable[[], KernelFactory]] = {"nbclient": _nbclient, "warm": _warm}
+# engine name -> factory of kernels run by an interpreter (None: the grader's own)
+ENGINES: dict[str, Callable[[str | None], KernelFactory]] = {
+    "nbclient": _nbclient,
+    "warm": _warm,
+}
 
 
 def default_engine() -> str:
@@ -137,13 +149,15 @@ def executor(
     limits: Limits | None = None,
     sandbox: str = "auto",
     hidden: Sequence[Path] = (),
+    python: str | None = None,
 ) -> DriverExecutor:
     """The executor for an engine name (``--engine``; ``default``: :func:`default_engine`)
-    and sandbox (``--sandbox``)."""
+    and sandbox (``--sandbox``), whose kernels ``python`` runs (``--kernel-python``; None:
+    the grader's own interpreter)."""
     if engine == "default":
         engine = default_engine()
     try:
-        factory = ENGINES[engine]()
+        factory = ENGINES[engine](python)
     except KeyError:
         raise ExecutionError(
             f"unknown engine {engine!r}; choose one of: {', '.join(sorted(ENGINES))}"

@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -28,9 +29,35 @@ _QUIET.propagate = False
 _TIMEOUT_ENAME = "CellTimeout"
 
 
-def kernel_environment(options: KernelOptions) -> dict[str, str]:
-    """Environment of a kernel: limits for the launcher, one thread, no user site."""
+@functools.lru_cache(maxsize=8)
+def _address_space(python: str) -> int:
+    """Bytes of address space a kernel of ``python`` maps once torch is imported (0 where
+    it cannot be told). A CUDA build of torch maps about 3 GB of libraries that it never
+    touches on a CPU."""
+    code = (
+        "import importlib.util, re\n"
+        "if importlib.util.find_spec('torch'): import torch\n"
+        "print(re.search(r'VmSize:\\s+(\\d+) kB', open('/proc/self/status').read())[1])"
+    )
+    try:
+        out = subprocess.run(
+            [python, "-I", "-c", code], capture_output=True, text=True, timeout=120, check=True
+        )
+        return int(out.stdout.split()[-1]) * 1024
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        return 0
+
+
+def kernel_environment(options: KernelOptions, python: str = sys.executable) -> dict[str, str]:
+    """Environment of a kernel: limits for the launcher, one thread, no user site. The
+    address-space backstop (the RSS watchdog is the real memory limit) grows by what
+    ``python``'s torch maps beyond the grader's own (a course environment's CUDA build)."""
     limits = options.limits
+    extra = (
+        0
+        if python == sys.executable
+        else max(0, _address_space(python) - _address_space(sys.executable))
+    )
     env = {
         k: v
         for k, v in os.environ.items()
@@ -38,7 +65,7 @@ def kernel_environment(options: KernelOptions) -> dict[str, str]:
     }
     env.update(
         {
-            "GRADER_LIMIT_AS": str(limits.memory_bytes + 2 * 1024**3),
+            "GRADER_LIMIT_AS": str(limits.memory_bytes + 2 * 1024**3 + extra),
             "GRADER_LIMIT_FSIZE": str(limits.max_file_bytes),
             "GRADER_LIMIT_CPU": str(int(limits.notebook_timeout) + 30),
             "OMP_NUM_THREADS": "1",
@@ -53,13 +80,14 @@ def kernel_environment(options: KernelOptions) -> dict[str, str]:
     return env
 
 
-def kernel_argv() -> list[str]:
-    """The kernel command before sandboxing: the rlimit launcher, then ipykernel."""
+def kernel_argv(python: str = sys.executable) -> list[str]:
+    """The kernel command before sandboxing: the rlimit launcher, then ipykernel, both run by
+    ``python`` (the grader's own interpreter, or a course environment's)."""
     return [
-        sys.executable,
+        python,
         str(LAUNCHER),
         "--",
-        sys.executable,
+        python,
         "-m",
         "ipykernel_launcher",
         "-f",
@@ -82,15 +110,15 @@ def _write_kernelspec(root: Path, argv: list[str], message_interrupts: bool) -> 
     return root / "kernels"
 
 
-@functools.lru_cache(maxsize=1)
-def _python_prefixes() -> tuple[Path, ...]:
-    return sandbox.kernel_python_prefixes()
+@functools.lru_cache(maxsize=8)
+def _python_prefixes(python: str) -> tuple[Path, ...]:
+    return sandbox.kernel_python_prefixes(python)
 
 
 class NbclientKernel:
     """One Jupyter kernel process."""
 
-    def __init__(self, options: KernelOptions) -> None:
+    def __init__(self, options: KernelOptions, python: str = sys.executable) -> None:
         # imported here, not with the module: the warm engine uses this module's kernel
         # environment and output mapping, and starts its servers before anything heavy
         import nbformat
@@ -103,14 +131,14 @@ class NbclientKernel:
         # Unix sockets, not TCP: nothing listens on the network, and it works inside a
         # sandbox with a network namespace of its own.
         self._runtime = Path(tempfile.mkdtemp(prefix="grader-kernel-"))
-        env = kernel_environment(options)
+        env = kernel_environment(options, python)
         mode = options.sandbox.mode
-        argv = kernel_argv()
+        argv = kernel_argv(python)
         if mode != "none":
             spec = sandbox.SandboxSpec(
                 workdir=options.workdir,
                 runtime_dir=self._runtime,
-                python_prefixes=_python_prefixes() if mode == "bwrap" else (),
+                python_prefixes=_python_prefixes(python) if mode == "bwrap" else (),
                 hidden=tuple(options.hidden),
                 limits=options.limits,
                 env=env,
@@ -236,7 +264,13 @@ def _raw_result(outputs: list[Mapping[str, Any]], seconds: float, cap: int) -> R
 
 
 class NbclientFactory:
+    """Kernels run by ``python`` (default: the grader's own interpreter); its environment
+    needs ipykernel."""
+
     name = "nbclient"
 
+    def __init__(self, python: str | None = None) -> None:
+        self.python = python or sys.executable
+
     def start(self, options: KernelOptions) -> NbclientKernel:
-        return NbclientKernel(options)
+        return NbclientKernel(options, self.python)

@@ -175,7 +175,7 @@ def _next_frame(buf: bytearray) -> Any | None:
 
 
 # ============================================================================= grader side
-def _engine_helpers() -> tuple[Callable[..., RawResult], Callable[[KernelOptions], dict[str, str]]]:
+def _engine_helpers() -> tuple[Callable[..., RawResult], Callable[..., dict[str, str]]]:
     """The nbclient engine's output mapping and kernel environment (imported lazily)."""
     from .nbclient_engine import _raw_result, kernel_environment
 
@@ -1335,7 +1335,7 @@ class WarmFactory:
         scratch = self.runtime / f"kernel-{number}"
         scratch.mkdir(mode=0o700)
         mode = options.sandbox.mode
-        env = self._kernel_environment(options)
+        env = self._kernel_environment(options, self._python)
         workdir = Path(options.workdir).resolve()
         try:
             if server.exclusive:

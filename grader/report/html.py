@@ -36,6 +36,7 @@ from matplotlib.ticker import MaxNLocator
 from grader.model import ExerciseResult, SubmissionResult
 from grader.report.json_report import feedback_of
 from grader.report.text import clean, execution_problems, killed_words, one_line
+from grader.report.warnings import batch_warnings
 from grader.templates import asset, csp_hash, environment
 
 __all__ = [
@@ -353,6 +354,7 @@ def render_index(
         exercises_by_id=_exercises_by_id,
         decisions=decisions,
         slug_of=dict(zip((student_name(r) for r in results), slugs, strict=True)),
+        warnings=batch_warnings(results),
     )
 
 

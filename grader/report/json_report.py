@@ -10,7 +10,10 @@ Shape (``JSON_SCHEMA`` is the normative description)::
          "execution": null | {"seconds", "errors": [{"cell", "ename", "evalue"}],
                               "killed": null|"timeout"|"memory"|"crashed", "notes": [str]}}
     ],
-     "public_only": true}            # only present when rendered with public_only
+     "public_only": true,            # only present when rendered with public_only
+     "warnings": [{"kind": "environment", "module", "submissions", "total", "message"}]}
+                                     # for the instructor, once per batch (report.warnings);
+                                     # only present when there is one
 
 Scores are rounded to 2 decimals and seconds to 3; nothing is recomputed (the submission score
 is the ``score`` field, never a sum). An invalid submission has ``"execution": null`` and no
@@ -30,6 +33,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from grader.model import EDITIONS, ExerciseResult, Killed, Status, SubmissionResult
+from grader.report.warnings import batch_warnings
 
 if TYPE_CHECKING:
     from grader.report import ReportOptions
@@ -48,8 +52,22 @@ JSON_SCHEMA: dict[str, Any] = {
     "properties": {
         "submissions": {"type": "array", "items": {"$ref": "#/$defs/submission"}},
         "public_only": {"const": True},
+        "warnings": {"type": "array", "items": {"$ref": "#/$defs/warning"}},
     },
     "$defs": {
+        # for the instructor, once per batch (grader.report.warnings)
+        "warning": {
+            "type": "object",
+            "required": ["kind", "module", "submissions", "total", "message"],
+            "additionalProperties": False,
+            "properties": {
+                "kind": {"enum": ["environment"]},
+                "module": {"type": "string"},
+                "submissions": {"type": "integer", "minimum": 1},
+                "total": {"type": "integer", "minimum": 1},
+                "message": {"type": "string"},
+            },
+        },
         "submission": {
             "type": "object",
             "required": [
@@ -219,4 +237,16 @@ def render(results: Sequence[SubmissionResult], options: ReportOptions) -> str:
     }
     if options.public_only:
         doc["public_only"] = True
+    warnings = [
+        {
+            "kind": w.kind,
+            "module": clean_str(w.module),
+            "submissions": w.submissions,
+            "total": w.total,
+            "message": clean_str(w.message),
+        }
+        for w in batch_warnings(results)
+    ]
+    if warnings:
+        doc["warnings"] = warnings
     return json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n"

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from grader.model import ExecutionSummary, ExerciseResult, Status, SubmissionResult
 from grader.report.json_report import clean_str, feedback_of
+from grader.report.warnings import batch_warnings
 
 if TYPE_CHECKING:
     from grader.report import ReportOptions
@@ -204,4 +205,7 @@ def render(results: Sequence[SubmissionResult], options: ReportOptions) -> str:
     blocks = ["\n".join(_submission(r, options)) for r in results]
     if len(results) > 1:
         blocks.append(summary_line(results))
+    warnings = [f"warning: {w.message}" for w in batch_warnings(results)]
+    if warnings:
+        blocks.append("\n".join(_wrap(warnings, "")))
     return "\n\n".join(blocks) + "\n"
