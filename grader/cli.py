@@ -20,7 +20,7 @@ from pathlib import Path
 from . import __version__
 from .errors import GraderError
 from .execute import ENGINES, Limits, course_paths, default_engine, resolve_sandbox
-from .model import SubmissionResult
+from .model import EDITIONS, SubmissionResult
 from .pipeline import Options
 from .report import REPORTERS, ReportOptions, render
 from .rubric import default_rubrics_dir
@@ -61,7 +61,7 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("paths", nargs="*", help="notebooks (.ipynb, .py, .md, pasted .txt) or folders")
     p.add_argument("--format", "-f", default="text", choices=sorted(REPORTERS))
-    p.add_argument("--edition", default="auto", choices=["auto", "d2l-1.0", "d2l-0.17"])
+    p.add_argument("--edition", default="auto", choices=["auto", *EDITIONS])
     p.add_argument(
         "--engine",
         default=None,

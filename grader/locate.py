@@ -17,6 +17,7 @@ and code comments (the student's words, minus the question text itself).
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -25,16 +26,19 @@ from .model import EDITIONS, Edition, Notebook
 from .rubric import ExerciseSpec, Rubric
 
 _HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.*)$")
-_LIST = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
+# Lines are matched in NFKC form, so full-width digits and punctuation ("１．", "（1）", "？")
+# read as ASCII; Chinese numbering ("练习1", "第1题", "1、") and no space after "1." count too.
+_LIST = re.compile(r"^\s*(?:[-*•]|\d+[.)、])(?:\s+|(?=[^\x00-\x7f]))")
 _NUMBER = re.compile(
-    r"^\s*(?:#+\s*)?(?:\*\*)?\s*(?:exercises?|ex\.?|q(?:uestion)?\.?|problem|task|part)?\s*"
-    r"(\d{1,2})(?:\s*[.)]?\s*(?:\(?([0-9]{1,2}|[a-d])\)?))?(?:[.):*]|\s|$)",
+    r"^\s*(?:#+\s*)?(?:\*\*)?\s*(?:exercises?|ex\.?|q(?:uestion)?\.?|problem|task|part"
+    r"|练习|习题|问题|第)?\s*"
+    r"(\d{1,2})题?(?:\s*[.)]?\s*(?:\(?([0-9]{1,2}|[a-d])\)?))?(?:[.):*、]|\s|$|(?=[^\x00-\x7f]))",
     re.IGNORECASE,
 )
 _CODE_COMMENT = re.compile(r"^\s*#+\s?(.*)$")
 _LABELLED = re.compile(
     r"\s*(?:\*\*)?(?:exercises?\b|ex\b\.?|q(?:uestion)?\.?\s*\d|problem\b|task\b|part\b"
-    r"|\d{1,2}(?:\.\d{1,2})?[.):\s])",
+    r"|练习|习题|问题|第\s*\d|\d{1,2}(?:\.\d{1,2})?[.):\s、])",
     re.IGNORECASE,
 )
 
@@ -138,8 +142,19 @@ def _literal_prefix(pattern: str) -> str:
     return prefix.lower() if prefix.isascii() else ""
 
 
+def _nfkc(text: str) -> str:
+    """Full-width forms as ASCII: "（1）如果转置Ｘ？" -> "(1)如果转置X?"."""
+    return text if text.isascii() else unicodedata.normalize("NFKC", text)
+
+
+def _words_in(line: str) -> int:
+    """Words in a line; Chinese has no spaces, so two CJK characters count as one word."""
+    cjk = sum(1 for ch in line if "\u3400" <= ch <= "\u9fff")
+    return len(line.split()) + cjk // 2
+
+
 def _number(text: str) -> str | None:
-    m = _NUMBER.match(text)
+    m = _NUMBER.match(_nfkc(text))
     if not m:
         return None
     major, minor = m.group(1), m.group(2)
@@ -165,6 +180,7 @@ class _Matcher:
         numbers count only in headings and first lines (not in numbered answer lists)."""
         if not structural:
             return None
+        line = _nfkc(line)
         best: tuple[int, str] | None = None
         for eid, rx in self.wording:
             m = rx.search(line)
@@ -238,9 +254,11 @@ def _scan_markdown(
         level = len(heading.group(1)) if heading else 7
         # A cell's first line counts as a title only when it reads like one (short, or a
         # question); a long first sentence of an answer is the answer.
-        titled = first and (len(line.split()) <= 12 or line.rstrip().endswith("?"))
+        norm = _nfkc(line)
+        question = norm.rstrip().endswith("?")
+        titled = first and (_words_in(norm) <= 12 or question)
         numbered = titled or heading is not None
-        structural = numbered or bool(_LIST.match(line)) or line.rstrip().endswith("?")
+        structural = numbered or bool(_LIST.match(norm)) or question
         first = False
         hit = matcher.match(line, structural, numbered)
         if (

@@ -17,8 +17,9 @@ import numpy.typing as npt
 # --------------------------------------------------------------------------- load
 
 CellKind = Literal["code", "markdown", "raw"]
-Edition = Literal["d2l-1.0", "d2l-0.17"]
-EDITIONS: tuple[Edition, ...] = ("d2l-1.0", "d2l-0.17")
+# d2l-zh-2.0: 动手学深度学习 2.0 (the Chinese edition), section 6.2: the 0.17 exercises in Chinese
+Edition = Literal["d2l-1.0", "d2l-0.17", "d2l-zh-2.0"]
+EDITIONS: tuple[Edition, ...] = ("d2l-1.0", "d2l-0.17", "d2l-zh-2.0")
 
 
 @dataclass(frozen=True)

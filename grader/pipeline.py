@@ -39,7 +39,7 @@ from .model import (
 )
 from .rubric import CheckSpec, ExerciseSpec, Rubric
 
-EditionChoice = Literal["auto", "d2l-1.0", "d2l-0.17"]
+EditionChoice = Literal["auto", "d2l-1.0", "d2l-0.17", "d2l-zh-2.0"]
 
 
 @dataclass(frozen=True)

@@ -109,7 +109,6 @@ def validate(rubrics_dir: Path | None, engine: str) -> list[Row]:
             Row(f"{Path(rubric.path).name}: load", True, f"{len(rubric.exercises)} exercises")
         )
         grader = Grader(rubric, ex_runner)
-        covered: set[str] = set()
         for edition in [e for e in EDITIONS if e in rubric.editions]:
             path = reference_notebook(rubric, edition)
             if not path.is_file():
@@ -132,12 +131,10 @@ def validate(rubrics_dir: Path | None, engine: str) -> list[Row]:
                     + (f"; short: {', '.join(short)}" if short else ""),
                 )
             )
+            # every edition's reference makes every mistake: a notebook of one edition (its
+            # wording, its names) must not hide a diagnosis another edition's would show
             for ex in rubric.for_edition(edition):
                 for d in ex.diagnoses:
-                    key = f"{ex.id}/{d.id}"
-                    if key in covered:
-                        continue
-                    covered.add(key)
                     rows.append(_diagnosis_row(grader, notebook, rubric, edition, ex, d))
     return rows
 
@@ -150,7 +147,7 @@ def _diagnosis_row(
     ex: ExerciseSpec,
     d: DiagnosisSpec,
 ) -> Row:
-    what = f"diagnosis {ex.id}/{d.id}"
+    what = f"diagnosis {ex.id}/{d.id} ({edition})"
     mutated = variant(notebook, rubric, edition, ex, d)
     if mutated is None:
         return Row(what, False, "no mutant and no `example` to test it with")

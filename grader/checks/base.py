@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..memo import value_key
+from ..model import EDITIONS
 from ..rubric import CheckSpec, Reference
 
 FloatArray = npt.NDArray[np.float64]
@@ -30,7 +31,7 @@ COMMON: dict[str, Any] = {
     "name": {"type": "string"},
     "public": {"type": "boolean"},
     "feedback": {"type": "object"},
-    "editions": {"type": "array", "items": {"enum": ["d2l-1.0", "d2l-0.17"]}, "minItems": 1},
+    "editions": {"type": "array", "items": {"enum": list(EDITIONS)}, "minItems": 1},
 }
 
 
