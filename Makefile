@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 PYTEST_ARGS ?=
 
-.PHONY: install system demo test lint typecheck validate unit bench clean
+.PHONY: install system demo test lint typecheck validate unit bench messages clean
 
 install: $(VENV)/.installed
 
@@ -50,6 +50,19 @@ test: install system lint typecheck validate unit
 
 bench: install
 	$(BIN)/python benchmarks/throughput.py
+
+# Translations (docs/rubrics.md, "Feedback in the student's language"): extract the English
+# messages into .pot templates and merge them into every language's .po (new messages come in
+# untranslated: tests/test_i18n.py fails until they are translated).
+messages: install
+	$(BIN)/pybabel extract -F babel.cfg -k N_ --no-location --sort-output --project grader \
+		-o grader/i18n/locale/grader.pot .
+	$(BIN)/pybabel update -i grader/i18n/locale/grader.pot -d grader/i18n/locale -D grader \
+		--width 100 --ignore-obsolete
+	$(BIN)/pybabel extract -F rubrics/locale/babel.cfg --no-location --sort-output \
+		--project conv-layer -o rubrics/locale/conv-layer.pot .
+	$(BIN)/pybabel update -i rubrics/locale/conv-layer.pot -d rubrics/locale -D conv-layer \
+		--width 100 --ignore-obsolete
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

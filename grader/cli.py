@@ -20,6 +20,7 @@ from pathlib import Path
 from . import __version__
 from .errors import GraderError
 from .execute import ENGINES, Limits, course_paths, default_engine, resolve_sandbox
+from .i18n import LANGUAGES, locale_dirs
 from .model import EDITIONS, SubmissionResult
 from .pipeline import Options
 from .report import REPORTERS, ReportOptions, render
@@ -62,6 +63,19 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="*", help="notebooks (.ipynb, .py, .md, pasted .txt) or folders")
     p.add_argument("--format", "-f", default="text", choices=sorted(REPORTERS))
     p.add_argument("--edition", default="auto", choices=["auto", *EDITIONS])
+    p.add_argument(
+        "--lang",
+        default="auto",
+        choices=["auto", *LANGUAGES],
+        help="language of each student's feedback (text report, feedback pages, annotated "
+        "notebooks, Gradescope); default auto: the language the student wrote in",
+    )
+    p.add_argument(
+        "--report-lang",
+        default="en",
+        choices=list(LANGUAGES),
+        help="language of what the instructor reads (the text report's summary line); default en",
+    )
     p.add_argument(
         "--engine",
         default=None,
@@ -221,7 +235,15 @@ def _grade(args: argparse.Namespace, limits: Limits, files: list[str]) -> int:
     color = args.color == "always" or (
         args.color == "auto" and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     )
-    options = ReportOptions(color=color, public_only=args.check, csv_layout=args.csv_layout)
+    dirs = tuple(str(d) for d in locale_dirs(path))
+    options = ReportOptions(
+        color=color,
+        public_only=args.check,
+        csv_layout=args.csv_layout,
+        lang=args.lang,
+        report_lang=args.report_lang,
+        locale_dirs=dirs,
+    )
     output = render(args.format, results, options)
     if args.check and args.format == "text":
         output = (
@@ -230,19 +252,24 @@ def _grade(args: argparse.Namespace, limits: Limits, files: list[str]) -> int:
         )
     sys.stdout.write(output)
     sys.stdout.flush()
-    _side_outputs(args, results)
+    _side_outputs(args, results, dirs)
     for r in results:
         if r.status == "invalid":
             print(f"grade: {r.error}", file=sys.stderr)
     return exit_code(results, args.fail_under)
 
 
-def _side_outputs(args: argparse.Namespace, results: list[SubmissionResult]) -> None:
+def _side_outputs(
+    args: argparse.Namespace, results: list[SubmissionResult], dirs: tuple[str, ...]
+) -> None:
     if args.report:
         from .report.site import write_site
 
         site = write_site(
-            results, Path(args.report), csv_layout=args.csv_layout, public_only=args.check
+            results,
+            Path(args.report),
+            csv_layout=args.csv_layout,
+            public_only=args.check,
         )
         print(f"grade: report written to {site.index}", file=sys.stderr)
     summary = os.environ.get("GITHUB_STEP_SUMMARY")

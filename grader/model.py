@@ -183,3 +183,6 @@ class SubmissionResult:
     diagnoses: tuple[str, ...] = ()
     execution: ExecutionSummary | None = None
     student: str | None = None
+    # the language of the student's prose ("en", "zh"; grader.i18n.detect_language): the
+    # language their feedback is shown in. The result's own text stays English.
+    language: str | None = None

@@ -24,6 +24,7 @@ from typing import Any, Literal
 from .checks import CheckContext, registry
 from .errors import GraderError, InputError, ProbeError
 from .execute import Executor, Run
+from .i18n import detect_language
 from .load import load
 from .locate import Answer, detect_edition, locate
 from .model import (
@@ -97,6 +98,7 @@ class Grader:
             path=notebook.path,
             status="graded",
             edition=edition,
+            language=detect_language(notebook),
             score=round(sum(r.score for r in results), 4),
             max_score=sum(r.max_score for r in results),
             exercises=results,

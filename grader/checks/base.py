@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from ..i18n import N_
 from ..memo import value_key
 from ..model import EDITIONS
 from ..rubric import CheckSpec, Reference
@@ -105,7 +106,9 @@ def shape_text(shape: Sequence[int]) -> str:
 def difference(got: FloatArray, expected: FloatArray, limit: int = 3) -> str:
     """A short description of how two arrays differ: shapes, or a few differing entries."""
     if got.shape != expected.shape:
-        return f"shape {shape_text(got.shape)}, expected {shape_text(expected.shape)}"
+        return N_("shape {got}, expected {expected}").format(
+            got=shape_text(got.shape), expected=shape_text(expected.shape)
+        )
     diff = np.abs(got - expected)
     if diff.size == 0:
         return "empty arrays"
@@ -116,7 +119,9 @@ def difference(got: FloatArray, expected: FloatArray, limit: int = 3) -> str:
         for idx in where[:limit]
     ]
     more = f" (and {len(where) - limit} more)" if len(where) > limit else ""
-    return f"{len(where)} of {diff.size} entries differ: " + "; ".join(parts) + more
+    return N_("{k} of {n} entries differ: {entries}").format(
+        k=len(where), n=diff.size, entries="; ".join(parts) + more
+    )
 
 
 def verdict(value: Any) -> tuple[float, str, tuple[str, ...]]:

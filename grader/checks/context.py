@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import ProbeError
+from ..i18n import N_
 from ..locate import Answer
 from ..model import Array, CheckResult, Edition, Execution, Notebook, Value
 from ..rubric import CheckSpec, ExerciseSpec, Reference, Rubric
@@ -55,7 +56,11 @@ class CallOutcome:
     def describe(self) -> str:
         if self.ok:
             arr = self.array
-            return f"an array of shape {tuple(arr.shape)}" if arr is not None else "a non-array"
+            return (
+                N_("an array of shape {shape}").format(shape=tuple(arr.shape))
+                if arr is not None
+                else N_("a non-array")
+            )
         return f"{self.ename}: {self.evalue}"[:200]
 
 
@@ -141,7 +146,9 @@ class CheckContext:
         for run in self.execution.cells:
             if run.index in cells and run.error is not None:
                 err = run.error
-                return f" (cell {err.cell} raised {err.ename}: {err.evalue[:100]})"
+                return " " + N_("(cell {cell} raised {ename}: {evalue})").format(
+                    cell=err.cell, ename=err.ename, evalue=err.evalue[:100]
+                )
         return ""
 
     def env(self, upto_cell: int | None = None) -> dict[str, Value]:

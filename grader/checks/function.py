@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..i18n import N_
 from ..model import CheckResult
 from ..rubric import CheckSpec, Reference
 from .base import (
@@ -92,10 +93,14 @@ class FunctionCheck:
         if found is None:
             why = ctx.failed_cells_note()
             msg = (
-                f"No function `{names[0]}` could be tested: your answer's code did not run{why}."
+                N_(
+                    "No function `{name}` could be tested: your answer's code did not run{why}."
+                ).format(name=names[0], why=why)
                 if why
-                else f"No function `{names[0]}` was found: define it (any "
-                "name works if it behaves like the book's) so that it can be tested."
+                else N_(
+                    "No function `{name}` was found: define it (any name works if it behaves "
+                    "like the book's) so that it can be tested."
+                ).format(name=names[0])
             )
             return ctx.result(spec, 0, [msg], found=False)
         judged = self._judge(spec, ctx, found, cases)
@@ -162,10 +167,16 @@ class FunctionCheck:
         diagnoses: list[str] = []
         failed = [c for c in judged if c.fraction < 1]
         if how == "behaviour":
-            feedback.append(f"Tested your function `{fn}` (found by what it does).")
+            feedback.append(
+                N_("Tested your function `{fn}` (found by what it does).").format(fn=fn)
+            )
         if not failed:
             if not spec.feedback_pass:
-                feedback.append(f"`{fn}` is right on all {len(judged)} hidden test inputs.")
+                feedback.append(
+                    N_("`{fn}` is right on all {n} hidden test inputs.").format(
+                        fn=fn, n=len(judged)
+                    )
+                )
             return feedback, diagnoses
         for diag_id in dict.fromkeys(d for c in failed for d in c.diagnoses):
             diagnoses.append(diag_id)
@@ -184,8 +195,10 @@ class FunctionCheck:
         shapes = ", ".join(st(np.shape(a)) for a in first.args if np.ndim(a) > 0)
         detail = first.message or first.outcome.describe()
         feedback.append(
-            f"`{fn}` is wrong on {len(failed)} of {len(judged)} hidden test inputs; "
-            f"e.g. with inputs of shape {shapes}: {detail}"
+            N_(
+                "`{fn}` is wrong on {k} of {n} hidden test inputs; "
+                "e.g. with inputs of shape {shapes}: {detail}"
+            ).format(fn=fn, k=len(failed), n=len(judged), shapes=shapes, detail=detail)
         )
         return feedback, diagnoses
 
@@ -263,4 +276,6 @@ def _shape_dependent(judged: list[_Case]) -> bool:
 
 
 def _not_running(name: str) -> str:
-    return f"`{name}` could not be tested: the notebook's process is not running."
+    return N_("`{name}` could not be tested: the notebook's process is not running.").format(
+        name=name
+    )

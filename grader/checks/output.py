@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..errors import ProbeError
+from ..i18n import N_
 from ..model import CheckResult
 from ..rubric import CheckSpec, Reference
 from ..values import as_array
@@ -84,16 +85,19 @@ class OutputCheck:
                     spec,
                     0,
                     [
-                        f"The {what} could not be checked: cell {err.cell} raised "
-                        f"{err.ename}: {err.evalue[:120]}"
+                        N_(
+                            "The {what} could not be checked: cell {cell} raised {ename}: {evalue}"
+                        ).format(what=what, cell=err.cell, ename=err.ename, evalue=err.evalue[:120])
                     ],
                 )
             return ctx.result(
                 spec,
                 0,
                 [
-                    f"No output was displayed for this exercise: show the "
-                    f"{what} (e.g. end a code cell with it)."
+                    N_(
+                        "No output was displayed for this exercise: show the "
+                        "{what} (e.g. end a code cell with it)."
+                    ).format(what=what)
                 ],
                 found=False,
             )
@@ -103,8 +107,10 @@ class OutputCheck:
                 spec,
                 0,
                 [
-                    "Could not find the input this exercise is about "
-                    "(e.g. your image X) in your notebook."
+                    N_(
+                        "Could not find the input this exercise is about "
+                        "(e.g. your image X) in your notebook."
+                    )
                 ],
                 found=False,
             )
@@ -127,8 +133,10 @@ class OutputCheck:
                         spec,
                         1.0,
                         [
-                            f"The {what} in cell {out.cell + 1} is right "
-                            f"for your input of shape {st(combo[0].shape)}."
+                            N_(
+                                "The {what} in cell {cell} is right for your input of shape "
+                                "{shape}."
+                            ).format(what=what, cell=out.cell + 1, shape=st(combo[0].shape))
                         ],
                     )
             if own is not None:
@@ -138,8 +146,10 @@ class OutputCheck:
                         spec,
                         1.0,
                         [
-                            f"Your {what} is what your `{own}` gives for these inputs; `{own}` "
-                            "itself is wrong (marked under its own exercise)."
+                            N_(
+                                "Your {what} is what your `{own}` gives for these inputs; "
+                                "`{own}` itself is wrong (marked under its own exercise)."
+                            ).format(what=what, own=own)
                         ],
                     )
             tried.append(", ".join(st(e.shape) for e in expected))
@@ -148,8 +158,10 @@ class OutputCheck:
             spec,
             0.0,
             [
-                f"None of the outputs shown here (shapes {shapes}) is the expected {what} for your "
-                f"input (expected shape {tried[0]})."
+                N_(
+                    "None of the outputs shown here (shapes {shapes}) is the expected {what} for "
+                    "your input (expected shape {expected})."
+                ).format(shapes=shapes, what=what, expected=tried[0])
             ],
         )
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+from ..i18n import N_
 from ..model import CheckResult
 from ..rubric import CheckSpec, Reference
 from .base import NAMES, remembered, require_functions, schema, verdict, verdict_cost
@@ -32,7 +33,7 @@ def _judge(fn: Callable[..., Any], value: Any) -> tuple[float, str, tuple[str, .
     try:
         return verdict(fn(value))
     except (ValueError, TypeError, IndexError) as exc:
-        return 0.0, f"this value cannot be judged ({type(exc).__name__})", ()
+        return 0.0, N_("this value cannot be judged ({error})").format(error=type(exc).__name__), ()
 
 
 class PropertyCheck:
@@ -59,10 +60,14 @@ class PropertyCheck:
         if not pool:
             why = ctx.failed_cells_note()
             msg = (
-                f"No {what} could be judged: your answer's code did not run{why}."
+                N_("No {what} could be judged: your answer's code did not run{why}.").format(
+                    what=what, why=why
+                )
                 if why
-                else f"No {what} was found in your answer to this exercise (define it or "
-                "display it in a code cell)."
+                else N_(
+                    "No {what} was found in your answer to this exercise (define it or "
+                    "display it in a code cell)."
+                ).format(what=what)
             )
             return ctx.result(spec, 0, [msg], found=False)
         scored = [(c, *judge(ctx, spec.options["predicate"], c.value)) for c in pool]
@@ -72,8 +77,16 @@ class PropertyCheck:
         else:  # found by behaviour: the candidate the predicate likes best
             best = max(scored, key=lambda s: (s[1], s[0].cell))
         cand, frac, msg, diags = best
-        label = f"`{cand.name}`" if cand.name else f"the {what} shown in cell {cand.cell + 1}"
-        lines = [f"Judged {label}: {msg}" if msg else f"Judged {label}."]
+        label = (
+            f"`{cand.name}`"
+            if cand.name
+            else N_("the {what} shown in cell {cell}").format(what=what, cell=cand.cell + 1)
+        )
+        lines = [
+            N_("Judged {label}: {message}").format(label=label, message=msg)
+            if msg
+            else N_("Judged {label}.").format(label=label)
+        ]
         for d in diags:
             text = ctx.diagnosis(d)
             if text:

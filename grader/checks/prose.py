@@ -16,6 +16,7 @@ import re
 from functools import partial
 from typing import Any, ClassVar
 
+from ..i18n import N_
 from ..memo import Memo
 from ..model import CheckResult
 from ..prose import Concept, judge, normalise
@@ -93,7 +94,7 @@ class ProseCheck:
         wrong = [_concept(d.id, d.prose) for d in ctx.iter_diagnoses("prose")]
         if not text.strip():
             return ctx.result(
-                spec, 0.0, ["No written answer was found for this exercise."], found=False
+                spec, 0.0, [N_("No written answer was found for this exercise.")], found=False
             )
         verdict = judge(text, required, wrong)
         total = sum(weights.values())
@@ -118,5 +119,5 @@ class ProseCheck:
         unsure = verdict.confidence < review_below
         unplaced = fraction < 1.0 and verdict.words >= LONG_ANSWER_WORDS and not diagnoses
         if unsure or unplaced:
-            lines.append("A person will review this written answer.")
+            lines.append(N_("A person will review this written answer."))
         return ctx.result(spec, fraction, lines, diagnoses, needs_review=unsure or unplaced)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from .. import analysis
+from ..i18n import N_
 from ..model import CheckResult
 from ..rubric import CheckSpec, Reference
 from .base import schema
@@ -44,9 +45,9 @@ def _relied_on_added_imports(ctx: CheckContext) -> set[int]:
 
 
 KILLED = {
-    "timeout": "the notebook was stopped because it ran out of time",
-    "memory": "the notebook was stopped because it used more memory than allowed",
-    "crashed": "the notebook's process crashed",
+    "timeout": N_("The notebook was stopped because it ran out of time."),
+    "memory": N_("The notebook was stopped because it used more memory than allowed."),
+    "crashed": N_("The notebook's process crashed."),
 }
 
 
@@ -62,7 +63,7 @@ class RunsCheck:
         ex = ctx.execution
         runs = ex.cells
         if not runs:
-            return ctx.result(spec, 0.0, ["The notebook has no code to run."], found=False)
+            return ctx.result(spec, 0.0, [N_("The notebook has no code to run.")], found=False)
         relied = _relied_on_added_imports(ctx)
         clean = sum(
             1 for r in runs if r.error is None and r.attempts == 1 and r.index not in relied
@@ -72,24 +73,38 @@ class RunsCheck:
         diagnoses: list[str] = []
         if ex.killed:
             fraction = 0.0
-            lines.append(KILLED[ex.killed].capitalize() + ".")
+            lines.append(KILLED[ex.killed])
         for err in ex.errors[:5]:
-            lines.append(f"Cell {err.cell} raised {err.ename}: {err.evalue[:160]}")
+            lines.append(
+                N_("Cell {cell} raised {ename}: {evalue}").format(
+                    cell=err.cell, ename=err.ename, evalue=err.evalue[:160]
+                )
+            )
         if len(ex.errors) > 5:
-            lines.append(f"... and {len(ex.errors) - 5} more cells raised errors.")
+            lines.append(N_("... and {n} more cells raised errors.").format(n=len(ex.errors) - 5))
         out_of_order = [r for r in runs if r.attempts > 1]
         added = [n for n in ex.notes if n.startswith("added missing")]
         for d in ctx.iter_diagnoses("execution"):
             if d.execution == "out-of-order" and (out_of_order or added):
                 diagnoses.append(d.id)
                 cells = ", ".join(str(r.index + 1) for r in out_of_order)
-                where = f" (cells {cells} ran only after later cells)" if cells else ""
+                where = (
+                    " " + N_("(cells {cells} ran only after later cells)").format(cells=cells)
+                    if cells
+                    else ""
+                )
                 lines.append(d.feedback + where)
             if d.execution == "indentation-lost" and (lost := _indentation_lost(ctx)):
                 diagnoses.append(d.id)
-                lines.append(f"{d.feedback} Cells: {', '.join(map(str, lost))}.")
+                lines.append(
+                    d.feedback + " " + N_("Cells: {cells}.").format(cells=", ".join(map(str, lost)))
+                )
             if d.execution == "missing-module" and ex.missing_modules:
                 diagnoses.append(d.id)
-                lines.append(f"{d.feedback} Missing here: {', '.join(ex.missing_modules)}.")
+                lines.append(
+                    d.feedback
+                    + " "
+                    + N_("Missing here: {modules}.").format(modules=", ".join(ex.missing_modules))
+                )
         lines.extend(n[0].upper() + n[1:] + "." for n in ex.notes)
         return ctx.result(spec, fraction, lines, diagnoses)

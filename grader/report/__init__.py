@@ -17,7 +17,9 @@ csv        one row per submission for Canvas or Moodle gradebooks (:mod:`.csv_re
 Options (:class:`ReportOptions`): ``color`` (ANSI colours, text only), ``public_only`` (drop
 the feedback that only non-public checks produced, in every report; the JSON report then says
 ``"public_only": true``), ``show_checks`` (text: one line per check under its exercise) and
-``csv_layout`` (``"canvas"`` or ``"moodle"``).
+``csv_layout`` (``"canvas"`` or ``"moodle"``), ``lang`` and ``report_lang`` (the student's and the
+instructor's language, :mod:`grader.i18n`: the text report shows each submission in its
+student's language and its summary line in the instructor's).
 """
 
 from __future__ import annotations
@@ -39,6 +41,11 @@ class ReportOptions:
     public_only: bool = False
     show_checks: bool = False
     csv_layout: Literal["canvas", "moodle"] = "canvas"
+    # languages (grader.i18n): a student's own report in ``lang`` ("auto": the language of
+    # their prose), what only the instructor reads in ``report_lang``
+    lang: str = "auto"
+    report_lang: str = "en"
+    locale_dirs: tuple[str, ...] = ()  # catalogue folders; () = rubrics/locale + the package's
 
 
 Reporter: TypeAlias = Callable[[Sequence[SubmissionResult], ReportOptions], str]

@@ -94,5 +94,9 @@ def results_json(result: SubmissionResult | None, *, public_only: bool = False) 
 
 def render(results: Sequence[SubmissionResult], options: ReportOptions) -> str:
     first = results[0] if results else None
+    if first is not None:  # the student reads it: feedback in their language
+        from grader.report.text import student_translator
+
+        first = student_translator(first, options).localise(first)
     doc = results_json(first, public_only=options.public_only)
     return json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
