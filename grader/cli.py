@@ -270,6 +270,8 @@ def _side_outputs(
             Path(args.report),
             csv_layout=args.csv_layout,
             public_only=args.check,
+            lang=args.lang,
+            locale_dirs=dirs,
         )
         print(f"grade: report written to {site.index}", file=sys.stderr)
     summary = os.environ.get("GITHUB_STEP_SUMMARY")

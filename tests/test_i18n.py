@@ -5,10 +5,14 @@ class report is not."""
 
 from __future__ import annotations
 
+import json
 import re
 import string
+import subprocess
+import sys
 from pathlib import Path
 
+import nbformat
 import pytest
 from babel.messages.extract import extract_from_dir
 
@@ -219,3 +223,67 @@ def test_lang_forces_a_language_on_every_student() -> None:
 
 def test_the_text_report_of_an_unknown_language_is_english() -> None:
     assert not HAN.search(render("text", [_result(None)], ReportOptions()))
+
+
+# ----------------------------------------------------------------------------- end to end
+
+
+def _chinese_submission_with_mistakes(path: Path) -> None:
+    nb = nbformat.read(ROOT / "reference" / "d2l-zh-2.0.ipynb", as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code" and "def corr2d(" in cell.source:
+            cell.source = cell.source.replace("range(Y.shape[1])", "range(Y.shape[0])")
+        if cell.cell_type == "markdown" and cell.source.startswith("得到的**不是**零矩阵"):
+            cell.source = "得到的结果为零矩阵，因为卷积核K检测不到对角线。"
+    nbformat.write(nb, path)
+
+
+@pytest.mark.slow
+@pytest.mark.kernel
+def test_a_chinese_submissions_reports_are_chinese_and_the_class_report_is_not(
+    tmp_path: Path,
+) -> None:
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    _chinese_submission_with_mistakes(subs / "wang.ipynb")
+    nbformat.write(nbformat.read(ROOT / "reference" / "d2l-0.17.ipynb", 4), subs / "smith.ipynb")
+
+    def grade(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "grader.cli", str(subs), "--engine", "nbclient", *extra],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            check=False,
+        )
+
+    first = grade("--report", str(tmp_path / "report"), "--gradebook", str(tmp_path / "g.db"))
+    assert first.returncode == 0, first.stderr
+    blocks = first.stdout.strip().split("\n\n")
+    wang = next(b for b in blocks if "wang.ipynb" in b)
+    smith = next(b for b in blocks if "smith.ipynb" in b)
+    # the student's own text report: Chinese titles, status words and feedback
+    assert "互相关运算 `corr2d`" in wang
+    assert "你的内层循环遍历的是 `range(Y.shape[0])`" in wang  # the diagnosis, in Chinese
+    assert "[corr2d-loop-bound]" in wang
+    assert not HAN.search(smith)
+    assert blocks[-1].startswith("summary:") and not HAN.search(blocks[-1])
+    # the feedback page and the annotated notebook speak Chinese; the class page does not
+    page = (tmp_path / "report" / "feedback" / "wang.html").read_text(encoding="utf-8")
+    assert '<html lang="zh">' in page and "wang 的反馈" in page and "总分：" in page
+    assert "你的内层循环遍历的是" in page
+    english_page = (tmp_path / "report" / "feedback" / "smith.html").read_text(encoding="utf-8")
+    assert '<html lang="en">' in english_page and not HAN.search(english_page)
+    index = (tmp_path / "report" / "index.html").read_text(encoding="utf-8")
+    assert not HAN.search(index)
+    annotated = json.loads((tmp_path / "report" / "notebooks" / "wang.ipynb").read_text("utf-8"))
+    assert any("你的内层循环遍历的是" in "".join(c["source"]) for c in annotated["cells"])
+
+    # again from the gradebook (not regraded): still the student's language
+    second = grade("--gradebook", str(tmp_path / "g.db"))
+    assert second.returncode == 0, second.stderr
+    assert "互相关运算 `corr2d`" in next(b for b in second.stdout.split("\n\n") if "wang" in b)
+
+    # --lang en: everyone in English
+    forced = grade("--lang", "en", "--no-gradebook")
+    assert not HAN.search(next(b for b in forced.stdout.split("\n\n") if "wang" in b))

@@ -32,6 +32,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from grader.i18n import N_, Translator
 from grader.model import ExerciseResult, SubmissionResult
 from grader.report.json_report import feedback_of
 from grader.report.text import clean, execution_problems, fmt_num, killed_words, one_line
@@ -322,14 +323,14 @@ _SORT_JS = """
 """
 
 
-def _page(title: str, body: str, *, script: str | None = None) -> str:
+def _page(title: str, body: str, *, script: str | None = None, lang: str = "en") -> str:
     csp = f"default-src 'none'; img-src data:; style-src '{_sha256(_CSS)}'; " + (
         f"script-src '{_sha256(script)}'; " if script else "script-src 'none'; "
     )
     csp += "base-uri 'none'; form-action 'none'"
     parts = [
         "<!DOCTYPE html>",
-        '<html lang="en">',
+        f'<html lang="{html.escape(lang, quote=True)}">',
         "<head>",
         '<meta charset="utf-8">',
         f'<meta http-equiv="Content-Security-Policy" content="{csp}">',
@@ -364,6 +365,28 @@ def _score_text(score: float, max_score: float) -> str:
 def _feedback_href(slug: str, exercise: int | None = None) -> str:
     href = f"feedback/{quote(slug)}.html"
     return href if exercise is None else f"{href}#ex-{exercise}"
+
+
+_ENGLISH = Translator("en", {})
+_WORDS = {
+    "back": N_("Class report"),
+    "submission": N_("Submission"),
+    "invalid": N_("Invalid submission:"),
+    "not_run": N_("It was not run or graded."),
+    "annotated": N_("Annotated notebook"),
+    "annotated_note": N_("(your notebook with this feedback after each exercise)"),
+    "no_notebook": N_("No annotated notebook:"),
+    "review": N_("The instructor will review:"),
+    "diagnoses": N_("Diagnoses:"),
+    "no_exercises": N_("No exercises."),
+    "running": N_("Running the notebook"),
+    "needs_review": N_("needs review"),
+}
+
+
+def _words(t: Translator) -> dict[str, str]:
+    """The student page's fixed words in ``t``'s language, HTML-escaped."""
+    return {key: _e(t.gettext(text)) for key, text in _WORDS.items()}
 
 
 # --------------------------------------------------------------------------- index page
@@ -574,78 +597,86 @@ def render_student(
     notebook_href: str | None = None,
     notebook_note: str | None = None,
     public_only: bool = False,
+    t: Translator = _ENGLISH,
 ) -> str:
-    """One submission's feedback page.
+    """One submission's feedback page, in the language of translator ``t`` (its chrome and,
+    through ``t.localise``, its titles and feedback).
 
     ``notebook_href`` links the annotated notebook; ``notebook_note`` says why there is none.
     """
+    result = t.localise(result)
+    w = _words(t)
     name = student_name(result)
     out = [
-        f'<nav><a href="{html.escape(index_href, quote=True)}" id="back">&larr; Class report</a>'
-        "</nav>",
-        f"<h1>Feedback for {_e(name)}</h1>",
-        f'<p class="muted">Submission <code>{_e(result.path)}</code>'
+        f'<nav><a href="{html.escape(index_href, quote=True)}" id="back">&larr; '
+        f"{w['back']}</a></nav>",
+        "<h1>" + _e(t.format(N_("Feedback for {name}"), name=name)) + "</h1>",
+        f'<p class="muted">{w["submission"]} <code>{_e(result.path)}</code>'
         + (f", {_e(result.edition)}" if result.edition else "")
         + "</p>",
     ]
+    title = _e(t.format(N_("Feedback: {name}"), name=name))
     if result.status == "invalid":
-        error = one_line(result.error or "") or "the submission could not be read"
-        out.append(
-            f'<p id="total" class="invalid"><strong>Invalid submission:</strong> {_e(error)}</p>'
-        )
-        out.append('<p class="note">It was not run or graded.</p>')
-        return _page(f"Feedback: {_e(name)}", "\n".join(out))
+        error = one_line(result.error or "") or t.gettext(N_("the submission could not be read"))
+        out.append(f'<p id="total" class="invalid"><strong>{w["invalid"]}</strong> {_e(error)}</p>')
+        out.append(f'<p class="note">{w["not_run"]}</p>')
+        return _page(title, "\n".join(out), lang=t.lang)
     pct = percent(result)
-    total = f"Total: {_score_text(result.score, result.max_score)}"
+    total = t.format(N_("Total: {score}"), score=_score_text(result.score, result.max_score))
     if pct is not None:
         total += f" ({fmt_num(pct)}%)"
-    out.append(f'<p id="total"><strong>{total}</strong></p>')
+    out.append(f'<p id="total"><strong>{_e(total)}</strong></p>')
     if notebook_href:
         out.append(
             f'<p><a href="{html.escape(notebook_href, quote=True)}" id="notebook">'
-            "Annotated notebook</a> (your notebook with this feedback after each exercise)</p>"
+            f"{w['annotated']}</a> "
+            f"{w['annotated_note']}</p>"
         )
     elif notebook_note:
-        out.append(f'<p class="note">No annotated notebook: {_e(notebook_note)}</p>')
+        out.append(f'<p class="note">{w["no_notebook"]} {_e(notebook_note)}</p>')
     review = [ex for ex in result.exercises if ex.needs_review]
     if review:
         out.append(
-            '<p class="review">The instructor will review: '
-            + ", ".join(_e(ex.id) for ex in review)
-            + "</p>"
+            f'<p class="review">{w["review"]} ' + ", ".join(_e(ex.id) for ex in review) + "</p>"
         )
-    out.append(_problems_section(result))
+    out.append(_problems_section(result, t))
     if result.diagnoses:
-        out.append("<p>Diagnoses: " + _codes(result.diagnoses) + "</p>")
+        out.append(f"<p>{w['diagnoses']} " + _codes(result.diagnoses) + "</p>")
     out.append('<section id="exercises">')
-    out.append(f"<h2>Exercises ({len(result.exercises)})</h2>")
+    heading = t.format(N_("Exercises ({n})"), n=len(result.exercises))
+    out.append(f"<h2>{_e(heading)}</h2>")
     if not result.exercises:
-        out.append('<p class="note">No exercises.</p>')
+        out.append(f'<p class="note">{w["no_exercises"]}</p>')
     for number, ex in enumerate(result.exercises, start=1):
-        out.append(_exercise_block(number, ex, public_only))
+        out.append(_exercise_block(number, ex, public_only, t))
     out.append("</section>")
-    return _page(f"Feedback: {_e(name)}", "\n".join(out))
+    return _page(title, "\n".join(out), lang=t.lang)
 
 
 def _codes(items: Iterable[str]) -> str:
     return ", ".join(f"<code>{_e(d)}</code>" for d in items)
 
 
-def _problems_section(result: SubmissionResult) -> str:
+def _problems_section(result: SubmissionResult, t: Translator = _ENGLISH) -> str:
     execution = result.execution
-    problems = execution_problems(execution)
+    problems = execution_problems(execution, t)
     if execution is None or not problems:
         return ""
-    out = ['<section id="execution">', "<h2>Running the notebook</h2>"]
+    w = _words(t)
+    out = ['<section id="execution">', f"<h2>{w['running']}</h2>"]
     if execution.killed:
-        out.append(f'<p class="stopped"><strong>{_e(killed_words(execution.killed))}</strong></p>')
+        killed = killed_words(execution.killed, t)
+        out.append(f'<p class="stopped"><strong>{_e(killed)}</strong></p>')
     out.append(f'<p class="muted">{execution.seconds:.1f} s</p><ul>')
     out += [f"<li>{_e(p)}</li>" for p in problems]
     out.append("</ul></section>")
     return "\n".join(out)
 
 
-def _exercise_block(number: int, ex: ExerciseResult, public_only: bool) -> str:
+def _exercise_block(
+    number: int, ex: ExerciseResult, public_only: bool, t: Translator = _ENGLISH
+) -> str:
+    w = _words(t)
     heading = f"<code>{_e(ex.id)}</code>"
     if one_line(ex.title) and one_line(ex.title) != one_line(ex.id):
         heading += f" {_e(ex.title)}"
@@ -653,8 +684,8 @@ def _exercise_block(number: int, ex: ExerciseResult, public_only: bool) -> str:
         f'<div class="exercise" id="ex-{number}">',
         f"<h3>{heading}</h3>",
         f"<p><strong>{_score_text(ex.score, ex.max_score)}</strong> "
-        f'<span class="{_e(ex.status)}">{_e(ex.status)}</span>'
-        + (' <span class="review">&#9873; needs review</span>' if ex.needs_review else "")
+        f'<span class="{_e(ex.status)}">{_e(t.gettext(ex.status))}</span>'
+        + (f' <span class="review">&#9873; {w["needs_review"]}</span>' if ex.needs_review else "")
         + "</p>",
     ]
     lines = [line for line in feedback_of(ex, public_only) if clean(line).strip()]
@@ -665,11 +696,12 @@ def _exercise_block(number: int, ex: ExerciseResult, public_only: bool) -> str:
             out.append(f"<li><pre>{text}</pre></li>" if "\n" in text else f"<li>{text}</li>")
         out.append("</ul>")
     if ex.diagnoses:
-        out.append(f"<p>Diagnoses: {_codes(ex.diagnoses)}</p>")
+        out.append(f"<p>{w['diagnoses']} {_codes(ex.diagnoses)}</p>")
     if ex.needs_review:
-        out.append(
-            '<p class="note">The grader could not decide this exercise with confidence; '
-            "the instructor will look at it.</p>"
+        unsure = N_(
+            "The grader could not decide this exercise with confidence; "
+            "the instructor will look at it."
         )
+        out.append(f'<p class="note">{_e(t.gettext(unsure))}</p>')
     out.append("</div>")
     return "\n".join(out)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader.errors import GraderError
+from grader.i18n import language_of, translator
 from grader.model import SubmissionResult
 from grader.report import ReportOptions, csv_report
 from grader.report.annotate import annotate, dumps
@@ -55,11 +56,15 @@ def write_site(
     title: str = "Class report",
     csv_layout: csv_report.Layout = "canvas",
     public_only: bool = False,
+    lang: str = "auto",
+    locale_dirs: tuple[str, ...] = (),
 ) -> SiteFiles:
     """Write the class report for ``results`` into ``out_dir`` (created if needed).
 
     ``public_only`` drops the feedback lines that only non-public checks produced from the
-    feedback pages and annotated notebooks (for pages handed to students).
+    feedback pages and annotated notebooks (for pages handed to students). Feedback pages and
+    annotated notebooks speak each student's language (``lang``, "auto": the language of
+    their prose, :mod:`grader.i18n`); the class page and the CSV stay in English.
     """
     out_dir = Path(out_dir)
     feedback_dir = out_dir / "feedback"
@@ -72,9 +77,10 @@ def write_site(
     for result, slug in zip(results, slugs, strict=True):
         href: str | None = None
         problem: str | None = None
+        t = translator(language_of(result, lang), locale_dirs or None)
         if result.status == "graded":
             target = notebook_dir / f"{slug}.ipynb"
-            problem = _write_notebook(result, target, public_only)
+            problem = _write_notebook(t.localise(result), target, public_only)
             if problem is None:
                 notebooks.append(target)
                 href = f"../notebooks/{slug}.ipynb"
@@ -83,7 +89,7 @@ def write_site(
         page = feedback_dir / f"{slug}.html"
         page.write_text(
             render_student(
-                result, notebook_href=href, notebook_note=problem, public_only=public_only
+                result, notebook_href=href, notebook_note=problem, public_only=public_only, t=t
             ),
             encoding="utf-8",
         )
