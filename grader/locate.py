@@ -35,6 +35,7 @@ _NUMBER = re.compile(
     r"(\d{1,2})题?(?:\s*[.)]?\s*(?:\(?([0-9]{1,2}|[a-d])\)?))?(?:[.):*、]|\s|$|(?=[^\x00-\x7f]))",
     re.IGNORECASE,
 )
+_SUB = re.compile(r"^\s*(?:#+\s*)?(?:\*\*)?\s*（\s*(\d)\s*）")
 _CODE_COMMENT = re.compile(r"^\s*#+\s?(.*)$")
 _LABELLED = re.compile(
     r"\s*(?:\*\*)?(?:exercises?\b|ex\b\.?|q(?:uestion)?\.?\s*\d|problem\b|task\b|part\b"
@@ -173,6 +174,17 @@ class _Matcher:
             for ed, num in e.numbers.items():
                 if edition is None or ed == edition:
                     self.numbers.setdefault(num, e.id)
+        self.number_of = {eid: num for num, eid in self.numbers.items()}
+
+    def sub_question(self, line: str, current: str | None) -> tuple[str, str] | None:
+        """ "（2）" (full-width parentheses, as Chinese students number sub-questions) after
+        exercise 1 or 1.x names exercise 1.2."""
+        m = _SUB.match(line)
+        if m is None or current is None or current not in self.number_of:
+            return None
+        major = self.number_of[current].split(".")[0]
+        eid = self.numbers.get(f"{major}.{int(m.group(1))}")
+        return (eid, "number") if eid is not None else None
 
     def match(self, line: str, structural: bool, numbered: bool) -> tuple[str, str] | None:
         """(exercise id, via) for a line, if it names an exercise. Only *structural* lines
@@ -261,6 +273,8 @@ def _scan_markdown(
         structural = numbered or bool(_LIST.match(norm)) or question
         first = False
         hit = matcher.match(line, structural, numbered)
+        if hit is None and numbered:
+            hit = matcher.sub_question(line, current.exercise if current else None)
         if (
             hit is not None
             and current is not None

@@ -115,6 +115,22 @@ def test_chinese_numbering_and_full_width_forms_locate_the_exercises(rubric: Rub
     assert answers["derivative-kernel-size"].prose == "至少 d+1 个。"
 
 
+def test_full_width_sub_question_numbers_follow_their_exercise(rubric: Rubric) -> None:
+    nb = markdown_notebook(
+        ("markdown", "## 练习1"),
+        ("code", "img = torch.eye(8)\nimg"),
+        ("markdown", "### （1）"),
+        ("code", "corr2d(img, K)"),
+        ("markdown", "### （3）"),
+        ("markdown", "K.T 检测水平边缘。"),
+        ("markdown", "(2) an English answer's own list item is not a question number"),
+    )
+    answers = locate(nb, rubric, "d2l-zh-2.0")
+    assert answers["diagonal-apply-kernel"].cells == (2, 3)
+    assert answers["diagonal-transpose-kernel"].cells == (4, 5, 6)
+    assert not answers["diagonal-transpose-input"].found
+
+
 def test_the_chinese_edition_charges_the_017_exercises(rubric: Rubric) -> None:
     zh = {e.id for e in rubric.for_edition("d2l-zh-2.0")}
     assert zh == {e.id for e in rubric.for_edition("d2l-0.17")}
