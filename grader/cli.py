@@ -20,7 +20,7 @@ from pathlib import Path
 from . import __version__
 from .errors import GraderError
 from .execute import ENGINES, Limits, course_paths, default_engine, resolve_sandbox
-from .i18n import LANGUAGES, locale_dirs
+from .i18n import LANGUAGES, N_, locale_dirs, translator
 from .model import EDITIONS, SubmissionResult
 from .pipeline import Options
 from .report import REPORTERS, ReportOptions, render
@@ -246,10 +246,14 @@ def _grade(args: argparse.Namespace, limits: Limits, files: list[str]) -> int:
     )
     output = render(args.format, results, options)
     if args.check and args.format == "text":
-        output = (
+        from .report.text import student_translator
+
+        t = student_translator(results[0], options) if results else translator("en")
+        banner = N_(
             "PUBLIC CHECKS ONLY: this is the part of the rubric you can see; the final "
-            "grade also uses hidden checks.\n\n" + output
+            "grade also uses hidden checks."
         )
+        output = t.gettext(banner) + "\n\n" + output
     sys.stdout.write(output)
     sys.stdout.flush()
     _side_outputs(args, results, dirs)
