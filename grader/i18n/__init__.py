@@ -131,17 +131,6 @@ def _catalogue(po: Path, mtime: float) -> dict[str, str]:
     return out
 
 
-def _catalogues(lang: str, dirs: Sequence[Path]) -> dict[str, str]:
-    merged: dict[str, str] = {}
-    for d in dirs:
-        folder = d / lang / "LC_MESSAGES"
-        if not folder.is_dir():
-            continue
-        for po in sorted(folder.glob("*.po")):
-            merged.update(_catalogue(po, po.stat().st_mtime))
-    return merged
-
-
 _FIELD = re.compile(r"\{([A-Za-z_]\w*)(?:![rsa])?(?::[^{}]*)?\}")
 
 
@@ -276,6 +265,9 @@ class Translator:
         return tuple(self.text(line) for line in lines)
 
 
+_ENGLISH = Translator("en", {})
+
+
 def _format(template: str, fields: dict[str, str]) -> str:
     return template.format(**fields)
 
@@ -304,10 +296,26 @@ def translator(lang: str, dirs: Sequence[str | Path] | None = None) -> Translato
     """The translator into ``lang`` ("en": the identity) from the catalogues in ``dirs``
     (default :func:`locale_dirs`). A language without catalogues gives English."""
     if lang == "en":
-        return Translator("en", {})
+        return _ENGLISH
     where = tuple(Path(d) for d in dirs) if dirs is not None else locale_dirs()
     # package catalogue first, course catalogue last: the course's wording wins
-    messages = _catalogues(lang, tuple(reversed(where)))
+    order = tuple(reversed(where))
+    files = tuple(
+        (po, po.stat().st_mtime)
+        for d in order
+        if (d / lang / "LC_MESSAGES").is_dir()
+        for po in sorted((d / lang / "LC_MESSAGES").glob("*.po"))
+    )
+    return _translator(lang, files)
+
+
+@functools.lru_cache(maxsize=16)
+def _translator(lang: str, files: tuple[tuple[Path, float], ...]) -> Translator:
+    """One translator per language and set of catalogue files (as they are now: an edited
+    file has a new time and gives a new translator)."""
+    messages: dict[str, str] = {}
+    for po, mtime in files:
+        messages.update(_catalogue(po, mtime))
     return Translator(lang, messages)
 
 
