@@ -325,7 +325,15 @@ def _scan_code(
     return current
 
 
-PLACEHOLDERS = frozenset({"*Your answer here.*", "YOUR ANSWER HERE", "# YOUR CODE HERE"})
+PLACEHOLDERS = frozenset(
+    {
+        "*Your answer here.*",
+        "YOUR ANSWER HERE",
+        "# YOUR CODE HERE",
+        "*在这里写下你的答案。*",  # grade assign's stubs for a Chinese reference
+        "# 在这里写代码",
+    }
+)
 
 
 def _flush(section: _Section | None, index: int, lines: list[str]) -> None:
@@ -345,7 +353,9 @@ def _words(source: str, kind: str) -> str:
     else:
         lines = [m.group(1) for ln in source.splitlines() if (m := _CODE_COMMENT.match(ln))]
     return "\n".join(
-        ln for ln in lines if ln.strip() not in PLACEHOLDERS and ln.strip() != "YOUR CODE HERE"
+        ln
+        for ln in lines
+        if ln.strip() not in PLACEHOLDERS and ln.strip() not in ("YOUR CODE HERE", "在这里写代码")
     ).strip()
 
 

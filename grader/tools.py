@@ -24,6 +24,7 @@ from pathlib import Path
 
 from .errors import GraderError
 from .execute import executor
+from .i18n import detect_language
 from .load import load
 from .locate import detect_edition, locate
 from .model import EDITIONS, Cell, Edition, Notebook, SubmissionResult
@@ -171,18 +172,22 @@ def _print_rows(rows: Sequence[Row]) -> None:
 
 # ---------------------------------------------------------------------------- assign
 
+# locate.PLACEHOLDERS: never read as the student's words. In the reference's language.
+_STUBS = {
+    "en": ("# YOUR CODE HERE", "*Your answer here.*"),
+    "zh": ("# 在这里写代码", "*在这里写下你的答案。*"),
+}
 _CODE_STUB = "# YOUR CODE HERE\n"
-_PROSE_STUB = "*Your answer here.*"  # locate.PLACEHOLDERS: never read as the student's words
 
 
-def _stub(source: str) -> str:
+def _stub(source: str, code_stub: str = _CODE_STUB) -> str:
     """Keep function/class signatures and docstrings; drop bodies and other code."""
     import ast
 
     try:
         tree = ast.parse(source)
     except SyntaxError:
-        return _CODE_STUB
+        return code_stub
     lines = source.splitlines()
     out: list[str] = []
     for node in tree.body:
@@ -193,9 +198,9 @@ def _stub(source: str) -> str:
             indent = " " * (node.body[0].col_offset)
             if doc:
                 out.append(f'{indent}"""{doc}"""')
-            out.append(f"{indent}...  # YOUR CODE HERE")
+            out.append(f"{indent}...  {code_stub.strip()}")
             out.append("")
-    return "\n".join(out).rstrip() + "\n" if out else _CODE_STUB
+    return "\n".join(out).rstrip() + "\n" if out else code_stub
 
 
 def assign(reference: Path, rubric: Rubric, out: Path) -> Notebook:
@@ -203,6 +208,7 @@ def assign(reference: Path, rubric: Rubric, out: Path) -> Notebook:
 
     notebook = load(reference)
     edition = detect_edition(notebook, rubric)
+    code_stub, prose_stub = _STUBS.get(detect_language(notebook), _STUBS["en"])
     answers = locate(notebook, rubric, edition)
     owner = {i: eid for eid, a in answers.items() for i in a.cells}
     starts = {min(a.cells) for a in answers.values() if a.cells}
@@ -216,10 +222,10 @@ def assign(reference: Path, rubric: Rubric, out: Path) -> Notebook:
     for cell in notebook.cells:
         eid = owner.get(cell.index)
         if cell.kind == "code":
-            src = _stub(cell.source) if eid else cell.source
+            src = _stub(cell.source, code_stub + "\n") if eid else cell.source
             new = nbformat.v4.new_code_cell(src)
         elif eid and cell.index not in starts:
-            new = nbformat.v4.new_markdown_cell(_PROSE_STUB)
+            new = nbformat.v4.new_markdown_cell(prose_stub)
         else:
             new = nbformat.v4.new_markdown_cell(cell.source)
         if eid:

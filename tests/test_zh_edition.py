@@ -137,7 +137,9 @@ def test_the_chinese_edition_charges_the_017_exercises(rubric: Rubric) -> None:
     assert "integral-kernel" in zh and "blur-kernel" not in zh
 
 
-def test_grade_assign_makes_the_committed_chinese_exercise_notebook(tmp_path: Path) -> None:
+def test_grade_assign_makes_the_committed_chinese_exercise_notebook(
+    tmp_path: Path, rubric: Rubric
+) -> None:
     out = tmp_path / "zh.ipynb"
     proc = subprocess.run(
         [sys.executable, "-m", "grader.cli", "assign", str(REFERENCE), "-o", str(out)],
@@ -151,6 +153,10 @@ def test_grade_assign_makes_the_committed_chinese_exercise_notebook(tmp_path: Pa
     committed = nbformat.read(EXERCISES, as_version=4)
     assert [c.source for c in made.cells] == [c.source for c in committed.cells]
     assert made.metadata["grader"]["edition"] == "d2l-zh-2.0"
+    # the student's placeholders are in Chinese, and never read as an answer
+    assert any(c.source == "*在这里写下你的答案。*" for c in made.cells)
+    answers = locate(load(out), rubric, "d2l-zh-2.0")
+    assert answers["derivative-kernel-size"].found and answers["derivative-kernel-size"].prose == ""
     tagged = {c.metadata.get("grader", {}).get("exercise") for c in made.cells} - {None}
     assert "integral-kernel" in tagged and "autograd-error" in tagged
 
