@@ -28,11 +28,11 @@ from .rubric import ExerciseSpec, Rubric
 _HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.*)$")
 # Lines are matched in NFKC form, so full-width digits and punctuation ("１．", "（1）", "？")
 # read as ASCII; Chinese numbering ("练习1", "第1题", "1、") and no space after "1." count too.
-_LIST = re.compile(r"^\s*(?:[-*•]|\d+[.)、])(?:\s+|(?=[^\x00-\x7f]))")
+_LIST = re.compile(r"^\s*(?:[-*•]|\d+[.)、])(?:\s+|(?=[\u3400-\u9fff]))")
 _NUMBER = re.compile(
     r"^\s*(?:#+\s*)?(?:\*\*)?\s*(?:exercises?|ex\.?|q(?:uestion)?\.?|problem|task|part"
     r"|练习|习题|问题|第)?\s*"
-    r"(\d{1,2})题?(?:\s*[.)]?\s*(?:\(?([0-9]{1,2}|[a-d])\)?))?(?:[.):*、]|\s|$|(?=[^\x00-\x7f]))",
+    r"(\d{1,2})题?(?:\s*[.)]?\s*(?:\(?([0-9]{1,2}|[a-d])\)?))?(?:[.):*、]|\s|$|(?=[\u3400-\u9fff]))",
     re.IGNORECASE,
 )
 _SUB = re.compile(r"^\s*(?:#+\s*)?(?:\*\*)?\s*（\s*(\d)\s*）")
