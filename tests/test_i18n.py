@@ -221,6 +221,17 @@ def test_lang_forces_a_language_on_every_student() -> None:
     assert "通过" in out
 
 
+def test_gradescope_results_speak_the_students_language() -> None:
+    doc = json.loads(render("gradescope", [_result("zh")], ReportOptions()))
+    assert doc["output"].startswith("得分：3/3")
+    assert doc["tests"][0]["name"] == "corr2d: 互相关运算 `corr2d`"
+    assert doc["tests"][0]["output"] == "`corr2d` 在全部 12 个隐藏测试输入上都正确。"
+    english = json.loads(render("gradescope", [_result("en")], ReportOptions()))
+    assert english["output"].startswith("Score: 3/3") and not HAN.search(
+        json.dumps(english, ensure_ascii=False)
+    )
+
+
 def test_the_text_report_of_an_unknown_language_is_english() -> None:
     assert not HAN.search(render("text", [_result(None)], ReportOptions()))
 
