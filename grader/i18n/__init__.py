@@ -226,7 +226,9 @@ class Translator:
             return hit
         if " " not in value.strip() or value.strip().startswith(("`", "[", "(")):
             return value  # a name, a number, a shape, code: kept as it is
-        return self._one(value, depth) or self._text(value, depth) if depth <= 3 else value
+        if depth > 3:
+            return value
+        return self._one(value, depth) or self._text(value, depth)
 
     def _text(self, text: str, depth: int) -> str:
         stripped = text.strip()
