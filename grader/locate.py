@@ -39,7 +39,7 @@ _SUB = re.compile(r"^\s*(?:#+\s*)?(?:\*\*)?\s*（\s*(\d)\s*）")
 _CODE_COMMENT = re.compile(r"^\s*#+\s?(.*)$")
 _LABELLED = re.compile(
     r"\s*(?:\*\*)?(?:exercises?\b|ex\b\.?|q(?:uestion)?\.?\s*\d|problem\b|task\b|part\b"
-    r"|练习|习题|问题|第\s*\d|\d{1,2}(?:\.\d{1,2})?[.):\s、])",
+    r"|练习|习题|问题|第\s*\d|（\s*\d|\d{1,2}(?:\.\d{1,2})?[.):\s、])",
     re.IGNORECASE,
 )
 

@@ -131,6 +131,20 @@ def test_full_width_sub_question_numbers_follow_their_exercise(rubric: Rubric) -
     assert not answers["diagonal-transpose-input"].found
 
 
+def test_chinese_labels_in_code_comments_locate_the_exercises(rubric: Rubric) -> None:
+    nb = markdown_notebook(
+        ("markdown", "## 练习"),
+        ("code", "# 练习1：构造对角线图像\nX = torch.eye(8)"),
+        ("code", "# （2）转置X\ncorr2d(X.T, K)"),
+        ("code", "# 1.3 转置K\n# 输出不为零\ncorr2d(X, K.T)"),
+    )
+    answers = locate(nb, rubric, "d2l-zh-2.0")
+    assert answers["diagonal-edges"].cells == (1,)
+    assert answers["diagonal-transpose-input"].cells == (2,)
+    assert answers["diagonal-transpose-kernel"].cells == (3,)
+    assert "输出不为零" in answers["diagonal-transpose-kernel"].prose
+
+
 def test_the_chinese_edition_charges_the_017_exercises(rubric: Rubric) -> None:
     zh = {e.id for e in rubric.for_edition("d2l-zh-2.0")}
     assert zh == {e.id for e in rubric.for_edition("d2l-0.17")}
