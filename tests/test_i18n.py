@@ -288,7 +288,10 @@ def test_a_chinese_submissions_reports_are_chinese_and_the_class_report_is_not(
     index = (tmp_path / "report" / "index.html").read_text(encoding="utf-8")
     assert not HAN.search(index)
     annotated = json.loads((tmp_path / "report" / "notebooks" / "wang.ipynb").read_text("utf-8"))
-    assert any("你的内层循环遍历的是" in "".join(c["source"]) for c in annotated["cells"])
+    sources = ["".join(c["source"]) for c in annotated["cells"]]
+    assert any("你的内层循环遍历的是" in src for src in sources)
+    assert any(src.startswith("## 评分反馈") for src in sources)
+    assert any(src.startswith("### 评分反馈：corr2d") for src in sources)
 
     # again from the gradebook (not regraded): still the student's language
     second = grade("--gradebook", str(tmp_path / "g.db"))

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader.errors import GraderError
-from grader.i18n import language_of, translator
+from grader.i18n import Translator, language_of, translator
 from grader.model import SubmissionResult
 from grader.report import ReportOptions, csv_report
 from grader.report.annotate import annotate, dumps
@@ -80,7 +80,7 @@ def write_site(
         t = translator(language_of(result, lang), locale_dirs or None)
         if result.status == "graded":
             target = notebook_dir / f"{slug}.ipynb"
-            problem = _write_notebook(t.localise(result), target, public_only)
+            problem = _write_notebook(t.localise(result), target, public_only, t)
             if problem is None:
                 notebooks.append(target)
                 href = f"../notebooks/{slug}.ipynb"
@@ -109,10 +109,12 @@ def write_site(
     )
 
 
-def _write_notebook(result: SubmissionResult, target: Path, public_only: bool) -> str | None:
+def _write_notebook(
+    result: SubmissionResult, target: Path, public_only: bool, t: Translator
+) -> str | None:
     """Write the annotated notebook; the reason in plain words when it cannot be done."""
     try:
-        text = dumps(annotate(result.path, result, public_only=public_only))
+        text = dumps(annotate(result.path, result, public_only=public_only, t=t))
     except GraderError as exc:
         problem = getattr(exc, "problem", None)
         return one_line(str(problem or exc))
