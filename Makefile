@@ -20,7 +20,7 @@ COURSE_VENV := .venv-course
 COURSE_TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 D2L_SPEC ?= d2l==1.0.3
 
-.PHONY: install course-env system demo test lint typecheck validate unit bench pack clean
+.PHONY: install course-env system demo test lint typecheck validate unit bench pack messages clean
 
 install: $(VENV)/.installed
 
@@ -76,6 +76,19 @@ bench: install
 
 pack: install
 	$(BIN)/grade pack -o $(PACK_DIR)
+
+# Translations (docs/rubrics.md, "Feedback in the student's language"): extract the English
+# messages into .pot templates and merge them into every language's .po (new messages come in
+# untranslated: tests/test_i18n.py fails until they are translated).
+messages: install
+	$(BIN)/pybabel extract -F babel.cfg -k N_ --no-location --sort-output --project grader \
+		-o grader/i18n/locale/grader.pot .
+	$(BIN)/pybabel update -i grader/i18n/locale/grader.pot -d grader/i18n/locale -D grader \
+		--width 100 --ignore-obsolete
+	$(BIN)/pybabel extract -F rubrics/locale/babel.cfg --no-location --sort-output \
+		--project conv-layer -o rubrics/locale/conv-layer.pot .
+	$(BIN)/pybabel update -i rubrics/locale/conv-layer.pot -d rubrics/locale -D conv-layer \
+		--width 100 --ignore-obsolete
 
 clean:
 	rm -rf $(VENV) $(COURSE_VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .execute import Limits, default_engine
+from .i18n import student_language
 from .model import SubmissionResult
 from .pipeline import Options, content_hash, student_id
 
@@ -229,7 +230,8 @@ def grade_many(
             elif book is not None and not config.regrade:
                 cached = book.lookup(sub.student, sub.content_hash, rubric.version)
             if cached is not None:
-                results[i] = replace(cached, path=sub.path)
+                # the gradebook keeps no language: the submission's prose says it again
+                results[i] = replace(cached, path=sub.path, language=student_language(sub.path))
             if i in results:
                 if on_result:
                     on_result(results[i], cached is not None)

@@ -23,7 +23,8 @@ from pathlib import Path
 from . import __version__
 from .errors import GraderError
 from .execute import ENGINES, Limits, course_paths, default_engine, resolve_sandbox
-from .model import SubmissionResult
+from .i18n import LANGUAGES, N_, locale_dirs, translator
+from .model import EDITIONS, SubmissionResult
 from .pipeline import Options
 from .report import REPORTERS, ReportOptions, render
 from .rubric import default_rubrics_dir
@@ -67,7 +68,20 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("paths", nargs="*", help="notebooks (.ipynb, .py, .md, pasted .txt) or folders")
     p.add_argument("--format", "-f", default="text", choices=sorted(REPORTERS))
-    p.add_argument("--edition", default="auto", choices=["auto", "d2l-1.0", "d2l-0.17"])
+    p.add_argument("--edition", default="auto", choices=["auto", *EDITIONS])
+    p.add_argument(
+        "--lang",
+        default="auto",
+        choices=["auto", *LANGUAGES],
+        help="language of each student's feedback (text report, feedback pages, annotated "
+        "notebooks, Gradescope); default auto: the language the student wrote in",
+    )
+    p.add_argument(
+        "--report-lang",
+        default="en",
+        choices=list(LANGUAGES),
+        help="language of what the instructor reads (the text report's summary line); default en",
+    )
     p.add_argument(
         "--engine",
         default=None,
@@ -294,21 +308,29 @@ def _grade(args: argparse.Namespace, limits: Limits, files: list[str]) -> int:
     color = args.color == "always" or (
         args.color == "auto" and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     )
+    dirs = tuple(str(d) for d in locale_dirs(path))
     options = ReportOptions(
         color=color,
         public_only=public_only,
         csv_layout=args.csv_layout,
         hide_expected=args.hide_expected,
+        lang=args.lang,
+        report_lang=args.report_lang,
+        locale_dirs=dirs,
     )
     output = render(args.format, results, options)
     if public_only and args.format == "text":
-        output = (
+        from .report.text import student_translator
+
+        t = student_translator(results[0], options) if results else translator("en")
+        banner = N_(
             "PUBLIC CHECKS ONLY: this is the part of the rubric you can see; the final "
-            "grade also uses hidden checks.\n\n" + output
+            "grade also uses hidden checks."
         )
+        output = t.gettext(banner) + "\n\n" + output
     sys.stdout.write(output)
     sys.stdout.flush()
-    _side_outputs(args, results)
+    _side_outputs(args, results, dirs)
     if args.format != "text":  # the text report ends with them already
         from .report.warnings import batch_warnings
 
@@ -321,7 +343,9 @@ def _grade(args: argparse.Namespace, limits: Limits, files: list[str]) -> int:
     return exit_code(results, args.fail_under)
 
 
-def _side_outputs(args: argparse.Namespace, results: list[SubmissionResult]) -> None:
+def _side_outputs(
+    args: argparse.Namespace, results: list[SubmissionResult], dirs: tuple[str, ...]
+) -> None:
     if args.report:
         from .report.site import write_site
 
@@ -331,6 +355,8 @@ def _side_outputs(args: argparse.Namespace, results: list[SubmissionResult]) -> 
             csv_layout=args.csv_layout,
             public_only=args.check or args.pack is not None,
             hide_expected=args.hide_expected,
+            lang=args.lang,
+            locale_dirs=dirs,
         )
         print(f"grade: report written to {site.index}", file=sys.stderr)
     summary = os.environ.get("GITHUB_STEP_SUMMARY")

@@ -49,7 +49,10 @@ to the recorded one, except that
 
 * ``ExerciseResult.checks`` is not stored and comes back as ``()`` (the per-check detail
   lives in the JSON/HTML reports; the gradebook keeps exercise totals, feedback and
-  diagnoses), and
+  diagnoses),
+* ``SubmissionResult.language`` is not stored and comes back as ``None`` (the language of the
+  student's prose is read again from the submission when a stored result is reused:
+  :func:`grader.i18n.student_language`), and
 * ``SubmissionResult.student`` comes back as the gradebook's student id (``record`` refuses a
   result whose ``student`` is set to a different id).
 

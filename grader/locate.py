@@ -17,6 +17,7 @@ and code comments (the student's words, minus the question text itself).
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -26,23 +27,28 @@ from .model import EDITIONS, Edition, Notebook
 from .rubric import ExerciseSpec, Rubric
 
 _HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.*)$")
-_LIST = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
+# Lines are matched in NFKC form, so full-width digits and punctuation ("１．", "（1）", "？")
+# read as ASCII; Chinese numbering ("练习1", "第1题", "1、") and no space after "1." count too.
+_LIST = re.compile(r"^\s*(?:[-*•]|\d+[.)、])(?:\s+|(?=[\u3400-\u9fff]))")
 _NUMBER = re.compile(
-    r"^\s*(?:#+\s*)?(?:\*\*)?\s*(?:exercises?|ex\.?|q(?:uestion)?\.?|problem|task|part)?\s*"
-    r"(\d{1,2})(?:\s*[.)]?\s*(?:\(?([0-9]{1,2}|[a-d])\)?))?(?:[.):*]|\s|$)",
+    r"^\s*(?:#+\s*)?(?:\*\*)?\s*(?:exercises?|ex\.?|q(?:uestion)?\.?|problem|task|part"
+    r"|练习|习题|问题|第)?\s*"
+    r"(\d{1,2})题?(?:\s*[.)]?\s*(?:\(?([0-9]{1,2}|[a-d])\)?))?(?:[.):*、]|\s|$|(?=[\u3400-\u9fff]))",
     re.IGNORECASE,
 )
+_SUB = re.compile(r"^\s*(?:#+\s*)?(?:\*\*)?\s*（\s*(\d)\s*）")
 _CODE_COMMENT = re.compile(r"^\s*#+\s?(.*)$")
 _LABELLED = re.compile(
     r"\s*(?:\*\*)?(?:exercises?\b|ex\b\.?|q(?:uestion)?\.?\s*\d|problem\b|task\b|part\b"
-    r"|\d{1,2}(?:\.\d{1,2})?(?:[.):\s]|$))",
+    r"|练习|习题|问题|第\s*\d|（\s*\d|\d{1,2}(?:\.\d{1,2})?(?:[.):\s、]|$))",
     re.IGNORECASE,
 )
 # Inside a long cell a comment opens a new answer only when it reads like a heading: a label
 # word with a number, "2.3", "3) ..." or a bare number ("# 1.1"), not "# 1 -1 pattern".
 _HEADING_COMMENT = re.compile(
     r"\s*(?:\*\*)?(?:(?:exercises?|ex\.?|q(?:uestion)?\.?|problem|task|part)\s*\d"
-    r"|\d{1,2}\.\d{1,2}\b|\d{1,2}[.)]\s+\S|\d{1,2}(?:\.\d{1,2})?\s*$)",
+    r"|\d{1,2}\.\d{1,2}\b|\d{1,2}[.)、]\s*\S|\d{1,2}(?:\.\d{1,2})?\s*$"
+    r"|练习\s*\d|习题\s*\d|第\s*\d|（\s*\d)",
     re.IGNORECASE,
 )
 _SUB_LABEL = re.compile(
@@ -162,8 +168,19 @@ def _literal_prefix(pattern: str) -> str:
     return prefix.lower() if prefix.isascii() else ""
 
 
+def _nfkc(text: str) -> str:
+    """Full-width forms as ASCII: "（1）如果转置Ｘ？" -> "(1)如果转置X?"."""
+    return text if text.isascii() else unicodedata.normalize("NFKC", text)
+
+
+def _words_in(line: str) -> int:
+    """Words in a line; Chinese has no spaces, so two CJK characters count as one word."""
+    cjk = sum(1 for ch in line if "\u3400" <= ch <= "\u9fff")
+    return len(line.split()) + cjk // 2
+
+
 def _number(text: str) -> str | None:
-    m = _NUMBER.match(text)
+    m = _NUMBER.match(_nfkc(text))
     if not m:
         return None
     major, minor = m.group(1), m.group(2)
@@ -199,12 +216,23 @@ class _Matcher:
         num = f"{major}.{sub}"
         return (self.numbers[num], "number") if num in self.numbers else None
 
+    def sub_question(self, line: str, current: str | None) -> tuple[str, str] | None:
+        """ "（2）" (full-width parentheses, as Chinese students number sub-questions) after
+        exercise 1 or 1.x names exercise 1.2."""
+        m = _SUB.match(line)
+        if m is None or current is None or current not in self.number_of:
+            return None
+        major = self.number_of[current].split(".")[0]
+        eid = self.numbers.get(f"{major}.{int(m.group(1))}")
+        return (eid, "number") if eid is not None else None
+
     def match(self, line: str, structural: bool, numbered: bool) -> tuple[str, str] | None:
         """(exercise id, via) for a line, if it names an exercise. Only *structural* lines
         (headings, a cell's first line, list items, questions, leading code comments) can;
         numbers count only in headings and first lines (not in numbered answer lists)."""
         if not structural:
             return None
+        line = _nfkc(line)
         best: tuple[int, str] | None = None
         for eid, rx in self.wording:
             m = rx.search(line)
@@ -294,9 +322,11 @@ def _scan_markdown(
         level = len(heading.group(1)) if heading else 7
         # A cell's first line counts as a title only when it reads like one (short, or a
         # question); a long first sentence of an answer is the answer.
-        titled = first and (len(line.split()) <= 12 or line.rstrip().endswith("?"))
+        norm = _nfkc(line)
+        question = norm.rstrip().endswith("?")
+        titled = first and (_words_in(norm) <= 12 or question)
         numbered = titled or heading is not None
-        structural = numbered or bool(_LIST.match(line)) or line.rstrip().endswith("?")
+        structural = numbered or bool(_LIST.match(norm)) or question
         first = False
         row = _table_row(line)
         if row is not None:  # | question (or its number) | answer |: a row is a line of its own
@@ -317,6 +347,8 @@ def _scan_markdown(
         hit = matcher.match(line, structural, numbered)
         if hit is None and structural:
             hit = matcher.sub(line, current)
+        if hit is None and numbered:
+            hit = matcher.sub_question(line, current.exercise if current else None)
         if (
             hit is not None
             and current is not None
@@ -453,7 +485,15 @@ def _string_lines(source: str) -> set[int]:
     return out
 
 
-PLACEHOLDERS = frozenset({"*Your answer here.*", "YOUR ANSWER HERE", "# YOUR CODE HERE"})
+PLACEHOLDERS = frozenset(
+    {
+        "*Your answer here.*",
+        "YOUR ANSWER HERE",
+        "# YOUR CODE HERE",
+        "*在这里写下你的答案。*",  # grade assign's stubs for a Chinese reference
+        "# 在这里写代码",
+    }
+)
 
 
 def _flush(section: _Section | None, index: int, lines: list[str]) -> None:
@@ -473,7 +513,9 @@ def _words(source: str, kind: str) -> str:
     else:
         lines = [m.group(1) for ln in source.splitlines() if (m := _CODE_COMMENT.match(ln))]
     return "\n".join(
-        ln for ln in lines if ln.strip() not in PLACEHOLDERS and ln.strip() != "YOUR CODE HERE"
+        ln
+        for ln in lines
+        if ln.strip() not in PLACEHOLDERS and ln.strip() not in ("YOUR CODE HERE", "在这里写代码")
     ).strip()
 
 

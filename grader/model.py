@@ -17,8 +17,9 @@ import numpy.typing as npt
 # --------------------------------------------------------------------------- load
 
 CellKind = Literal["code", "markdown", "raw"]
-Edition = Literal["d2l-1.0", "d2l-0.17"]
-EDITIONS: tuple[Edition, ...] = ("d2l-1.0", "d2l-0.17")
+# d2l-zh-2.0: 动手学深度学习 2.0 (the Chinese edition), section 6.2: the 0.17 exercises in Chinese
+Edition = Literal["d2l-1.0", "d2l-0.17", "d2l-zh-2.0"]
+EDITIONS: tuple[Edition, ...] = ("d2l-1.0", "d2l-0.17", "d2l-zh-2.0")
 
 
 @dataclass(frozen=True)
@@ -188,3 +189,6 @@ class SubmissionResult:
     diagnoses: tuple[str, ...] = ()
     execution: ExecutionSummary | None = None
     student: str | None = None
+    # the language of the student's prose ("en", "zh"; grader.i18n.detect_language): the
+    # language their feedback is shown in. The result's own text stays English.
+    language: str | None = None

@@ -30,6 +30,7 @@ from .checks import CheckContext, registry
 from .course import BOOK_MODULES, course_execution, excused_cells
 from .errors import GraderError, InputError, ProbeError
 from .execute import Executor, Run
+from .i18n import detect_language
 from .load import load
 from .locate import Answer, detect_edition, locate
 from .model import (
@@ -45,7 +46,7 @@ from .model import (
 )
 from .rubric import CheckSpec, ExerciseSpec, Rubric
 
-EditionChoice = Literal["auto", "d2l-1.0", "d2l-0.17"]
+EditionChoice = Literal["auto", "d2l-1.0", "d2l-0.17", "d2l-zh-2.0"]
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,7 @@ class Grader:
             path=notebook.path,
             status="graded",
             edition=edition,
+            language=detect_language(notebook),
             score=round(sum(r.score for r in results), 4),
             max_score=sum(r.max_score for r in results),
             exercises=results,

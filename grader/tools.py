@@ -28,6 +28,7 @@ import yaml
 
 from .errors import GraderError
 from .execute import executor
+from .i18n import detect_language
 from .load import load
 from .locate import detect_edition, locate
 from .model import EDITIONS, Cell, Edition, Notebook, SubmissionResult
@@ -114,7 +115,6 @@ def validate(rubrics_dir: Path | None, engine: str) -> list[Row]:
         )
         rows.extend(_prose_rows(rubric))
         grader = Grader(rubric, ex_runner)
-        covered: set[str] = set()
         for edition in [e for e in EDITIONS if e in rubric.editions]:
             path = reference_notebook(rubric, edition)
             if not path.is_file():
@@ -137,12 +137,10 @@ def validate(rubrics_dir: Path | None, engine: str) -> list[Row]:
                     + (f"; short: {', '.join(short)}" if short else ""),
                 )
             )
+            # every edition's reference makes every mistake: a notebook of one edition (its
+            # wording, its names) must not hide a diagnosis another edition's would show
             for ex in rubric.for_edition(edition):
                 for d in ex.diagnoses:
-                    key = f"{ex.id}/{d.id}"
-                    if key in covered:
-                        continue
-                    covered.add(key)
                     rows.append(_diagnosis_row(grader, notebook, rubric, edition, ex, d))
     return rows
 
@@ -200,7 +198,7 @@ def _diagnosis_row(
     ex: ExerciseSpec,
     d: DiagnosisSpec,
 ) -> Row:
-    what = f"diagnosis {ex.id}/{d.id}"
+    what = f"diagnosis {ex.id}/{d.id} ({edition})"
     mutated = variant(notebook, rubric, edition, ex, d)
     if mutated is None:
         return Row(what, False, "no mutant and no `example` to test it with")
@@ -224,18 +222,22 @@ def _print_rows(rows: Sequence[Row]) -> None:
 
 # ---------------------------------------------------------------------------- assign
 
+# locate.PLACEHOLDERS: never read as the student's words. In the reference's language.
+_STUBS = {
+    "en": ("# YOUR CODE HERE", "*Your answer here.*"),
+    "zh": ("# 在这里写代码", "*在这里写下你的答案。*"),
+}
 _CODE_STUB = "# YOUR CODE HERE\n"
-_PROSE_STUB = "*Your answer here.*"  # locate.PLACEHOLDERS: never read as the student's words
 
 
-def _stub(source: str) -> str:
+def _stub(source: str, code_stub: str = _CODE_STUB) -> str:
     """Keep function/class signatures and docstrings; drop bodies and other code."""
     import ast
 
     try:
         tree = ast.parse(source)
     except SyntaxError:
-        return _CODE_STUB
+        return code_stub
     lines = source.splitlines()
     out: list[str] = []
     for node in tree.body:
@@ -246,9 +248,9 @@ def _stub(source: str) -> str:
             indent = " " * (node.body[0].col_offset)
             if doc:
                 out.append(f'{indent}"""{doc}"""')
-            out.append(f"{indent}...  # YOUR CODE HERE")
+            out.append(f"{indent}...  {code_stub.strip()}")
             out.append("")
-    return "\n".join(out).rstrip() + "\n" if out else _CODE_STUB
+    return "\n".join(out).rstrip() + "\n" if out else code_stub
 
 
 def assign(reference: Path, rubric: Rubric, out: Path) -> Notebook:
@@ -256,6 +258,7 @@ def assign(reference: Path, rubric: Rubric, out: Path) -> Notebook:
 
     notebook = load(reference)
     edition = detect_edition(notebook, rubric)
+    code_stub, prose_stub = _STUBS.get(detect_language(notebook), _STUBS["en"])
     answers = locate(notebook, rubric, edition)
     owner = {i: eid for eid, a in answers.items() for i in a.cells}
     starts = {min(a.cells) for a in answers.values() if a.cells}
@@ -269,10 +272,10 @@ def assign(reference: Path, rubric: Rubric, out: Path) -> Notebook:
     for cell in notebook.cells:
         eid = owner.get(cell.index)
         if cell.kind == "code":
-            src = _stub(cell.source) if eid else cell.source
+            src = _stub(cell.source, code_stub + "\n") if eid else cell.source
             new = nbformat.v4.new_code_cell(src)
         elif eid and cell.index not in starts:
-            new = nbformat.v4.new_markdown_cell(_PROSE_STUB)
+            new = nbformat.v4.new_markdown_cell(prose_stub)
         else:
             new = nbformat.v4.new_markdown_cell(cell.source)
         if eid:

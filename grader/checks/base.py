@@ -10,7 +10,9 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from ..i18n import N_
 from ..memo import value_key
+from ..model import EDITIONS
 from ..rubric import CheckSpec, Reference
 
 FloatArray = npt.NDArray[np.float64]
@@ -31,7 +33,7 @@ COMMON: dict[str, Any] = {
     "name": {"type": "string"},
     "public": {"type": "boolean"},
     "feedback": {"type": "object"},
-    "editions": {"type": "array", "items": {"enum": ["d2l-1.0", "d2l-0.17"]}, "minItems": 1},
+    "editions": {"type": "array", "items": {"enum": list(EDITIONS)}, "minItems": 1},
     # the public pack (grader/pack, docs/rubrics.md "The public part"): which generated cases
     # a student may see (the first N, or these indices), and whether a predicate written in
     # Python may be published with it
@@ -127,7 +129,9 @@ def shape_text(shape: Sequence[int]) -> str:
 def difference(got: FloatArray, expected: FloatArray, limit: int = 3) -> str:
     """A short description of how two arrays differ: shapes, or a few differing entries."""
     if got.shape != expected.shape:
-        return f"shape {shape_text(got.shape)}, expected {shape_text(expected.shape)}"
+        return N_("shape {got}, expected {expected}").format(
+            got=shape_text(got.shape), expected=shape_text(expected.shape)
+        )
     diff = np.abs(got - expected)
     if diff.size == 0:
         return "empty arrays"
@@ -138,7 +142,9 @@ def difference(got: FloatArray, expected: FloatArray, limit: int = 3) -> str:
         for idx in where[:limit]
     ]
     more = f" (and {len(where) - limit} more)" if len(where) > limit else ""
-    return f"{len(where)} of {diff.size} entries differ: " + "; ".join(parts) + more
+    return N_("{k} of {n} entries differ: {entries}").format(
+        k=len(where), n=diff.size, entries="; ".join(parts) + more
+    )
 
 
 def verdict(value: Any) -> tuple[float, str, tuple[str, ...]]:

@@ -18,6 +18,7 @@ import numpy.typing as npt
 
 from ..behaviour import Attribution, Place
 from ..errors import ProbeError
+from ..i18n import N_
 from ..locate import Answer, string_blocks
 from ..model import Array, CheckResult, Edition, Execution, Notebook, Value
 from ..rubric import CheckSpec, ExerciseSpec, Reference, Rubric
@@ -56,7 +57,11 @@ class CallOutcome:
     def describe(self) -> str:
         if self.ok:
             arr = self.array
-            return f"an array of shape {tuple(arr.shape)}" if arr is not None else "a non-array"
+            return (
+                N_("an array of shape {shape}").format(shape=tuple(arr.shape))
+                if arr is not None
+                else N_("a non-array")
+            )
         return f"{self.ename}: {self.evalue}"[:200]
 
 
@@ -214,7 +219,9 @@ class CheckContext:
         for run in self.execution.cells:
             if run.index in cells and run.error is not None:
                 err = run.error
-                return f" (cell {err.cell} raised {err.ename}: {err.evalue[:100]})"
+                return " " + N_("(cell {cell} raised {ename}: {evalue})").format(
+                    cell=err.cell, ename=err.ename, evalue=err.evalue[:100]
+                )
         return ""
 
     def env(self, upto_cell: int | None = None) -> dict[str, Value]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
+from ..i18n import N_
 from ..model import CellError, CheckResult
 from ..rubric import CheckSpec, Reference
 from .base import schema
@@ -69,28 +70,42 @@ class ErrorCheck:
                     return ctx.result(
                         spec,
                         1.0,
-                        [f"Cell {err.cell} shows {err.ename}: {err.evalue[:120]}. {note}".strip()],
+                        [
+                            N_("Cell {cell} shows {ename}: {evalue}.").format(
+                                cell=err.cell, ename=err.ename, evalue=err.evalue[:120]
+                            )
+                            + (f" {note}" if note else "")
+                        ],
                     )
         works = spec.options.get("works")
         if works:
             source = {c.index: c.source for c in ctx.notebook.cells}
             for r in runs:
                 if r.error is None and re.search(works, source.get(r.index, "")):
-                    return ctx.result(spec, 1.0, [f"Cell {r.index + 1} runs it without an error."])
+                    return ctx.result(
+                        spec,
+                        1.0,
+                        [N_("Cell {cell} runs it without an error.").format(cell=r.index + 1)],
+                    )
         if errors:
             lines = []
             for err in errors[:2]:
                 hint = next((k.get("message", "") for k in explain if _matches(k, err)), "")
                 lines.append(
-                    f"Cell {err.cell} raised {err.ename}: {err.evalue[:120]}. {hint}".strip()
+                    N_("Cell {cell} raised {ename}: {evalue}.").format(
+                        cell=err.cell, ename=err.ename, evalue=err.evalue[:120]
+                    )
+                    + (f" {hint}" if hint else "")
                 )
             return ctx.result(spec, 0.0, lines)
         return ctx.result(
             spec,
             0.0,
             [
-                "This exercise shows no code that demonstrates the "
-                "behaviour (run it and keep the output)."
+                N_(
+                    "This exercise shows no code that demonstrates the "
+                    "behaviour (run it and keep the output)."
+                )
             ],
             found=bool(runs),
         )

@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .. import analysis
+from ..i18n import N_
 from ..model import CheckResult
 from ..rubric import CheckSpec, Reference
 from .base import (
@@ -102,10 +103,14 @@ class FunctionCheck:
         if found is None:
             why = ctx.failed_cells_note()
             msg = (
-                f"No function `{names[0]}` could be tested: your answer's code did not run{why}."
+                N_(
+                    "No function `{name}` could be tested: your answer's code did not run{why}."
+                ).format(name=names[0], why=why)
                 if why
-                else f"No function `{names[0]}` was found: define it (any "
-                "name works if it behaves like the book's) so that it can be tested."
+                else N_(
+                    "No function `{name}` was found: define it (any name works if it behaves "
+                    "like the book's) so that it can be tested."
+                ).format(name=names[0])
             )
             return ctx.result(spec, 0, [msg], found=False)
         judged = self._judge(spec, ctx, found, cases)
@@ -136,7 +141,9 @@ class FunctionCheck:
         found, _ = ctx.find_callable([], params, behaves, only=set(where))
         if found is None:
             return None, ""
-        note = f"Found your function `{found}` in cell {where[found] + 1} by what it does."
+        note = N_("Found your function `{fn}` in cell {cell} by what it does.").format(
+            fn=found, cell=where[found] + 1
+        )
         ctx.adopt(where[found], note)
         return found, note
 
@@ -196,12 +203,19 @@ class FunctionCheck:
         diagnoses: list[str] = []
         failed = [c for c in judged if c.fraction < 1]
         # grading from a public pack (grader.pack), the inputs are the public ones
-        inputs = "public" if getattr(ctx.reference.module, "__grader_pack__", 0) else "hidden"
+        public = bool(getattr(ctx.reference.module, "__grader_pack__", 0))
         if how == "behaviour":
-            feedback.append(f"Tested your function `{fn}` (found by what it does).")
+            feedback.append(
+                N_("Tested your function `{fn}` (found by what it does).").format(fn=fn)
+            )
         if not failed:
             if not spec.feedback_pass:
-                feedback.append(f"`{fn}` is right on all {len(judged)} {inputs} test inputs.")
+                right = (
+                    N_("`{fn}` is right on all {n} public test inputs.")
+                    if public
+                    else N_("`{fn}` is right on all {n} hidden test inputs.")
+                )
+                feedback.append(right.format(fn=fn, n=len(judged)))
             return feedback, diagnoses
         for diag_id in dict.fromkeys(d for c in failed for d in c.diagnoses):
             diagnoses.append(diag_id)
@@ -219,9 +233,19 @@ class FunctionCheck:
         first = failed[0]
         shapes = ", ".join(st(np.shape(a)) for a in first.args if np.ndim(a) > 0)
         detail = first.message or first.outcome.describe()
+        wrong = (
+            N_(
+                "`{fn}` is wrong on {k} of {n} public test inputs; "
+                "e.g. with inputs of shape {shapes}: {detail}"
+            )
+            if public
+            else N_(
+                "`{fn}` is wrong on {k} of {n} hidden test inputs; "
+                "e.g. with inputs of shape {shapes}: {detail}"
+            )
+        )
         feedback.append(
-            f"`{fn}` is wrong on {len(failed)} of {len(judged)} {inputs} test inputs; "
-            f"e.g. with inputs of shape {shapes}: {detail}"
+            wrong.format(fn=fn, k=len(failed), n=len(judged), shapes=shapes, detail=detail)
         )
         return feedback, diagnoses
 
@@ -299,4 +323,6 @@ def _shape_dependent(judged: list[_Case]) -> bool:
 
 
 def _not_running(name: str) -> str:
-    return f"`{name}` could not be tested: the notebook's process is not running."
+    return N_("`{name}` could not be tested: the notebook's process is not running.").format(
+        name=name
+    )

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 
+from ..i18n import N_
 from ..model import CheckResult
 from ..rubric import CheckSpec, Reference
 from ..values import as_array, decode
@@ -33,6 +34,11 @@ from .base import (
     tolerance,
 )
 from .context import CheckContext
+
+_USES_HELPER = N_(
+    "`{cls}` uses your `{helper}` correctly; the problem in `{helper}` is marked under its own "
+    "exercise."
+)
 
 
 class ModuleCheck:
@@ -57,7 +63,11 @@ class ModuleCheck:
             return ctx.result(
                 spec,
                 0,
-                [f"`{names[0]}` could not be tested: the notebook's process is not running."],
+                [
+                    N_(
+                        "`{name}` could not be tested: the notebook's process is not running."
+                    ).format(name=names[0])
+                ],
                 found=False,
                 errored=True,
             )
@@ -79,7 +89,10 @@ class ModuleCheck:
         found, how = ctx.find_callable(names, 1, behaves, classes=True)
         if found is None:
             return ctx.result(
-                spec, 0, [f"No `{names[0]}(nn.Module)` class was found."], found=False
+                spec,
+                0,
+                [N_("No `{name}(nn.Module)` class was found.").format(name=names[0])],
+                found=False,
             )
         helper = self._own_function(spec, ctx)
         good, notes, problems = 0.0, [], []
@@ -95,27 +108,27 @@ class ModuleCheck:
             if not out.ok:
                 if helper and _same_failure(ctx, helper, out.ename, X, weight):
                     good += 1  # it fails exactly where the student's own helper fails
-                    notes.append(
-                        f"`{found}` uses your `{helper}` correctly; the problem in "
-                        f"`{helper}` is marked under its own exercise."
-                    )
+                    notes.append(_USES_HELPER.format(cls=found, helper=helper))
                     continue
-                problems.append(f"building or running `{found}` raised {out.describe()}")
+                problems.append(
+                    N_("building or running `{cls}` raised {error}").format(
+                        cls=found, error=out.describe()
+                    )
+                )
                 continue
             if same(got, expected, rtol, atol):
                 good += 1
             elif helper and same(got, _own(ctx, helper, X, weight, bias), rtol, atol):
                 good += 1
-                notes.append(
-                    f"`{found}` uses your `{helper}` correctly; the problem in "
-                    f"`{helper}` is marked under its own exercise."
-                )
+                notes.append(_USES_HELPER.format(cls=found, helper=helper))
                 continue  # its gradients follow the wrong helper too: charged there, once
             else:
                 problems.append(
-                    f"`{found}` output: {difference(got, expected)}"
+                    N_("`{cls}` output: {difference}").format(
+                        cls=found, difference=difference(got, expected)
+                    )
                     if got is not None
-                    else f"`{found}` returned a non-tensor"
+                    else N_("`{cls}` returned a non-tensor").format(cls=found)
                 )
                 continue
             if grads_fn is not None:
@@ -125,7 +138,9 @@ class ModuleCheck:
                     problems.append(problem)
         fraction = max(0.0, good) / len(cases)
         feedback = (
-            [f"Tested your class `{found}` (found by what it does)."] if how == "behaviour" else []
+            [N_("Tested your class `{cls}` (found by what it does).").format(cls=found)]
+            if how == "behaviour"
+            else []
         )
         feedback += sorted(set(notes)) + problems[:2]
         return ctx.result(spec, fraction, feedback)
@@ -183,7 +198,9 @@ def _grad_problem(
         raw = grads.get(pname) if isinstance(grads, dict) else None
         got = as_array(decode(raw)) if raw is not None else None
         if got is None:
-            return f"no gradient reached `{pname}` after backward()"
+            return N_("no gradient reached `{name}` after backward()").format(name=pname)
         if not same(got, np.asarray(exp, dtype=np.float64), 1e-3, 1e-3):
-            return f"the gradient of `{pname}` is wrong: {difference(got, np.asarray(exp))}"
+            return N_("the gradient of `{name}` is wrong: {difference}").format(
+                name=pname, difference=difference(got, np.asarray(exp))
+            )
     return None

@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..errors import ProbeError
+from ..i18n import N_
 from ..model import CheckResult
 from ..rubric import CheckSpec, Reference
 from ..values import as_array
@@ -55,7 +56,9 @@ _INPUT: dict[str, Any] = {
     },
 }
 MAX_PER_INPUT = 4
-_NO_INPUT = "Could not find the input this exercise is about (e.g. your image X) in your notebook."
+_NO_INPUT = N_(
+    "Could not find the input this exercise is about (e.g. your image X) in your notebook."
+)
 
 
 class OutputCheck:
@@ -111,7 +114,7 @@ class OutputCheck:
             hit = self._match(spec, ctx, elsewhere, canon, None, [])
             if hit is not None and shown:  # the answer's own outputs disagree: best for the
                 # student, and the instructor looks
-                note = (
+                note = N_(
                     "The outputs in this exercise's own cells differ from it; your instructor "
                     "will check which one is your answer."
                 )
@@ -124,8 +127,10 @@ class OutputCheck:
                     spec,
                     0.0,
                     [
-                        f"None of the outputs shown here (shapes {shapes}) is the expected "
-                        f"{what} for your input (expected shape {tried[0]})."
+                        N_(
+                            "None of the outputs shown here (shapes {shapes}) is the expected "
+                            "{what} for your input (expected shape {expected})."
+                        ).format(shapes=shapes, what=what, expected=tried[0])
                     ],
                 )
         if not shown:
@@ -140,16 +145,19 @@ class OutputCheck:
                     spec,
                     0,
                     [
-                        f"The {what} could not be checked: cell {err.cell} raised "
-                        f"{err.ename}: {err.evalue[:120]}"
+                        N_(
+                            "The {what} could not be checked: cell {cell} raised {ename}: {evalue}"
+                        ).format(what=what, cell=err.cell, ename=err.ename, evalue=err.evalue[:120])
                     ],
                 )
             return ctx.result(
                 spec,
                 0,
                 [
-                    f"No output was displayed for this exercise: show the "
-                    f"{what} (e.g. end a code cell with it)."
+                    N_(
+                        "No output was displayed for this exercise: show the "
+                        "{what} (e.g. end a code cell with it)."
+                    ).format(what=what)
                 ],
                 found=False,
             )
@@ -186,13 +194,14 @@ class OutputCheck:
             for out in shown:
                 if any(same(out.value, e, max(rtol, 1e-4), max(atol, 1e-4)) for e in expected):
                     ctx.claim(out)
-                    right = (
-                        f"The {what} in cell {out.cell + 1} is right "
-                        f"for your input of shape {st(combo[0].shape)}."
-                    )
+                    right = N_(
+                        "The {what} in cell {cell} is right for your input of shape {shape}."
+                    ).format(what=what, cell=out.cell + 1, shape=st(combo[0].shape))
                     if out.tier == 0:
                         return ctx.result(spec, 1.0, [right])
-                    note = f"Found the {what} by what it computes, in cell {out.cell + 1}."
+                    note = N_("Found the {what} by what it computes, in cell {cell}.").format(
+                        what=what, cell=out.cell + 1
+                    )
                     ctx.adopt(out.cell, note)
                     return ctx.result(spec, 1.0, [note, right])
             if own is not None:
@@ -202,8 +211,10 @@ class OutputCheck:
                         spec,
                         1.0,
                         [
-                            f"Your {what} is what your `{own}` gives for these inputs; `{own}` "
-                            "itself is wrong (marked under its own exercise)."
+                            N_(
+                                "Your {what} is what your `{own}` gives for these inputs; "
+                                "`{own}` itself is wrong (marked under its own exercise)."
+                            ).format(what=what, own=own)
                         ],
                     )
             tried.append(", ".join(st(e.shape) for e in expected))

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+from ..i18n import N_
 from ..model import CheckResult
 from ..rubric import CheckSpec, Reference
 from .base import (
@@ -42,7 +43,7 @@ def _judge(fn: Callable[..., Any], value: Any) -> tuple[float, str, tuple[str, .
     try:
         return verdict(fn(value))
     except (ValueError, TypeError, IndexError) as exc:
-        return 0.0, f"this value cannot be judged ({type(exc).__name__})", ()
+        return 0.0, N_("this value cannot be judged ({error})").format(error=type(exc).__name__), ()
 
 
 class PropertyCheck:
@@ -87,16 +88,18 @@ class PropertyCheck:
         review = False
         if found is not None:
             cand = found[0]
-            where = f"the {what} {_shown(cand)} in cell {cand.cell + 1}"
+            where = _where(cand, what)
             if best is None:
-                note = f"Found your {what} by what it computes: {where}."
+                note = N_("Found your {what} by what it computes: {where}.").format(
+                    what=what, where=where
+                )
             else:
                 review = True
-                note = (
-                    f"Found a right {what} outside this exercise's cells ({where}) and "
-                    f"judged it instead of {_label(best[0], what)}; your instructor will "
-                    "check that it is your answer."
-                )
+                note = N_(
+                    "Found a right {what} outside this exercise's cells ({where}) and "
+                    "judged it instead of {label}; your instructor will check that it is "
+                    "your answer."
+                ).format(what=what, where=where, label=_label(best[0], what))
             ctx.adopt(cand.cell, note)
             best = found
             lines = [note]
@@ -106,7 +109,7 @@ class PropertyCheck:
         cand, frac, msg, diags = best
         ctx.claim(cand)
         label = _label(cand, what)
-        lines.append(f"Judged {label}: {msg}" if msg else f"Judged {label}.")
+        lines.append(_judged(label, msg))
         lines.extend(t for d in diags if (t := ctx.diagnosis(d)))
         return ctx.result(spec, frac, lines, diags, needs_review=review)
 
@@ -129,26 +132,37 @@ class PropertyCheck:
         text = max(scored, key=lambda s: (s[1], s[0].cell), default=None)
         if text is not None:
             cand, frac, msg, diags = text
-            how = "pasted as text" if cand.origin == "pasted" else "in code that could not run"
+            judged = (
+                N_("Judged the {what} pasted as text in your answer (cell {cell}): {message}")
+                if cand.origin == "pasted"
+                else N_(
+                    "Judged the {what} in code that could not run in your answer (cell {cell}): "
+                    "{message}"
+                )
+            )
             lines = [
-                f"Judged the {what} {how} in your answer (cell {cand.cell + 1}): {msg}",
-                "The grader could not compute it itself; your instructor will check it.",
+                judged.format(what=what, cell=cand.cell + 1, message=msg),
+                N_("The grader could not compute it itself; your instructor will check it."),
             ]
             lines.extend(t for d in diags if (t := ctx.diagnosis(d)))
             return ctx.result(spec, frac, lines, diags, needs_review=frac > 0)
         if best is None:
             why = ctx.failed_cells_note()
             msg = (
-                f"No {what} could be judged: your answer's code did not run{why}."
+                N_("No {what} could be judged: your answer's code did not run{why}.").format(
+                    what=what, why=why
+                )
                 if why
-                else f"No {what} was found in your answer to this exercise (define it or "
-                "display it in a code cell)."
+                else N_(
+                    "No {what} was found in your answer to this exercise (define it or "
+                    "display it in a code cell)."
+                ).format(what=what)
             )
             return ctx.result(spec, 0, [msg], found=False)
         cand, frac, msg, diags = best
         ctx.claim(cand)
         label = _label(cand, what)
-        lines = [f"Judged {label}: {msg}" if msg else f"Judged {label}."]
+        lines = [_judged(label, msg)]
         lines.extend(t for d in diags if (t := ctx.diagnosis(d)))
         return ctx.result(spec, frac, lines, diags)
 
@@ -173,9 +187,22 @@ class PropertyCheck:
         return None
 
 
-def _shown(c: Candidate) -> str:
-    return {"binding": "assigned", "result": "displayed", "printed": "printed"}[c.origin]
+def _where(c: Candidate, what: str) -> str:
+    where = {
+        "binding": N_("the {what} assigned in cell {cell}"),
+        "result": N_("the {what} displayed in cell {cell}"),
+        "printed": N_("the {what} printed in cell {cell}"),
+    }[c.origin]
+    return where.format(what=what, cell=c.cell + 1)
 
 
 def _label(c: Candidate, what: str) -> str:
-    return f"`{c.name}`" if c.name else f"the {what} shown in cell {c.cell + 1}"
+    if c.name:
+        return f"`{c.name}`"
+    return N_("the {what} shown in cell {cell}").format(what=what, cell=c.cell + 1)
+
+
+def _judged(label: str, msg: str) -> str:
+    if msg:
+        return N_("Judged {label}: {message}").format(label=label, message=msg)
+    return N_("Judged {label}.").format(label=label)

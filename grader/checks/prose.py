@@ -16,6 +16,7 @@ import re
 from functools import partial
 from typing import Any, ClassVar
 
+from ..i18n import N_
 from ..memo import Memo
 from ..model import CheckResult
 from ..prose import Concept, judge, normalise
@@ -108,7 +109,7 @@ class ProseCheck:
             if shown:
                 return ctx.result(spec, 1.0, [_shown_line(shown)])
             return ctx.result(
-                spec, 0.0, ["No written answer was found for this exercise."], found=False
+                spec, 0.0, [N_("No written answer was found for this exercise.")], found=False
             )
         verdict = judge(text, required, wrong)
         total = sum(weights.values())
@@ -136,5 +137,5 @@ class ProseCheck:
         unsure = verdict.confidence < review_below
         unplaced = fraction < 1.0 and verdict.words >= LONG_ANSWER_WORDS and not diagnoses
         if unsure or unplaced:
-            lines.append("A person will review this written answer.")
+            lines.append(N_("A person will review this written answer."))
         return ctx.result(spec, fraction, lines, diagnoses, needs_review=unsure or unplaced)

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 from .. import analysis
 from ..course import excused_cells
+from ..i18n import N_
 from ..model import CheckResult
 from ..rubric import CheckSpec, Reference
 from .base import schema
@@ -60,9 +61,9 @@ def _relied_on_added_imports(ctx: CheckContext) -> set[int]:
 
 
 KILLED = {
-    "timeout": "the notebook was stopped because it ran out of time",
-    "memory": "the notebook was stopped because it used more memory than allowed",
-    "crashed": "the notebook's process crashed",
+    "timeout": N_("The notebook was stopped because it ran out of time."),
+    "memory": N_("The notebook was stopped because it used more memory than allowed."),
+    "crashed": N_("The notebook's process crashed."),
 }
 
 
@@ -78,7 +79,7 @@ class RunsCheck:
         ex = ctx.execution
         runs = ex.cells
         if not runs:
-            return ctx.result(spec, 0.0, ["The notebook has no code to run."], found=False)
+            return ctx.result(spec, 0.0, [N_("The notebook has no code to run.")], found=False)
         relied = _relied_on_added_imports(ctx)
         # the course's environment gap (grader.course) is not the student's: those cells
         # count as clean and their errors are not the student's feedback
@@ -93,28 +94,46 @@ class RunsCheck:
         diagnoses: list[str] = []
         if ex.killed:
             fraction = 0.0
-            lines.append(KILLED[ex.killed].capitalize() + ".")
+            lines.append(KILLED[ex.killed])
         errors = [r.error for r in runs if r.error is not None and r.index not in excused]
         for err in errors[:5]:
-            lines.append(f"Cell {err.cell} raised {err.ename}: {err.evalue[:160]}")
+            lines.append(
+                N_("Cell {cell} raised {ename}: {evalue}").format(
+                    cell=err.cell, ename=err.ename, evalue=err.evalue[:160]
+                )
+            )
         if len(errors) > 5:
-            lines.append(f"... and {len(errors) - 5} more cells raised errors.")
+            lines.append(N_("... and {n} more cells raised errors.").format(n=len(errors) - 5))
         out_of_order = [r for r in runs if r.attempts > 1]
         added = [n for n in ex.notes if n.startswith("added missing")]
         for d in ctx.iter_diagnoses("execution"):
             if d.execution == "out-of-order" and (out_of_order or added):
                 diagnoses.append(d.id)
                 cells = ", ".join(str(r.index + 1) for r in out_of_order)
-                where = f" (cells {cells} ran only after later cells)" if cells else ""
+                where = (
+                    " " + N_("(cells {cells} ran only after later cells)").format(cells=cells)
+                    if cells
+                    else ""
+                )
                 lines.append(d.feedback + where)
             if d.execution == "indentation-lost" and (lost := _indentation_lost(ctx)):
                 diagnoses.append(d.id)
-                lines.append(f"{d.feedback} Cells: {', '.join(map(str, lost))}.")
+                lines.append(
+                    d.feedback + " " + N_("Cells: {cells}.").format(cells=", ".join(map(str, lost)))
+                )
             if d.execution == "typographic-quotes" and (curly := _typographic(ctx)):
                 diagnoses.append(d.id)
-                lines.append(f"{d.feedback} Cells: {', '.join(map(str, curly))}.")
+                lines.append(
+                    d.feedback
+                    + " "
+                    + N_("Cells: {cells}.").format(cells=", ".join(map(str, curly)))
+                )
             if d.execution == "missing-module" and ex.missing_modules:
                 diagnoses.append(d.id)
-                lines.append(f"{d.feedback} Missing here: {', '.join(ex.missing_modules)}.")
+                lines.append(
+                    d.feedback
+                    + " "
+                    + N_("Missing here: {modules}.").format(modules=", ".join(ex.missing_modules))
+                )
         lines.extend(n[0].upper() + n[1:] + "." for n in ex.notes)
         return ctx.result(spec, fraction, lines, diagnoses)

@@ -11,6 +11,7 @@ import ast
 from typing import Any, ClassVar
 
 from .. import analysis
+from ..i18n import N_
 from ..memo import Memo
 from ..model import CheckResult
 from ..rubric import CheckSpec, Reference
@@ -93,11 +94,19 @@ class SourceCheck:
             return ctx.result(
                 spec,
                 0.0,
-                [f"No function for this exercise was found (e.g. `{names[0]}`)."],
+                [
+                    N_("No function for this exercise was found (e.g. `{name}`).").format(
+                        name=names[0]
+                    )
+                ],
                 found=False,
             )
         defs.sort(key=lambda d: d[0] not in names)
         for fname, uses in defs:
             if uses:
-                return ctx.result(spec, 1.0, [f"`{fname}` uses {describe}."])
-        return ctx.result(spec, 0.0, [f"`{defs[0][0]}` does not use {describe}."])
+                return ctx.result(
+                    spec, 1.0, [N_("`{fn}` uses {what}.").format(fn=fname, what=describe)]
+                )
+        return ctx.result(
+            spec, 0.0, [N_("`{fn}` does not use {what}.").format(fn=defs[0][0], what=describe)]
+        )

@@ -18,7 +18,10 @@ Options (:class:`ReportOptions`): ``color`` (ANSI colours, text only), ``public_
 the feedback that only non-public checks produced, in every report; the JSON report then says
 ``"public_only": true``), ``show_checks`` (text: one line per check under its exercise) and
 ``csv_layout`` (``"canvas"`` or ``"moodle"``), ``hide_expected`` (the student-facing gradescope
-report leaves out the expected values on hidden inputs, see ``json_report.hide_expected_values``).
+report leaves out the expected values on hidden inputs, see ``json_report.hide_expected_values``),
+``lang`` and ``report_lang`` (the student's and the instructor's language, :mod:`grader.i18n`:
+the text report shows each submission in its student's language and its summary line in the
+instructor's).
 """
 
 from __future__ import annotations
@@ -41,6 +44,11 @@ class ReportOptions:
     show_checks: bool = False
     csv_layout: Literal["canvas", "moodle"] = "canvas"
     hide_expected: bool = False
+    # languages (grader.i18n): a student's own report in ``lang`` ("auto": the language of
+    # their prose), what only the instructor reads in ``report_lang``
+    lang: str = "auto"
+    report_lang: str = "en"
+    locale_dirs: tuple[str, ...] = ()  # catalogue folders; () = rubrics/locale + the package's
 
 
 Reporter: TypeAlias = Callable[[Sequence[SubmissionResult], ReportOptions], str]

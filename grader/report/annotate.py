@@ -37,6 +37,7 @@ from typing import Any
 import nbformat
 from nbformat import NotebookNode
 
+from grader.i18n import N_, Translator
 from grader.load import load
 from grader.model import ExerciseResult, Notebook, SubmissionResult
 from grader.report.json_report import feedback_of
@@ -44,7 +45,8 @@ from grader.report.text import clean, execution_problems, fmt_num, one_line
 
 __all__ = ["NOT_FOUND_HEADING", "annotate", "dumps", "is_feedback_cell"]
 
-NOT_FOUND_HEADING = "Not found in your notebook"
+NOT_FOUND_HEADING = N_("Not found in your notebook")
+_ENGLISH = Translator("en", {})
 _MD_INLINE = re.compile(r"([\\`*_\[\]<>|~$&])")  # meaningful anywhere in a line
 _MD_LINE_START = re.compile(r"^(?:([#>=+-])|(\d+)([.)]))")  # headings, lists, quotes
 _BACKTICKS = re.compile(r"`+")
@@ -56,8 +58,10 @@ def annotate(
     *,
     public_only: bool = False,
     hide_expected: bool = False,
+    t: Translator = _ENGLISH,
 ) -> NotebookNode:
-    """The notebook at ``notebook_path`` with ``result``'s feedback cells inserted.
+    """The notebook at ``notebook_path`` with ``result``'s feedback cells inserted, their
+    fixed words in ``t``'s language (``result`` is shown as given: localise it first).
 
     Raises :class:`grader.errors.InputError` (or ``OSError``) when the file cannot be read as
     a notebook in any format the grader supports.
@@ -86,7 +90,7 @@ def annotate(
     not_found: list[NotebookNode] = []
     for exercise in result.exercises:
         cell = new_cell(
-            _exercise_markdown(exercise, public_only, hide_expected),
+            _exercise_markdown(exercise, public_only, hide_expected, t),
             {"feedback": True, "exercise": exercise.id},
         )
         inside = [i for i in exercise.cells if 0 <= i < len(cells)]
@@ -96,13 +100,13 @@ def annotate(
             not_found.append(cell)
 
     out: list[Any] = [
-        new_cell(_summary_markdown(result, rebuilt_from), {"feedback": True, "summary": True})
+        new_cell(_summary_markdown(result, rebuilt_from, t), {"feedback": True, "summary": True})
     ]
     for index, original in enumerate(cells):
         out.append(original)
         out.extend(after.get(index, ()))
     if not_found:
-        out.append(new_cell(f"## {NOT_FOUND_HEADING}", {"feedback": True}))
+        out.append(new_cell("## " + t.gettext(NOT_FOUND_HEADING), {"feedback": True}))
         out.extend(not_found)
     nb.cells = out
     return nb
@@ -227,18 +231,23 @@ def _score(exercise: ExerciseResult) -> str:
 
 
 def _exercise_markdown(
-    exercise: ExerciseResult, public_only: bool, hide_expected: bool = False
+    exercise: ExerciseResult,
+    public_only: bool,
+    hide_expected: bool = False,
+    t: Translator = _ENGLISH,
 ) -> str:
     title = md(exercise.title) if one_line(exercise.title) else ""
-    head = f"### Grader feedback: {md(exercise.id)}"
+    head = "### " + t.format(N_("Grader feedback: {exercise}"), exercise=md(exercise.id))
     if title and one_line(exercise.title) != one_line(exercise.id):
         head += f" ({title})"
-    blocks = [head, f"**Score: {_score(exercise)}**, {md(exercise.status)}"]
+    score = t.format(N_("Score: {score}"), score=_score(exercise))
+    blocks = [head, f"**{score}**, {md(t.gettext(exercise.status))}"]
     if exercise.needs_review:
-        blocks[-1] += " (the instructor will review this exercise)"
+        blocks[-1] += " " + t.gettext(N_("(the instructor will review this exercise)"))
     blocks.extend(_feedback_blocks(feedback_of(exercise, public_only, hide_expected)))
     if exercise.diagnoses:
-        blocks.append("Diagnoses: " + ", ".join(_code_span(d) for d in exercise.diagnoses))
+        codes = ", ".join(_code_span(d) for d in exercise.diagnoses)
+        blocks.append(t.format(N_("Diagnoses: {codes}"), codes=codes))
     return "\n\n".join(blocks)
 
 
@@ -261,38 +270,60 @@ def _feedback_blocks(lines: Iterable[str]) -> list[str]:
     return blocks
 
 
-def _summary_markdown(result: SubmissionResult, rebuilt_from: str | None) -> str:
-    total = f"**Total: {fmt_num(result.score)}/{fmt_num(result.max_score)}**"
+def _summary_markdown(
+    result: SubmissionResult, rebuilt_from: str | None, t: Translator = _ENGLISH
+) -> str:
+    total = "**" + t.format(
+        N_("Total: {score}"), score=f"{fmt_num(result.score)}/{fmt_num(result.max_score)}"
+    )
+    total += "**"
     if result.max_score > 0:
         total += f" ({fmt_num(100 * result.score / result.max_score)}%)"
-    blocks = ["## Grader feedback", total]
+    blocks = ["## " + t.gettext(N_("Grader feedback")), total]
     if result.student and one_line(result.student):
-        blocks[-1] += f", student {md(result.student)}"
+        blocks[-1] += ", " + t.format(N_("student {student}"), student=md(result.student))
     if result.exercises:
-        rows = ["| Exercise | Score | Status |", "|---|---|---|"]
+        head = [t.gettext(N_("Exercise")), t.gettext(N_("Score")), t.gettext(N_("Status"))]
+        rows = ["| " + " | ".join(head) + " |", "|---|---|---|"]
+        review = ", " + t.gettext(N_("needs review"))
         for ex in result.exercises:
-            status = md(ex.status) + (", needs review" if ex.needs_review else "")
+            status = md(t.gettext(ex.status)) + (review if ex.needs_review else "")
             name = md(ex.id)
             if one_line(ex.title) and one_line(ex.title) != one_line(ex.id):
                 name += f" {md(ex.title)}"
             rows.append(f"| {name} | {_score(ex)} | {status} |")
         blocks.append("\n".join(rows))
         blocks.append(
-            "A feedback cell like this one follows the last cell of each exercise; exercises "
-            f"whose answer was not found are at the end, under *{NOT_FOUND_HEADING}*."
+            t.format(
+                N_(
+                    "A feedback cell like this one follows the last cell of each exercise; "
+                    "exercises whose answer was not found are at the end, under *{heading}*."
+                ),
+                heading=t.gettext(NOT_FOUND_HEADING),
+            )
         )
     if result.diagnoses:
-        blocks.append("Diagnoses: " + ", ".join(_code_span(d) for d in result.diagnoses))
-    problems = _problems(result)
+        codes = ", ".join(_code_span(d) for d in result.diagnoses)
+        blocks.append(t.format(N_("Diagnoses: {codes}"), codes=codes))
+    problems = _problems(result, t)
     if problems:
-        blocks.append("Running your notebook:\n\n" + "\n".join(f"- {md(p)}" for p in problems))
+        blocks.append(
+            t.gettext(N_("Running your notebook:"))
+            + "\n\n"
+            + "\n".join(f"- {md(p)}" for p in problems)
+        )
     if rebuilt_from is not None:
         blocks.append(
-            f"Your submission was a {md(rebuilt_from)} file: this notebook was rebuilt from its "
-            "cells, without outputs."
+            t.format(
+                N_(
+                    "Your submission was a {format} file: this notebook was rebuilt from its "
+                    "cells, without outputs."
+                ),
+                format=md(rebuilt_from),
+            )
         )
     return "\n\n".join(blocks)
 
 
-def _problems(result: SubmissionResult) -> Sequence[str]:
-    return execution_problems(result.execution)
+def _problems(result: SubmissionResult, t: Translator = _ENGLISH) -> Sequence[str]:
+    return execution_problems(result.execution, t)

@@ -28,14 +28,17 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from grader.i18n import N_, Translator
 from grader.model import ExerciseResult, SubmissionResult
-from grader.report.json_report import feedback_of
-from grader.report.text import clean, execution_problems, fmt_num, one_line
+from grader.report.json_report import feedback_of, without_expected
+from grader.report.text import clean, execution_problems, fmt_num, one_line, student_translator
 
 if TYPE_CHECKING:
     from grader.report import ReportOptions
 
 __all__ = ["render", "results_json"]
+
+_ENGLISH = Translator("en", {})
 
 
 def _score(value: float) -> float:
@@ -54,27 +57,37 @@ def _test(ex: ExerciseResult, public_only: bool, hide_expected: bool = False) ->
     }
 
 
-def _output(result: SubmissionResult) -> str:
+def _output(result: SubmissionResult, t: Translator = _ENGLISH) -> str:
     if result.status == "invalid":
-        error = clean(result.error or "").strip() or "The submission could not be read."
-        return f"This submission could not be graded: {error}"
-    lines = [f"Score: {fmt_num(result.score)}/{fmt_num(result.max_score)}"]
+        error = clean(result.error or "").strip() or t.gettext(
+            N_("The submission could not be read.")
+        )
+        return t.format(N_("This submission could not be graded: {error}"), error=error)
+    lines = [
+        t.format(N_("Score: {score}"), score=f"{fmt_num(result.score)}/{fmt_num(result.max_score)}")
+    ]
     if result.edition:
-        lines.append(f"Edition: {result.edition}")
+        lines.append(t.format(N_("Edition: {edition}"), edition=result.edition))
     if result.diagnoses:
-        lines.append("Diagnoses: " + " ".join(f"[{one_line(d)}]" for d in result.diagnoses))
-    problems = execution_problems(result.execution)
+        codes = " ".join(f"[{one_line(d)}]" for d in result.diagnoses)
+        lines.append(t.format(N_("Diagnoses: {codes}"), codes=codes))
+    problems = execution_problems(result.execution, t)
     if problems:
         lines.append("")
-        lines.append("Running the notebook:")
+        lines.append(t.gettext(N_("Running the notebook:")))
         lines.extend(f"  {p}" for p in problems)
     return "\n".join(lines)
 
 
 def results_json(
-    result: SubmissionResult | None, *, public_only: bool = False, hide_expected: bool = False
+    result: SubmissionResult | None,
+    *,
+    public_only: bool = False,
+    hide_expected: bool = False,
+    t: Translator = _ENGLISH,
 ) -> dict[str, Any]:
-    """The ``results.json`` document for one submission (``None``: no submission found)."""
+    """The ``results.json`` document for one submission (``None``: no submission found), its
+    fixed sentences in ``t``'s language."""
     doc: dict[str, Any] = {"score": 0.0}
     if result is None:
         doc["output"] = "No submission was found to grade."
@@ -83,7 +96,7 @@ def results_json(
         doc["score"] = _score(result.score)
         if result.execution is not None and result.status == "graded":
             doc["execution_time"] = round(result.execution.seconds)
-        doc["output"] = _output(result)
+        doc["output"] = _output(result, t)
         tests = (
             []
             if result.status == "invalid"
@@ -98,5 +111,11 @@ def results_json(
 
 def render(results: Sequence[SubmissionResult], options: ReportOptions) -> str:
     first = results[0] if results else None
-    doc = results_json(first, public_only=options.public_only, hide_expected=options.hide_expected)
+    t = _ENGLISH
+    if first is not None:  # the student reads it: feedback in their language
+        if options.hide_expected:  # on the English text, before it is translated
+            first = without_expected(first)
+        t = student_translator(first, options)
+        first = t.localise(first)
+    doc = results_json(first, public_only=options.public_only, t=t)
     return json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n"

@@ -33,8 +33,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from grader.i18n import N_, Translator
 from grader.model import ExerciseResult, SubmissionResult
-from grader.report.json_report import feedback_of
+from grader.report.json_report import feedback_of, without_expected
 from grader.report.text import clean, execution_problems, killed_words, one_line
 from grader.report.warnings import batch_warnings
 from grader.templates import asset, csp_hash, environment
@@ -306,6 +307,38 @@ def _exercises_by_id(result: SubmissionResult) -> dict[str, ExerciseResult]:
     return by_id
 
 
+_ENGLISH = Translator("en", {})
+_WORDS = {
+    "back": N_("Class report"),
+    "submission": N_("Submission"),
+    "invalid": N_("Invalid submission:"),
+    "not_run": N_("It was not run or graded."),
+    "annotated": N_("Annotated notebook"),
+    "annotated_note": N_("(your notebook with this feedback after each exercise)"),
+    "no_notebook": N_("No annotated notebook:"),
+    "review": N_("The instructor will review:"),
+    "diagnoses": N_("Diagnoses:"),
+    "no_exercises": N_("No exercises."),
+    "running": N_("Running the notebook"),
+    "needs_review": N_("needs review"),
+    "unsure": N_(
+        "The grader could not decide this exercise with confidence; the instructor will look at it."
+    ),
+    "unreadable": N_("the submission could not be read"),
+    # templates, formatted in the page
+    "feedback_for": N_("Feedback for {name}"),
+    "title": N_("Feedback: {name}"),
+    "total": N_("Total: {score}"),
+    "exercises": N_("Exercises ({n})"),
+}
+
+
+def _words(t: Translator) -> dict[str, str]:
+    """The student page's fixed words (and ``{field}`` templates) in ``t``'s language; the
+    template escapes them."""
+    return {key: t.gettext(text) for key, text in _WORDS.items()}
+
+
 def render_index(
     results: Sequence[SubmissionResult],
     *,
@@ -367,27 +400,35 @@ def render_student(
     public_only: bool = False,
     hide_expected: bool = False,
     decisions: Sequence[Decision] = (),
+    t: Translator = _ENGLISH,
 ) -> str:
-    """One submission's feedback page.
+    """One submission's feedback page, in the language of translator ``t`` (its chrome and,
+    through ``t.localise``, its titles and feedback).
 
     ``notebook_href`` links the annotated notebook; ``notebook_note`` says why there is none.
     ``decisions`` (this student's overrides in force) say who decided a score, and when.
     """
 
     def feedback_lines(ex: ExerciseResult) -> list[str]:
-        lines = feedback_of(ex, public_only, hide_expected)
-        return [line for line in lines if clean(line).strip()]
+        return [line for line in feedback_of(ex, public_only) if clean(line).strip()]
 
+    # the expected values are hidden on the English text, before it is translated
+    result = t.localise(without_expected(result) if hide_expected else result)
+    name = student_name(result)
     return _render(
         "report/student.html",
+        lang=t.lang,
+        w=_words(t),
+        tf=t.format,
+        status_word=t.gettext,
         result=result,
-        name=student_name(result),
+        name=name,
         index_href=index_href,
         notebook_href=notebook_href,
         notebook_note=notebook_note,
         pct=percent(result),
-        problems=execution_problems(result.execution) if result.execution else [],
-        killed_words=killed_words,
+        problems=execution_problems(result.execution, t) if result.execution else [],
+        killed_words=lambda killed: killed_words(killed, t),
         feedback_lines=feedback_lines,
         decided={d.exercise: d for d in decisions},
     )

@@ -30,6 +30,7 @@ import json
 import re
 import typing
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from grader.model import EDITIONS, ExerciseResult, Killed, Status, SubmissionResult
@@ -176,6 +177,24 @@ def hide_expected_values(line: str) -> str:
     """``line`` without the expected values of the entries it says differ (``--hide-expected``:
     which entry is wrong and the student's value stay; the hidden input's answer goes)."""
     return _EXPECTED_VALUE.sub(r"\1, not the expected value", line)
+
+
+def without_expected(result: SubmissionResult) -> SubmissionResult:
+    """``result`` with :func:`hide_expected_values` applied to every feedback line (of its
+    exercises and their checks), for what students are shown."""
+
+    def hide(lines: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(hide_expected_values(ln) for ln in lines)
+
+    exercises = tuple(
+        replace(
+            ex,
+            feedback=hide(ex.feedback),
+            checks=tuple(replace(c, feedback=hide(c.feedback)) for c in ex.checks),
+        )
+        for ex in result.exercises
+    )
+    return replace(result, exercises=exercises)
 
 
 def feedback_of(

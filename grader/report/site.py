@@ -21,10 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader.errors import GraderError
+from grader.i18n import Translator, language_of, translator
 from grader.model import SubmissionResult
 from grader.report import ReportOptions, csv_report
 from grader.report.annotate import annotate, dumps
 from grader.report.html import render_index, render_student, student_name, student_slugs
+from grader.report.json_report import without_expected
 from grader.report.text import one_line
 
 __all__ = ["SiteFiles", "write_site"]
@@ -56,13 +58,17 @@ def write_site(
     csv_layout: csv_report.Layout = "canvas",
     public_only: bool = False,
     hide_expected: bool = False,
+    lang: str = "auto",
+    locale_dirs: tuple[str, ...] = (),
 ) -> SiteFiles:
     """Write the class report for ``results`` into ``out_dir`` (created if needed).
 
     ``public_only`` drops the feedback lines that only non-public checks produced from the
     feedback pages and annotated notebooks (for pages handed to students); ``hide_expected``
     leaves the expected values on hidden inputs out of them (the index page, which is the
-    instructor's, keeps them).
+    instructor's, keeps them). Feedback pages and annotated notebooks speak each student's
+    language (``lang``, "auto": the language of their prose, :mod:`grader.i18n`); the class
+    page and the CSV stay in English.
     """
     out_dir = Path(out_dir)
     feedback_dir = out_dir / "feedback"
@@ -75,9 +81,13 @@ def write_site(
     for result, slug in zip(results, slugs, strict=True):
         href: str | None = None
         problem: str | None = None
+        t = translator(language_of(result, lang), locale_dirs or None)
+        # what the student is shown: the expected values hidden on the English text, before
+        # it is translated
+        shown = without_expected(result) if hide_expected else result
         if result.status == "graded":
             target = notebook_dir / f"{slug}.ipynb"
-            problem = _write_notebook(result, target, public_only, hide_expected)
+            problem = _write_notebook(t.localise(shown), target, public_only, t)
             if problem is None:
                 notebooks.append(target)
                 href = f"../notebooks/{slug}.ipynb"
@@ -86,11 +96,7 @@ def write_site(
         page = feedback_dir / f"{slug}.html"
         page.write_text(
             render_student(
-                result,
-                notebook_href=href,
-                notebook_note=problem,
-                public_only=public_only,
-                hide_expected=hide_expected,
+                shown, notebook_href=href, notebook_note=problem, public_only=public_only, t=t
             ),
             encoding="utf-8",
         )
@@ -111,13 +117,11 @@ def write_site(
 
 
 def _write_notebook(
-    result: SubmissionResult, target: Path, public_only: bool, hide_expected: bool = False
+    result: SubmissionResult, target: Path, public_only: bool, t: Translator
 ) -> str | None:
     """Write the annotated notebook; the reason in plain words when it cannot be done."""
     try:
-        text = dumps(
-            annotate(result.path, result, public_only=public_only, hide_expected=hide_expected)
-        )
+        text = dumps(annotate(result.path, result, public_only=public_only, t=t))
     except GraderError as exc:
         problem = getattr(exc, "problem", None)
         return one_line(str(problem or exc))

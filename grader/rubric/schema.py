@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..model import EDITIONS
+
 _PATTERNS: dict[str, Any] = {"type": "array", "items": {"type": "string", "minLength": 1}}
-_EDITION: dict[str, Any] = {"enum": ["d2l-1.0", "d2l-0.17"]}
+_EDITION: dict[str, Any] = {"enum": list(EDITIONS)}
 
 DIAGNOSIS: dict[str, Any] = {
     "type": "object",
