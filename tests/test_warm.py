@@ -30,7 +30,8 @@ from grader.execute.kernel import (
     RawResult,
     SandboxChoice,
 )
-from grader.execute.warm import WarmFactory, WarmKernel, _Outputs, warm_available
+from grader.execute.warm import WarmFactory, WarmKernel, warm_available
+from grader.execute.warm.capture import Outputs
 
 MiB = 1024 * 1024
 AVAILABLE, WHY = warm_available()
@@ -98,7 +99,7 @@ def test_importing_the_module_is_cheap() -> None:
 
 
 def test_outputs_follow_nbclient_rules() -> None:
-    out = _Outputs(cap=10)
+    out = Outputs(cap=10)
     out.stream("stdout", "abc")
     out.message("clear_output", {"wait": True})
     out.stream("stdout", "def")  # the pending clear happens before this output
@@ -400,9 +401,9 @@ def test_timeout_interrupts_and_the_kernel_stays_usable(kernel: Kernel) -> None:
 def test_a_kernel_that_ignores_the_interrupt_is_reported_and_killed(
     factory: WarmFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from grader.execute import warm
+    from grader.execute.warm import handle
 
-    monkeypatch.setattr(warm, "INTERRUPT_GRACE", 0.5)
+    monkeypatch.setattr(handle, "INTERRUPT_GRACE", 0.5)
     k = factory.start(_options(tmp_path / "wd"))
     code = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"
     result = k.execute(code, 1)
@@ -913,7 +914,7 @@ def test_bwrap_that_cannot_start_is_refused(
 
 
 def test_remove_tree_handles_what_a_student_leaves(tmp_path: Path) -> None:
-    from grader.execute.warm import _remove_tree
+    from grader.execute.files import remove_tree
 
     outside = tmp_path / "outside"
     outside.mkdir()
@@ -926,7 +927,7 @@ def test_remove_tree_handles_what_a_student_leaves(tmp_path: Path) -> None:
     (victim / "link").symlink_to(outside)
     os.chmod(victim / "d", 0)
     os.chmod(victim.joinpath(*["d"] * 150), 0o100)
-    assert _remove_tree(victim)
+    assert remove_tree(victim)
     assert not victim.exists()
     assert (outside / "keep.txt").read_text() == "keep"
 
@@ -962,7 +963,7 @@ def test_cell_names_hash_like_ipykernel() -> None:
 
     from ipykernel.compiler import murmur2_x86
 
-    from grader.execute.warm import _murmur2_x86
+    from grader.execute.warm.shell import _murmur2_x86
 
     rng = random.Random(7)
     alphabet = "ab =()\n\té中🙂\x00"

@@ -333,9 +333,9 @@ def test_a_sandboxed_server_reads_the_users_matplotlib_font_list(
     import json
 
     _bwrap_or_skip()
-    from grader.execute.warm import _matplotlib_font_caches
+    from grader.execute.warm.bootstrap import matplotlib_font_caches
 
-    real = _matplotlib_font_caches()
+    real = matplotlib_font_caches()
     if not real:
         pytest.skip("no matplotlib font list in this user's cache (make install builds it)")
     name, text = next(iter(real.items()))
@@ -358,13 +358,13 @@ def test_a_sandboxed_server_reads_the_users_matplotlib_font_list(
 
 
 def test_only_font_lists_are_seeded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from grader.execute.warm import _seed_matplotlib
+    from grader.execute.warm.server import seed_matplotlib
 
     target = tmp_path / "mpl"
     monkeypatch.setenv("MPLCONFIGDIR", str(target))
     (tmp_path / "mpl").mkdir()
     (target / "fontlist-v1.json").write_text("kept")
-    _seed_matplotlib(
+    seed_matplotlib(
         {
             "fontlist-v1.json": "not over an existing file",
             "fontlist-v2.json": "{}",
@@ -416,9 +416,9 @@ def test_the_server_bundle_carries_each_modules_source_and_its_compiled_code() -
     import marshal
     import os
 
-    from grader.execute import warm
+    from grader.execute.warm import bootstrap
 
-    fd = warm._source_file()
+    fd = bootstrap.bundle_file()
     try:
         with os.fdopen(os.dup(fd), "rb") as fh:
             bundle = json.loads(fh.read())
@@ -426,7 +426,7 @@ def test_the_server_bundle_carries_each_modules_source_and_its_compiled_code() -
         os.close(fd)
     assert bundle["magic"] == importlib.util.MAGIC_NUMBER.hex()
     names = [m[0] for m in bundle["modules"]]
-    assert names == [name for name, _ in warm._SOURCES]
+    assert names == list(bootstrap.SERVER_MODULES)
     for name, path, source, packed in bundle["modules"]:
         assert source == Path(path).read_text(encoding="utf-8")
         code = marshal.loads(base64.b64decode(packed))
@@ -445,11 +445,11 @@ def test_a_server_of_another_python_version_compiles_the_source(
     import base64
     import importlib.util
 
-    from grader.execute import warm
+    from grader.execute.warm import bootstrap
 
-    real = warm._module_code
+    real = bootstrap._module_code
     monkeypatch.setattr(
-        warm, "_module_code", lambda path: (real(path)[0], base64.b64encode(b"junk").decode())
+        bootstrap, "_module_code", lambda path: (real(path)[0], base64.b64encode(b"junk").decode())
     )
     monkeypatch.setattr(importlib.util, "MAGIC_NUMBER", b"\x00\x00\r\n")
     try:

@@ -15,14 +15,11 @@ Shared by every engine so that verdicts do not depend on the engine:
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import itertools
 import json
 import re
 import tempfile
 import time
-import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
@@ -33,7 +30,10 @@ from typing import Any
 from .. import analysis
 from ..errors import ProbeError, ProbeProtocolError, ProbeTimeout
 from ..model import CellError, CellRun, Execution, Killed, Notebook, Value
+from ..probe_source import PROBE_FILENAME, PROBE_SOURCE
+from ..probe_source import pack as _pack
 from ..values import decode
+from .files import remove_tree
 from .kernel import (
     Kernel,
     KernelDied,
@@ -44,24 +44,12 @@ from .kernel import (
     SandboxChoice,
 )
 
-PROBE_SOURCE = (Path(__file__).resolve().parent.parent / "probe.py").read_text()
 HIDDEN = "# grader:hidden\n"
 _NAME_ERROR = re.compile(r"name '([A-Za-z_][A-Za-z0-9_]*)' is not defined")
 _MISSING_MODULE = re.compile(r"No module named '([A-Za-z0-9_.]+)'")
 MAX_RESTARTS = 3
 AHEAD = 8  # cells an engine may run ahead of the grader (``send_ahead``)
-
-
-def _pack(text: str) -> str:
-    """``text`` as base64 of zlib: IPython tokenises and hashes (in pure Python) every cell
-    it runs, so long literals in the grader's cells travel compressed."""
-    return base64.b64encode(zlib.compress(text.encode(), 9)).decode("ascii")
-
-
 _PROBE_PACKED = _pack(PROBE_SOURCE)  # sent to every kernel
-#: The probe's code objects carry its source's digest: code an engine compiled in advance
-#: (``sys._grader_probe_code``, see _setup_code) is used only if it is of this source.
-PROBE_FILENAME = f"<grader-probe-{hashlib.sha256(PROBE_SOURCE.encode()).hexdigest()[:16]}>"
 
 
 def _setup_code(imports: list[str]) -> str:
@@ -249,9 +237,7 @@ class Driver:
                 live.close()
             # iterative and symlink-safe: a student can leave a 2000-deep tree (rmtree
             # would hit RecursionError) or chmod-000 directories behind
-            from .warm import _remove_tree
-
-            _remove_tree(workdir)
+            remove_tree(workdir)
 
     # ------------------------------------------------------------------ execution
     def _execute(self, notebook: Notebook, workdir: Path) -> LiveRun:

@@ -175,9 +175,7 @@ class NbclientKernel:
         seconds = time.perf_counter() - start
         self._check_watchdog()
         self._nb.cells[-1] = nbformat.v4.new_code_cell("")  # keep memory flat
-        result = _raw_result(
-            cell.get("outputs", []), seconds, self._options.limits.max_output_bytes
-        )
+        result = raw_result(cell.get("outputs", []), seconds, self._options.limits.max_output_bytes)
         if seconds >= self._client.timeout:  # interrupted (or not even started) in time
             error = result.error or ("Timeout", "the cell was interrupted after its time limit")
             result = dataclasses.replace(result, timed_out=True, error=error)
@@ -202,7 +200,7 @@ class NbclientKernel:
         shutil.rmtree(self._runtime, ignore_errors=True)
 
 
-def _raw_result(outputs: list[Mapping[str, Any]], seconds: float, cap: int) -> RawResult:
+def raw_result(outputs: list[Mapping[str, Any]], seconds: float, cap: int) -> RawResult:
     text: list[str] = []
     stderr: list[str] = []
     replies: list[Mapping[str, Any]] = []
