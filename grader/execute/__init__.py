@@ -12,10 +12,10 @@ import threading
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from ..errors import ExecutionError
-from ..model import Execution, Notebook
+from ..model import Notebook
 from .driver import Driver, LiveRun
 from .kernel import (
     Kernel,
@@ -24,19 +24,9 @@ from .kernel import (
     KernelOptions,
     Limits,
     RawResult,
+    Run,
     SandboxChoice,
 )
-
-
-class Run(Protocol):
-    """What checks see of an executed submission: its record and a probe channel."""
-
-    execution: Execution
-
-    @property
-    def alive(self) -> bool: ...
-
-    def probe(self, request: dict[str, Any]) -> dict[str, Any]: ...
 
 
 class Executor(Protocol):
@@ -70,9 +60,7 @@ class DriverExecutor:
     def close(self) -> None:
         """Stop what the engine keeps between notebooks (the warm engine's servers and
         kernels); engines that keep nothing ignore it."""
-        close = getattr(self._driver.factory, "close", None)
-        if close is not None:
-            close()
+        self._driver.factory.close()
 
 
 def _nbclient() -> KernelFactory:

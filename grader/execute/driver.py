@@ -41,6 +41,7 @@ from .kernel import (
     KernelOptions,
     Limits,
     RawResult,
+    Run,
     SandboxChoice,
 )
 
@@ -109,7 +110,7 @@ class _Progress:
     restarts: int = 0
 
 
-class LiveRun:
+class LiveRun(Run):
     """A notebook that has run: its record, and a live kernel to probe."""
 
     def __init__(
@@ -214,16 +215,14 @@ class Driver:
 
     def prepare(self, count: int) -> None:
         """Let the engine start what ``count`` concurrent notebooks will need."""
-        prepare = getattr(self.factory, "prepare", None)
-        if prepare is not None:
-            options = KernelOptions(
-                Path(tempfile.gettempdir()),
-                self.limits,
-                time.monotonic(),
-                sandbox=self.sandbox,
-                hidden=self.hidden,
-            )
-            prepare(options, count)
+        options = KernelOptions(
+            Path(tempfile.gettempdir()),
+            self.limits,
+            time.monotonic(),
+            sandbox=self.sandbox,
+            hidden=self.hidden,
+        )
+        self.factory.prepare(options, count)
 
     @contextmanager
     def run(self, notebook: Notebook) -> Iterator[LiveRun]:
@@ -335,17 +334,15 @@ class Driver:
     def _run_cells(self, kernel: Kernel, cells: list[_CellState], progress: _Progress) -> None:
         deferred: dict[str, list[_CellState]] = {}
         later_defs = _later_definitions(cells)
-        send_ahead = getattr(kernel, "send_ahead", None)
         for pos, state in enumerate(cells):
             if state.index in progress.skip:
                 continue
             if state.record is not None:  # replaying after a restart
                 self._exec(kernel, state, record=False)
                 continue
-            if send_ahead is not None:
-                ahead = _ahead_of(cells, pos, progress, set(deferred))
-                if ahead:
-                    send_ahead(*(analysis.strip_installs(c.source)[0] for c in ahead))
+            ahead = _ahead_of(cells, pos, progress, set(deferred))
+            if ahead:
+                kernel.send_ahead(*(analysis.strip_installs(c.source)[0] for c in ahead))
             self._exec(kernel, state, record=True)
             missing = _missing_name(state.record)
             if missing is not None and missing in later_defs.get(pos, set()):

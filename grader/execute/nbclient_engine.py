@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from . import sandbox
-from .kernel import REPLY_MIME, KernelDied, KernelOptions, RawResult
+from .kernel import REPLY_MIME, Kernel, KernelDied, KernelFactory, KernelOptions, RawResult
 from .watchdog import Watchdog, kill_group
 
 KERNEL_NAME = "grader-python"
@@ -87,7 +87,7 @@ def _python_prefixes() -> tuple[Path, ...]:
     return sandbox.kernel_python_prefixes()
 
 
-class NbclientKernel:
+class NbclientKernel(Kernel):
     """One Jupyter kernel process."""
 
     def __init__(self, options: KernelOptions) -> None:
@@ -233,7 +233,7 @@ def raw_result(outputs: list[Mapping[str, Any]], seconds: float, cap: int) -> Ra
     )
 
 
-class NbclientFactory:
+class NbclientFactory(KernelFactory):
     name = "nbclient"
 
     def start(self, options: KernelOptions) -> NbclientKernel:

@@ -15,7 +15,7 @@ from typing import Any
 
 from ...errors import ExecutionError
 from ..files import copy_into, remove_tree
-from ..kernel import KernelOptions
+from ..kernel import KernelFactory, KernelOptions
 from ..nbclient_engine import kernel_environment, raw_result
 from ..procs import find_nspid, pidfd_pid
 from .bootstrap import ServerKey
@@ -39,7 +39,7 @@ def warm_available() -> tuple[bool, str]:
     return True, "fork server available"
 
 
-class WarmFactory:
+class WarmFactory(KernelFactory):
     """A :class:`KernelFactory` whose kernels are forked from pre-warmed servers.
 
     A server starts at the first ``start`` that needs it (one shared by ``none`` and

@@ -18,7 +18,7 @@ from typing import Any
 
 from ...errors import ExecutionError
 from ..files import remove_tree
-from ..kernel import KernelDied, KernelOptions, RawResult
+from ..kernel import Kernel, KernelDied, KernelOptions, RawResult
 from ..procs import children
 from ..watchdog import Watchdog, kill_group, tree_pss, tree_rss
 from .protocol import next_frame, pack_frame
@@ -29,7 +29,7 @@ _TIMEOUT_ERROR = ("Timeout", "the cell was interrupted after its time limit")
 
 
 # ============================================================================= grader side
-class WarmKernel:
+class WarmKernel(Kernel):
     """One forked kernel, driven over its own socket.
 
     ``pid`` is the kernel's pid as the grader sees it (its host pid when the server runs
