@@ -191,14 +191,14 @@ def measure_in_new_process(
 
 
 def grade_class(files: list[str], engine: str, workers: int, run: int, klass: str) -> Measure:
-    from grader.batch import BatchConfig, grade_many, shutdown
+    from grader.batch import BatchConfig, grade_many
 
     config = BatchConfig(str(RUBRIC), jobs=workers, engine=engine, gradebook=None, sandbox="auto")
     with Sampler() as sampler:
         start = time.perf_counter()
         results = grade_many(config, files)
         wall = time.perf_counter() - start
-    shutdown()  # the next measurement starts cold, as a new `grade` process would
+    # grade_many closed its session: the next measurement starts cold, as a new process would
     exec_seconds = sum(r.execution.seconds for r in results if r.execution is not None)
     return Measure(
         run=run,

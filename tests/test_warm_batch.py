@@ -14,11 +14,13 @@ import nbformat
 import pytest
 from conftest import ROOT, RUBRIC
 
-from grader.batch import BatchConfig, grade_many, shutdown
+from grader import batch
+from grader.batch import BatchConfig, grade_many
 from grader.execute import executor
 from grader.execute.kernel import KernelOptions, Limits, SandboxChoice
 from grader.execute.warm import WarmFactory, warm_available
 from grader.load import load
+from grader.session import GradingSession
 
 AVAILABLE, WHY = warm_available()
 pytestmark = pytest.mark.skipif(not AVAILABLE, reason=WHY)
@@ -45,6 +47,20 @@ def _bwrap(workdir: Path) -> KernelOptions:
 
 def _live_servers(factory: WarmFactory) -> list[Any]:
     return [s for s in factory._pool.servers if s.alive()]
+
+
+@pytest.fixture
+def sessions(monkeypatch: pytest.MonkeyPatch) -> list[GradingSession]:
+    """Every grading session ``grade_many`` opens during the test, in order."""
+    made: list[GradingSession] = []
+
+    class Recorded(GradingSession):
+        def __init__(self) -> None:
+            super().__init__()
+            made.append(self)
+
+    monkeypatch.setattr(batch, "GradingSession", Recorded)
+    return made
 
 
 # ------------------------------------------------------------------ prepared servers
@@ -236,9 +252,9 @@ def test_a_cell_brings_its_capture_and_a_removed_hook_falls_back(
 # ------------------------------------------------------------------ the batch runner
 @pytest.mark.kernel
 @pytest.mark.slow
-def test_a_warm_batch_is_graded_by_threads_with_prepared_servers(tmp_path: Path) -> None:
-    from grader.execute import _WARM
-
+def test_a_warm_batch_is_graded_by_threads_with_prepared_servers(
+    tmp_path: Path, sessions: list[GradingSession]
+) -> None:
     good = tmp_path / "good.ipynb"
     good.write_bytes((ROOT / "reference" / "d2l-1.0.ipynb").read_bytes())
     bad = tmp_path / "bad.ipynb"
@@ -252,11 +268,15 @@ def test_a_warm_batch_is_graded_by_threads_with_prepared_servers(tmp_path: Path)
     interval = sys.getswitchinterval()
     seen: list[str] = []
     handoff: list[float] = []
+    factories: list[Any] = []
 
     def on_result(result: Any, _: bool) -> None:
         seen.append(result.path)
         handoff.append(sys.getswitchinterval())
+        factories.append(sessions[-1].factory("warm"))
+        servers.append(sorted(s.key.mode for s in _live_servers(factories[-1])))
 
+    servers: list[list[str]] = []
     results = grade_many(config, files, on_result=on_result)
     assert [r.path for r in results] == files and sorted(seen) == sorted(files)
     # the grading threads hand the GIL over within 1 ms while they run, then as before
@@ -264,25 +284,25 @@ def test_a_warm_batch_is_graded_by_threads_with_prepared_servers(tmp_path: Path)
     assert [r.status for r in results] == ["graded", "invalid", "graded"]
     assert results[0].score == results[0].max_score
     assert 0 < results[2].score < results[2].max_score
-    # graded in this process: its engine holds the two prepared servers (of this batch's
-    # sandbox; other tests may have left a shared unsandboxed one), and the grading
+    # graded in this process by one session, whose engine held the two prepared servers
+    # (of this batch's sandbox) while it ran; the session closed it, and the grading
     # threads are gone
+    assert len(sessions) == 1 and sessions[0].closed and len(set(map(id, factories))) == 1
+    factory = factories[0]
     mode = "bwrap" if config.sandbox != "none" and _bwrap_works() else "plain"
-    servers = [s for s in _live_servers(_WARM[0]) if s.key.mode == mode]  # type: ignore[arg-type]
-    assert len(servers) == (2 if mode == "bwrap" else 1)
+    assert servers[-1] == [mode] * (2 if mode == "bwrap" else 1)
+    assert factory.closed and not _live_servers(factory)
     for thread in threading.enumerate():  # the last kernels' clean-ups, closed without
         if thread.name in ("warm-close", "grader-prepare"):  # waiting, and the servers'
             thread.join(30)  # start, finish in the background
     assert threading.active_count() <= before + 1, [t.name for t in threading.enumerate()]
-    shutdown()  # what the benchmark does between measurements
-    assert _WARM[0].closed and not _live_servers(_WARM[0])  # type: ignore[attr-defined,arg-type]
 
 
 @pytest.mark.kernel
 @pytest.mark.slow
-def test_interrupting_a_warm_batch_stops_its_kernels(tmp_path: Path) -> None:
-    from grader.execute import _WARM
-
+def test_interrupting_a_warm_batch_stops_its_kernels(
+    tmp_path: Path, sessions: list[GradingSession]
+) -> None:
     files = []
     for i in range(4):
         path = tmp_path / f"s{i}.ipynb"
@@ -290,17 +310,20 @@ def test_interrupting_a_warm_batch_stops_its_kernels(tmp_path: Path) -> None:
         files.append(str(path))
     config = BatchConfig(str(RUBRIC), engine="warm", jobs=2, gradebook=None, sandbox="none")
 
+    factories: list[Any] = []
+
     def stop(*_: Any) -> None:
+        factories.append(sessions[-1].factory("warm"))
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
         grade_many(config, files, on_result=stop)
-    factory: Any = _WARM[0]
-    assert factory.closed
+    factory = factories[0]
+    assert factory.closed and sessions[0].closed
     assert not [s for s in factory._pool.servers if s.alive()]
     # the next batch gets a fresh engine
     assert grade_many(config, files[:1])[0].status == "graded"
-    assert not _WARM[0].closed  # type: ignore[attr-defined]
+    assert len(sessions) == 2 and sessions[1].closed
 
 
 @pytest.mark.kernel
@@ -321,6 +344,41 @@ def test_a_changed_rubric_is_used_by_the_next_batch_of_the_same_process(tmp_path
     second = grade_many(config, [str(path)])[0]
     titles = [{e.id: e.title for e in r.exercises}["corr2d"] for r in (first, second)]
     assert titles == ["The cross-correlation operation `corr2d`", "Renamed corr2d"]
+
+
+@pytest.mark.kernel
+def test_a_library_user_grading_twice_in_one_process_gets_nothing_from_the_first_run(
+    tmp_path: Path, sessions: list[GradingSession]
+) -> None:
+    """Each ``grade_many`` opens its own session and closes it: its engine (servers and
+    kernels), its graders, the grader's memo tables and the GIL hand-over are gone when
+    it returns, and the next call starts from nothing."""
+    from grader import memo
+
+    files = [
+        str(_notebook(tmp_path / f"nb{i}.ipynb", [f"import torch\nX = torch.eye({i + 2})\nX"]))
+        for i in range(2)
+    ]
+    config = BatchConfig(str(RUBRIC), engine="warm", jobs=2, gradebook=None, sandbox="none")
+    interval = sys.getswitchinterval()
+    factories: list[Any] = []
+    remembered: list[int] = []
+
+    def on_result(*_: Any) -> None:
+        factories.append(sessions[-1].factory("warm"))
+        remembered.append(sum(len(table) for table in memo._ALL))
+
+    first = grade_many(config, files, on_result=on_result)
+    assert sum(len(table) for table in memo._ALL) == 0  # while it ran: remembered[0] > 0
+    second = grade_many(config, files, on_result=on_result)
+    assert [r.score for r in first] == [r.score for r in second]
+    assert len(sessions) == 2 and all(s.closed for s in sessions)
+    assert factories[0] is factories[1] and factories[2] is factories[3]
+    assert factories[0] is not factories[2]
+    assert factories[0].closed and not _live_servers(factories[0])
+    assert factories[2].closed and not _live_servers(factories[2])
+    assert remembered[0] > 0 and sum(len(table) for table in memo._ALL) == 0
+    assert sys.getswitchinterval() == interval
 
 
 # ------------------------------------------------------------------ font list seeding
@@ -465,11 +523,9 @@ def test_a_server_of_another_python_version_compiles_the_source(
 
 
 def test_the_gil_handoff_is_restored_after_the_last_of_overlapping_batches() -> None:
-    from grader.batch import _prompt_handoff
-
     interval = sys.getswitchinterval()
-    first = _prompt_handoff()
-    second = _prompt_handoff()
+    first = GradingSession.prompt_handoff()
+    second = GradingSession.prompt_handoff()
     first.__enter__()
     second.__enter__()
     assert sys.getswitchinterval() == min(interval, 0.001)

@@ -8,7 +8,6 @@ rubric tests need no kernel.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -44,8 +43,11 @@ class DriverExecutor:
         limits: Limits | None = None,
         sandbox: SandboxChoice | None = None,
         hidden: Sequence[Path] = (),
+        *,
+        owns_factory: bool = True,
     ) -> None:
         self.name = factory.name
+        self._owns_factory = owns_factory
         self.sandbox = sandbox or SandboxChoice()
         self._driver = Driver(factory, limits, self.sandbox, tuple(hidden))
 
@@ -59,8 +61,10 @@ class DriverExecutor:
 
     def close(self) -> None:
         """Stop what the engine keeps between notebooks (the warm engine's servers and
-        kernels); engines that keep nothing ignore it."""
-        self._driver.factory.close()
+        kernels) if this executor made its factory; a shared factory is its owner's to
+        close (a grading session's)."""
+        if self._owns_factory:
+            self._driver.factory.close()
 
 
 def _nbclient() -> KernelFactory:
@@ -69,18 +73,10 @@ def _nbclient() -> KernelFactory:
     return NbclientFactory()
 
 
-_WARM: list[KernelFactory] = []
-_WARM_LOCK = threading.Lock()
-
-
 def _warm() -> KernelFactory:
-    """One fork server per grader process, shared by every executor in it."""
     from .warm import WarmFactory
 
-    with _WARM_LOCK:
-        if not _WARM or getattr(_WARM[0], "closed", False):
-            _WARM[:] = [WarmFactory()]
-        return _WARM[0]
+    return WarmFactory()
 
 
 ENGINES: dict[str, Callable[[], KernelFactory]] = {"nbclient": _nbclient, "warm": _warm}
@@ -125,18 +121,24 @@ def executor(
     limits: Limits | None = None,
     sandbox: str = "auto",
     hidden: Sequence[Path] = (),
+    factory: KernelFactory | None = None,
 ) -> DriverExecutor:
     """The executor for an engine name (``--engine``; ``default``: :func:`default_engine`)
-    and sandbox (``--sandbox``)."""
+    and sandbox (``--sandbox``). ``factory``: the engine's factory to share (a grading
+    session's, see :mod:`grader.session`); else a new one, which the executor's ``close``
+    stops (a warm factory also stops at exit)."""
     if engine == "default":
         engine = default_engine()
-    try:
-        factory = ENGINES[engine]()
-    except KeyError:
+    if engine not in ENGINES:
         raise ExecutionError(
             f"unknown engine {engine!r}; choose one of: {', '.join(sorted(ENGINES))}"
-        ) from None
-    return DriverExecutor(factory, limits, resolve_sandbox(sandbox), hidden)
+        )
+    owns_factory = factory is None
+    if factory is None:
+        factory = ENGINES[engine]()
+    return DriverExecutor(
+        factory, limits, resolve_sandbox(sandbox), hidden, owns_factory=owns_factory
+    )
 
 
 __all__ = [
