@@ -175,7 +175,7 @@ def grade_many(
     subs = submissions(files, config.student_pattern)
     results: dict[int, SubmissionResult] = {}
     book = None
-    if config.gradebook:  # SQLAlchemy is imported only for a gradebook (~0.2 s)
+    if config.gradebook:  # SQLAlchemy is imported only for a gradebook
         from .gradebook import Gradebook
 
         book = Gradebook(config.gradebook)

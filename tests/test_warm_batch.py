@@ -12,37 +12,24 @@ from typing import Any
 
 import nbformat
 import pytest
-from conftest import ROOT, RUBRIC
+from conftest import (
+    ROOT,
+    RUBRIC,
+    bwrap_options,
+    bwrap_or_skip,
+    bwrap_works,
+    needs_warm,
+)
 
 from grader import batch
 from grader.batch import BatchConfig, grade_many
 from grader.execute import executor
-from grader.execute.kernel import KernelOptions, Limits, SandboxChoice
-from grader.execute.warm import WarmFactory, warm_available
+from grader.execute.kernel import KernelOptions, Limits
+from grader.execute.warm import WarmFactory
 from grader.load import load
 from grader.session import GradingSession
 
-AVAILABLE, WHY = warm_available()
-pytestmark = pytest.mark.skipif(not AVAILABLE, reason=WHY)
-
-
-def _bwrap_or_skip() -> None:
-    from grader.execute.sandbox import probe_bwrap
-
-    status = probe_bwrap()
-    if not status.available:
-        pytest.skip(f"bwrap cannot start here: {status.reason}")
-
-
-def _bwrap_works() -> bool:
-    from grader.execute.sandbox import probe_bwrap
-
-    return probe_bwrap().available
-
-
-def _bwrap(workdir: Path) -> KernelOptions:
-    workdir.mkdir(parents=True, exist_ok=True)
-    return KernelOptions(workdir, Limits(), time.monotonic() + 120, sandbox=SandboxChoice("bwrap"))
+pytestmark = needs_warm
 
 
 def _live_servers(factory: WarmFactory) -> list[Any]:
@@ -68,18 +55,18 @@ def sessions(monkeypatch: pytest.MonkeyPatch) -> list[GradingSession]:
 def test_prepared_servers_start_at_once_and_are_kept_for_concurrent_kernels(
     tmp_path: Path,
 ) -> None:
-    _bwrap_or_skip()
+    bwrap_or_skip()
     with WarmFactory(preload=()) as factory:
-        factory.prepare(_bwrap(tmp_path / "p"), 2)
+        factory.prepare(bwrap_options(tmp_path / "p"), 2)
         prepared = _live_servers(factory)
         assert len(prepared) == 2  # started before any kernel was asked for
 
         # one kernel, then the other server idle: both are kept (reserve of 2)
-        factory.start(_bwrap(tmp_path / "a")).close()
+        factory.start(bwrap_options(tmp_path / "a")).close()
         assert _live_servers(factory) == prepared
 
         # two kernels at once use the two prepared sandboxes: no third server
-        kernels = [factory.start(_bwrap(tmp_path / f"k{i}")) for i in range(2)]
+        kernels = [factory.start(bwrap_options(tmp_path / f"k{i}")) for i in range(2)]
         try:
             servers = {getattr(k, "server_pid") for k in kernels}  # noqa: B009
             assert servers == {s.host_pid for s in prepared}
@@ -92,11 +79,11 @@ def test_prepared_servers_start_at_once_and_are_kept_for_concurrent_kernels(
 @pytest.mark.kernel
 def test_without_prepare_a_spare_server_is_not_kept(tmp_path: Path) -> None:
     """The reserve is what keeps the second server: without it, as before, one stays."""
-    _bwrap_or_skip()
+    bwrap_or_skip()
     with WarmFactory(preload=()) as factory:
         kernels = []
         for i in range(2):  # the second start finds the first server busy
-            kernels.append(factory.start(_bwrap(tmp_path / f"k{i}")))
+            kernels.append(factory.start(bwrap_options(tmp_path / f"k{i}")))
         for k in kernels:
             k.close()
         assert len(_live_servers(factory)) == 1
@@ -107,7 +94,7 @@ def test_a_servers_first_kernel_finds_the_same_scratch_space_as_the_next(tmp_pat
     """What the server's own start left in /tmp and /dev/shm (imports' caches, the shell it
     builds for its kernels) is wiped before its first kernel, as a kernel's is before the
     next one."""
-    _bwrap_or_skip()
+    bwrap_or_skip()
     listing = (
         "import os\nprint(sorted(os.path.join(d, f) for w in ('/tmp', '/dev/shm')"
         " for d, _, fs in os.walk(w) for f in fs + ['']))"
@@ -115,7 +102,7 @@ def test_a_servers_first_kernel_finds_the_same_scratch_space_as_the_next(tmp_pat
     seen = []
     with WarmFactory() as factory:
         for name in ("first", "second"):
-            kernel = factory.start(_bwrap(tmp_path / name))
+            kernel = factory.start(bwrap_options(tmp_path / name))
             try:
                 out = kernel.execute(listing, 30)
             finally:
@@ -131,16 +118,16 @@ def test_a_kernel_closed_without_waiting_hands_its_clean_server_to_the_next(
 ) -> None:
     """close(wait=False) returns once the kernel is killed; the next start waits for that
     server's clean-up instead of starting another, and gets a clean sandbox."""
-    _bwrap_or_skip()
+    bwrap_or_skip()
     with WarmFactory(preload=()) as factory:
-        factory.prepare(_bwrap(tmp_path / "p"), 1)
+        factory.prepare(bwrap_options(tmp_path / "p"), 1)
         (server,) = _live_servers(factory)
-        first = factory.start(_bwrap(tmp_path / "a"))
+        first = factory.start(bwrap_options(tmp_path / "a"))
         first.execute("open('/tmp/left-behind', 'w').write('x')", 30)
         started = time.monotonic()
         first.close(wait=False)
         returned = time.monotonic() - started
-        second = factory.start(_bwrap(tmp_path / "b"))
+        second = factory.start(bwrap_options(tmp_path / "b"))
         try:
             assert second.server_pid == server.host_pid  # the same sandbox, not a new one
             assert _live_servers(factory) == [server]
@@ -152,7 +139,7 @@ def test_a_kernel_closed_without_waiting_hands_its_clean_server_to_the_next(
         assert returned < 1.0  # it did not wait for the exit and the clean-up
         # a kernel closed without waiting, then the engine closed at once: no error, and
         # no process of the sandbox is left
-        third = factory.start(_bwrap(tmp_path / "c"))
+        third = factory.start(bwrap_options(tmp_path / "c"))
         pid = third.pid
         third.close(wait=False)
     deadline = time.monotonic() + 5
@@ -289,7 +276,7 @@ def test_a_warm_batch_is_graded_by_threads_with_prepared_servers(
     # threads are gone
     assert len(sessions) == 1 and sessions[0].closed and len(set(map(id, factories))) == 1
     factory = factories[0]
-    mode = "bwrap" if config.sandbox != "none" and _bwrap_works() else "plain"
+    mode = "bwrap" if config.sandbox != "none" and bwrap_works() else "plain"
     assert servers[-1] == [mode] * (2 if mode == "bwrap" else 1)
     assert factory.closed and not _live_servers(factory)
     for thread in threading.enumerate():  # the last kernels' clean-ups, closed without
@@ -390,7 +377,7 @@ def test_a_sandboxed_server_reads_the_users_matplotlib_font_list(
     user's font list is copied in instead (here one with a marker font added to it)."""
     import json
 
-    _bwrap_or_skip()
+    bwrap_or_skip()
     from grader.execute.warm.bootstrap import matplotlib_font_caches
 
     real = matplotlib_font_caches()
@@ -404,7 +391,7 @@ def test_a_sandboxed_server_reads_the_users_matplotlib_font_list(
     (tmp_path / "mpl" / name).write_text(json.dumps(fonts))
     monkeypatch.setenv("MPLCONFIGDIR", str(tmp_path / "mpl"))
     with WarmFactory() as factory:
-        kernel = factory.start(_bwrap(tmp_path / "wd"))
+        kernel = factory.start(bwrap_options(tmp_path / "wd"))
         try:
             code = (
                 "import matplotlib.font_manager as fm\n"

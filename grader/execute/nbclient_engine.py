@@ -53,13 +53,14 @@ def kernel_environment(options: KernelOptions) -> dict[str, str]:
     return env
 
 
-def kernel_argv() -> list[str]:
-    """The kernel command before sandboxing: the rlimit launcher, then ipykernel."""
+def kernel_argv(python: str = sys.executable) -> list[str]:
+    """The kernel command before sandboxing: the rlimit launcher, then ipykernel, both run
+    by ``python`` (the one place where this engine chooses the kernel's interpreter)."""
     return [
-        sys.executable,
+        python,
         str(LAUNCHER),
         "--",
-        sys.executable,
+        python,
         "-m",
         "ipykernel_launcher",
         "-f",

@@ -39,8 +39,8 @@ _EXTRA: dict[str, CheckTypeHooks] = {}
 
 def _checked(plugin: str, obj: Any, *, builtin: bool = False) -> CheckTypeHooks:
     """Instantiate and validate a check type, with errors naming plugin, hook and argument.
-    A ``builtin`` type's schema is not checked against the JSON Schema meta-schema (~4 ms
-    each, at every start): the test suite checks those (tests/test_rubric.py)."""
+    A ``builtin`` type's schema is not checked against the JSON Schema meta-schema (a cost
+    at every start, docs/performance.md): the test suite checks those (tests/test_rubric.py)."""
     try:
         instance = obj() if isinstance(obj, type) else obj
     except Exception as exc:

@@ -76,7 +76,7 @@ _FONT_CACHE_BYTES = 8 << 20
 def matplotlib_font_caches() -> dict[str, str]:
     """The user's matplotlib font lists (``fontlist-v*.json``), found without importing
     matplotlib. A sandboxed server starts with an empty ``MPLCONFIGDIR``, where
-    ``import matplotlib.pyplot`` would spend ~0.3 s listing the system's fonts again."""
+    ``import matplotlib.pyplot`` would list the system's fonts again (docs/performance.md)."""
     base = os.environ.get("MPLCONFIGDIR") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "matplotlib"
     )
@@ -121,7 +121,7 @@ def _module_code(path: str) -> tuple[str, str]:
 def _module_code_of(path: str, mtime_ns: int, size: int) -> tuple[str, str]:
     """A module's source, and its code compiled by this interpreter (base64 of marshal
     data, from its .pyc when that is fresh): a server run by the same Python version loads
-    the code instead of compiling the source (~20 ms of every server's start)."""
+    the code instead of compiling the source (figures: docs/performance.md)."""
     import base64
     import importlib.machinery
     import marshal
@@ -179,12 +179,15 @@ def server_command(
     control_fd: int,
     preload: Sequence[str],
     exclusive: Sequence[str] = (),
+    shortcuts: bool = True,
 ) -> list[str]:
     """The fork server's command line: ``python`` (the interpreter its kernels run) with
     the bootstrap program, the bundle's and the control socket's fds and the preload;
-    ``exclusive``: the arguments of a sandboxed server (see :class:`.pool.Server`)."""
+    ``exclusive``: the arguments of a sandboxed server (see :class:`.pool.Server`);
+    ``shortcuts``: see :mod:`.shortcuts`."""
     cmd = [python, "-c", bootstrap_program(), str(bundle_fd), "--serve", str(control_fd)]
-    return [*cmd, "--preload", ",".join(preload), *exclusive]
+    cmd += ["--preload", ",".join(preload), *exclusive]
+    return cmd if shortcuts else [*cmd, "--no-shortcuts"]
 
 
 def server_environment(runtime: Path) -> dict[str, str]:
@@ -194,8 +197,8 @@ def server_environment(runtime: Path) -> dict[str, str]:
     for var in LIMIT_VARS:
         env.pop(var, None)
     # glibc's malloc asks for transparent huge pages (where the system allows them): the
-    # server's ~100 MB heap then forks with a fraction of the page-table copying, and
-    # each kernel exits faster (a child's own environment replaces this one)
+    # server's heap then forks with a fraction of the page-table copying, and
+    # each kernel exits faster (docs/performance.md; a child's own environment replaces this)
     env["GLIBC_TUNABLES"] = "glibc.malloc.hugetlb=1"
     return env
 

@@ -107,7 +107,8 @@ def child_main(
     path0: str,
     probe_code: CodeType | None = None,
 ) -> None:
-    """Become one notebook's kernel: isolate, limit, build the shell, serve requests."""
+    """Become one notebook's kernel: isolate, limit, adopt the server's shell (or build one,
+    without the shortcuts), serve requests."""
     prctl(PR_SET_DUMPABLE, 1)  # a normal process again (the server is not dumpable)
     os.setsid()
     signal.set_wakeup_fd(-1)
@@ -136,7 +137,7 @@ def child_main(
 
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
-        loop.run_until_complete(_child_loop(chan, shell, outputs, pump))
+        loop.run_until_complete(_child_loop(chan, shell, outputs, pump, types.shortcuts))
     except BaseException as exc:
         # fds 1 and 2 may be captured by now: the log is where a broken kernel tells why
         with contextlib.suppress(Exception):
@@ -199,7 +200,9 @@ def _setup_child(
     return shell, outputs, pump
 
 
-async def _child_loop(chan: socket.socket, shell: Any, outputs: Outputs, pump: FdPump) -> None:
+async def _child_loop(
+    chan: socket.socket, shell: Any, outputs: Outputs, pump: FdPump, shortcuts: bool
+) -> None:
     import asyncio
 
     loop = asyncio.get_running_loop()
@@ -220,7 +223,7 @@ async def _child_loop(chan: socket.socket, shell: Any, outputs: Outputs, pump: F
             last = (frame.get("id"), False)  # sent ahead, but its predecessor did not end
             await loop.sock_sendall(chan, pack_frame({"id": frame.get("id"), "skipped": True}))
             continue  # cleanly: the grader decides what runs next
-        await _execute_cell(shell, str(frame.get("code", "")), outputs, pump)
+        await _execute_cell(shell, str(frame.get("code", "")), outputs, pump, shortcuts)
         exported = outputs.export()
         last = (frame.get("id"), ended_cleanly(exported))
         await loop.sock_sendall(chan, pack_frame({"id": frame.get("id"), "outputs": exported}))
@@ -259,7 +262,9 @@ def getpass(prompt: str = "", stream: Any = None, *, echo_char: str | None = Non
     raise StdinNotImplementedError(_GETPASS_MSG)
 
 
-async def _execute_cell(shell: Any, code: str, outputs: Outputs, pump: FdPump) -> None:
+async def _execute_cell(
+    shell: Any, code: str, outputs: Outputs, pump: FdPump, shortcuts: bool = True
+) -> None:
     """ipykernel's ``do_execute`` around ``run_cell``, with its stdin and SIGINT rules."""
     import asyncio
     import builtins
@@ -274,7 +279,7 @@ async def _execute_cell(shell: Any, code: str, outputs: Outputs, pump: FdPump) -
     saved_sigint = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         try:
-            if not MAY_AWAIT.search(code):
+            if shortcuts and not MAY_AWAIT.search(code):
                 # should_run_async is False: without these keywords nothing is a coroutine
                 # (IPython's transforms add none); skip ipykernel's first transform_cell
                 # and compile, which run_cell repeats anyway

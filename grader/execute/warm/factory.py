@@ -21,6 +21,7 @@ from ..procs import find_nspid, pidfd_pid
 from .bootstrap import ServerKey
 from .handle import WarmKernel
 from .pool import Pool, Server
+from .shortcuts import enabled as shortcuts_enabled
 from .vault import DEFAULT_PRELOAD
 
 
@@ -57,13 +58,15 @@ class WarmFactory(KernelFactory):
         *,
         start_timeout: float = 120.0,
         python: str | None = None,
+        shortcuts: bool | None = None,
     ) -> None:
         ok, why = warm_available()
         if not ok:
             raise ExecutionError(why)
         self._python = python or sys.executable
         self._raw_result, self._kernel_environment = raw_result, kernel_environment
-        self._pool = Pool(preload, self._python, start_timeout)
+        self.shortcuts = shortcuts_enabled() if shortcuts is None else shortcuts
+        self._pool = Pool(preload, self._python, start_timeout, self.shortcuts)
         self._finalizer = weakref.finalize(self, self._pool)
         # A multiprocessing worker (the batch runner's pool) ends with os._exit: no atexit,
         # no weakref.finalize; its own exit hook runs multiprocessing finalizers.
@@ -204,6 +207,7 @@ class WarmFactory(KernelFactory):
             sandbox_init=server.host_pid if server.exclusive else None,
             release=release,
             closing=closing,
+            run_ahead=self.shortcuts,
         )
         with self._pool.lock:
             self._pool.kernels.add(kernel)

@@ -49,8 +49,10 @@ class WarmKernel(Kernel):
         sandbox_init: int | None = None,
         release: Callable[[], None] | None = None,
         closing: Callable[[], None] | None = None,
+        run_ahead: bool = True,
     ) -> None:
         self.pid = pid
+        self._run_ahead = run_ahead  # send_ahead is a shortcut (see .shortcuts)
         self._closing = closing
         self.server_pid = sandbox_init
         self._sock = sock
@@ -91,6 +93,8 @@ class WarmKernel(Kernel):
         step is this code). The next ``execute(code)`` calls take their results, in order.
         Any other next request first waits for them (the kernel skipped them, or a later
         ``execute(code)`` returns what it did)."""
+        if not self._run_ahead:
+            return
         with self._lock:
             self._ahead = codes
 

@@ -83,6 +83,7 @@ class Server:
         python: str,
         number: int,
         spawner: Spawner,
+        shortcuts: bool = True,
     ) -> None:
         self.key = key
         self.exclusive = key.mode == "bwrap"
@@ -107,7 +108,7 @@ class Server:
                     directory.mkdir(parents=True, mode=0o700)
                 exclusive = ["--exclusive", "--host-pidns", os.readlink("/proc/self/ns/pid")]
                 exclusive += ["--scratch", str(self.work), "--scratch", str(self.run)]
-            cmd = server_command(python, sources, theirs.fileno(), preload, exclusive)
+            cmd = server_command(python, sources, theirs.fileno(), preload, exclusive, shortcuts)
             if self.exclusive:
                 cmd, env = sandboxed(cmd, key, self.work, self.run, python, env)
             fds = (theirs.fileno(), sources)
@@ -273,8 +274,11 @@ class Pool:
     """The factory's servers and kernels; called, it stops them all and removes the
     runtime directory (``close()``, garbage collection, interpreter exit)."""
 
-    def __init__(self, preload: Sequence[str], python: str, start_timeout: float) -> None:
+    def __init__(
+        self, preload: Sequence[str], python: str, start_timeout: float, shortcuts: bool = True
+    ) -> None:
         self.preload = tuple(preload)
+        self.shortcuts = shortcuts
         self.python = python
         self.start_timeout = start_timeout
         _remove_stale_runtimes(Path(tempfile.gettempdir()))
@@ -289,7 +293,7 @@ class Pool:
         self.reserve: dict[ServerKey, int] = {}  # servers to keep per key (``prepare``)
         self._spawner: Spawner | None = None
         # A sandboxed server's command needs the interpreter's prefixes, which a short
-        # subprocess reports (~25 ms): asked now, it runs while the sandbox is probed.
+        # subprocess reports: asked now, it runs while the sandbox is probed.
         from .. import sandbox
 
         self._prefixes: threading.Thread | None = None
@@ -307,7 +311,9 @@ class Pool:
             self._prefixes.join()
             self._prefixes = None
         number = next(self.numbers)
-        server = Server(key, self.preload, self.runtime, self.python, number, self._spawner)
+        server = Server(
+            key, self.preload, self.runtime, self.python, number, self._spawner, self.shortcuts
+        )
         self.servers.append(server)
         return server
 

@@ -54,6 +54,7 @@ def serve(
     host_pidns: str = "",
     scratch: Sequence[str] = (),
     bundle: Mapping[str, Any] | None = None,
+    shortcuts: bool = True,
 ) -> None:
     """The fork server's main loop. ``bundle``: what the bootstrap read (the font lists to
     seed matplotlib with, the probe's source).
@@ -76,20 +77,20 @@ def serve(
         bundle = bundle or {}
         seed_matplotlib(bundle.get("matplotlib", {}))
         # Importing torch creates a few hundred thousand tracked objects, and the
-        # collector's older generations would be walked again and again while they grow
-        # (~0.15 s of a server's start), then in full when the shell is built. Young
+        # collector's older generations would be walked again and again while they grow,
+        # then in full when the shell is built (docs/performance.md). Young
         # garbage is still collected during the preload, so the heap the children inherit
         # stays compact (a preload with the collector off left holes that made every
         # child slower); what it imported is then frozen (``gc.freeze``: a few hundred
         # garbage objects stay with it), so the collections while the kernels' shell is
-        # built and every collection in a child skip it, and a child writes ~200 fewer
-        # pages of its server's memory.
+        # built and every collection in a child skip it, and a child writes fewer pages
+        # of its server's memory.
         thresholds = gc.get_threshold()
         gc.set_threshold(thresholds[0], 1000, 1000)
         try:
             vault = preload_modules(preload)
             gc.freeze()
-            shell_types = ShellTypes.build()
+            shell_types = ShellTypes.build(shortcuts)
         finally:
             gc.set_threshold(*thresholds)
         probe_code = compile_probe(bundle.get("probe", {}))
@@ -98,7 +99,8 @@ def serve(
         # standard library and the shell machinery from now on (each child checks that
         # no unit was restored).
         vault.hide()
-        build_kernel_shell(shell_types)
+        if shortcuts:
+            build_kernel_shell(shell_types)
         if not vault.intact():
             raise RuntimeError("building the shell imported a preloaded module")
         gc.freeze()  # the shell too: a kernel's collections skip it, as the preload
@@ -240,9 +242,18 @@ def main(argv: Sequence[str] | None = None, bundle: Mapping[str, Any] | None = N
     parser.add_argument("--exclusive", action="store_true", help="one kernel at a time")
     parser.add_argument("--host-pidns", default="", help="the grader's PID namespace")
     parser.add_argument("--scratch", action="append", default=[], help="writable root")
+    parser.add_argument("--no-shortcuts", action="store_true", help="see warm/shortcuts.py")
     args = parser.parse_args(argv)
     names = [n for n in args.preload.split(",") if n]
-    serve(args.serve, names, args.exclusive, args.host_pidns, args.scratch, bundle)
+    serve(
+        args.serve,
+        names,
+        args.exclusive,
+        args.host_pidns,
+        args.scratch,
+        bundle,
+        shortcuts=not args.no_shortcuts,
+    )
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)  # skip interpreter teardown (torch's atexit hooks): nothing left to do

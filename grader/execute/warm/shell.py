@@ -6,7 +6,6 @@ import contextlib
 import json
 import os
 import re
-import struct
 import sys
 import tempfile
 from collections.abc import Callable, Mapping
@@ -19,13 +18,15 @@ from .capture import stream_type
 
 
 def build_kernel_shell(types: ShellTypes) -> None:
-    """Build the shell every child of this server uses, once, here (~8 ms of each kernel's
-    start): ipykernel's ``ZMQInteractiveShell`` as a fresh kernel has it before its first
-    cell, the singleton, with ``__main__``, the prompts and the atexit entry it installs,
-    and the session its displays go through.
-    Nothing has run in it; what depends on the kernel's own process, environment and
-    working directory is set again by :func:`adopt_shell` in the child. It is built in a
-    throwaway IPython directory, removed at once: each child makes its own."""
+    """Build the shell every child of this server uses, once, in the server (each
+    kernel's start saves that work, docs/performance.md; without the shortcuts, see
+    .shortcuts, each child calls this itself after the fork): ipykernel's
+    ``ZMQInteractiveShell`` as a fresh kernel has it before its first cell, the
+    singleton, with ``__main__``, the prompts and the atexit entry it installs, and the
+    session its displays go through. Nothing has run in it; what depends on the kernel's
+    own process, environment and working directory is set again by :func:`adopt_shell`
+    in the child. It is built in a throwaway IPython directory, removed at once: each
+    child makes its own."""
     from traitlets.config import Config
 
     config = Config()
@@ -54,12 +55,14 @@ def build_kernel_shell(types: ShellTypes) -> None:
 def adopt_shell(types: ShellTypes, connection_file: str) -> Any:
     """The server's shell (:func:`build_kernel_shell`), made this kernel's: what a shell
     takes from its process at construction is taken again here, in the kernel's own
-    environment and working directory."""
+    environment and working directory. Without the shortcuts the child builds it first."""
     from jupyter_client.session import new_id
 
+    if types.kernel_shell is None:
+        if types.shortcuts:
+            raise RuntimeError("the fork server has no shell")
+        build_kernel_shell(types)
     shell = types.kernel_shell
-    if shell is None:
-        raise RuntimeError("the fork server has no shell")
     shell.config.IPKernelApp.connection_file = connection_file
     shell.init_environment()  # TERM, PAGER... in this environment
     shell.init_encoding()
@@ -77,56 +80,14 @@ def adopt_shell(types: ShellTypes, connection_file: str) -> Any:
 MAY_AWAIT = re.compile("await|async")
 
 
-def _murmur2_x86(data: str, seed: int) -> int:
-    """ipykernel.compiler.murmur2_x86 (which names every cell's code after its hash), the
-    same value computed a word at a time rather than a character at a time."""
-    m = 0x5BD1E995
-    raw = data.encode("utf8")
-    length = len(raw)
-    h = seed ^ length
-    end = length & 0xFFFFFFFC
-    for (k,) in struct.iter_unpack("<I", raw[:end]):
-        k = (k * m) & 0xFFFFFFFF
-        k ^= k >> 24
-        k = (k * m) & 0xFFFFFFFF
-        h = (h * m) & 0xFFFFFFFF
-        h ^= k
-    rest = length & 0x03
-    if rest:
-        k = int.from_bytes(raw[end:], "little")
-        h ^= k
-        h = (h * m) & 0xFFFFFFFF
-    h ^= h >> 13
-    h = (h * m) & 0xFFFFFFFF
-    h ^= h >> 15
-    return h
-
-
-def _compiler_type() -> type:
-    """ipykernel's XCachingCompiler (the kernel's compiler: it names each cell's code
-    ``<tmp>/ipykernel_<pid>/<murmur2 of the cell>.py``), with a faster, equal hash."""
-    from ipykernel.compiler import XCachingCompiler, get_tmp_directory, get_tmp_hash_seed
-
-    class Compiler(XCachingCompiler):
-        def get_code_name(self, raw_code: str, code: str, number: int) -> str:
-            name = os.environ.get("IPYKERNEL_CELL_NAME")
-            if name is None:
-                digest = _murmur2_x86(raw_code, get_tmp_hash_seed())  # type: ignore[no-untyped-call]
-                name = get_tmp_directory() + os.sep + str(digest) + ".py"  # type: ignore[no-untyped-call]
-            return name
-
-    Compiler.__name__ = Compiler.__qualname__ = "XCachingCompiler"
-    Compiler.__module__ = "ipykernel.compiler"
-    return Compiler
-
-
 @dataclass
 class ShellTypes:
     shell: Any
     session: Any
     stream: Any
     compiler: Any
-    kernel_shell: Any = None  # built by the server (build_kernel_shell)
+    shortcuts: bool = True  # see .shortcuts
+    kernel_shell: Any = None  # built by the server (build_kernel_shell), or by the child
 
     def new_shell(self, config: Any, **kwargs: Any) -> Any:
         """The kernels' shell, as the server builds it for them (build_kernel_shell): no
@@ -137,7 +98,11 @@ class ShellTypes:
         )
 
     @staticmethod
-    def build() -> ShellTypes:
+    def build(shortcuts: bool = True) -> ShellTypes:
+        """ipykernel's shell, compiler and session, fitted for a kernel without a kernel
+        app; with ``shortcuts`` (see .shortcuts), a shell that does not compile a cell
+        twice to learn that it cannot be a coroutine."""
+        from ipykernel.compiler import XCachingCompiler
         from ipykernel.eventloops import enable_gui as real_enable_gui
         from ipykernel.zmqshell import ZMQInteractiveShell
         from IPython.core.error import UsageError
@@ -152,6 +117,9 @@ class ShellTypes:
                     self.active_eventloop = gui
                 except ValueError as e:
                     raise UsageError(f"{e}") from e
+
+        class ShortcutShell(WarmShell):
+            """A shortcut (see .shortcuts): no compile to learn what a keyword tells."""
 
             def should_run_async(
                 self,
@@ -172,9 +140,10 @@ class ShellTypes:
                     )
                 )
 
+        shell = ShortcutShell if shortcuts else WarmShell
         # Code that checks ``get_ipython().__class__.__name__`` sees a notebook kernel.
-        WarmShell.__name__ = WarmShell.__qualname__ = "ZMQInteractiveShell"
-        WarmShell.__module__ = "ipykernel.zmqshell"
+        shell.__name__ = shell.__qualname__ = "ZMQInteractiveShell"
+        shell.__module__ = "ipykernel.zmqshell"
 
         class SinkSession(Session):
             """Serialises like a real session, then hands the content to the outputs."""
@@ -211,7 +180,7 @@ class ShellTypes:
                     self.sink(str(msg["header"]["msg_type"]), decoded)
                 return msg
 
-        return ShellTypes(WarmShell, SinkSession, stream_type(), _compiler_type())
+        return ShellTypes(shell, SinkSession, stream_type(), XCachingCompiler, shortcuts)
 
 
 class _ExitLoop:
