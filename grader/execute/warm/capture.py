@@ -1,4 +1,15 @@
-"""A kernel's output capture. Runs in the kernel child."""
+"""A kernel's output capture. Runs in the kernel child.
+
+Python-level ``sys.stdout``/``sys.stderr`` are replaced by streams that record text in
+order with displays (no buffering, so ordering equals call order). File-descriptor-level
+output (C code, ``os.system``, subprocesses) is captured like ipykernel's
+``capture_fd_output``: fds 1 and 2 are pipes drained by a reader thread into the same
+streams; ``sys.stdout.fileno()`` is, as in ipykernel, a descriptor that bypasses capture
+(here the kernel's log file). Displays arrive through the shell's session
+(:mod:`.shell`) and follow nbclient's rules (``clear_output``, display-id updates). Text
+beyond ``Limits.max_output_bytes`` is dropped here, which leaves the capped result
+unchanged.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,13 @@
-"""One notebook's kernel: set up after the fork, then serve requests. Runs in the kernel child."""
+"""One notebook's kernel: set up after the fork, then serve requests. Runs in the kernel
+child.
+
+The forked child becomes a session leader, applies the same resource limits as the
+nbclient engine's launcher (``launch.apply_limits``, from the same ``GRADER_LIMIT_*``
+variables, then removed from the environment), chdirs into the workdir, adopts the
+server's shell (:mod:`.shell`) with its outputs captured (:mod:`.capture`), and answers
+the grader's requests (:mod:`.protocol`) one cell at a time, as ipykernel's
+``do_execute`` would run them (stdin refused, SIGINT as KeyboardInterrupt).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,22 @@
-"""The grader's handle on one forked kernel. Runs in the grader process."""
+"""The grader's handle on one forked kernel. Runs in the grader process.
+
+A :class:`WarmKernel` talks to its kernel over its own socket (:mod:`.protocol`), never
+through the server, and turns the outputs into a :class:`RawResult` with the nbclient
+engine's own ``raw_result``.
+
+Cells sent ahead (``WarmKernel.send_ahead``, used by the driver for up to ``driver.AHEAD``
+next cells; a shortcut, see :mod:`.shortcuts`): each request carries ``if_clean: <id of
+the request before it>``, and the kernel runs it as soon as that one ends if it ended
+cleanly (no error output, the probe's capture published as its last reply): exactly when
+the driver's next step is that cell. Otherwise the kernel answers ``skipped`` (and so
+skips the rest of the chain) and the grader sends what the driver decides. A cell's time
+limit counts from its predecessor's answer.
+
+Timeouts interrupt the kernel's process group with SIGINT (like Jupyter's interrupt); the
+per-notebook deadline and memory limit are enforced by a :class:`Watchdog` on the kernel
+(on every process of its sandbox but the server when the server is exclusive). The grader
+drives a sandboxed kernel by its host pid (read from the pidfd the server sends).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,23 @@
-"""The fork servers a factory keeps, as the grader sees them. Runs in the grader process."""
+"""The fork servers a factory keeps, as the grader sees them. Runs in the grader process.
+
+Sandboxes (``KernelOptions.sandbox``): ``none`` and ``weak`` kernels share one plain
+server (``weak`` isolation is applied in each child). ``bwrap`` runs the fork server
+itself inside one bubblewrap sandbox built by ``sandbox.wrap`` (the same namespaces,
+read-only system, hidden paths, no network, capabilities dropped, pids cgroup as root),
+with the server as the PID namespace's init (``--as-pid-1``)::
+
+    grader ── outer bwrap (host; pids cgroup as root) ── fork server = PID 1 of the sandbox
+                                                           └── kernel (the only one alive)
+
+Such a server is *exclusive*: it holds at most one live kernel; a start while it is busy
+gets another server (so two overlapping notebooks never share a sandbox). The kernel runs
+in ``<server root>/work/k-N`` (mode 0700; the server root is a per-server directory under
+the factory's runtime dir, bound read-write at its own path; the driver's own workdir is
+outside the sandbox and stays empty: files in it are copied in at start). A kernel cannot
+kill or trace its server (signals to a namespace's init from inside it are dropped unless
+handled; the server is not dumpable), and nothing the kernel writes is on the server's
+import path.
+"""
 
 from __future__ import annotations
 

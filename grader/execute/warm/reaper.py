@@ -1,4 +1,12 @@
-"""Clearing a sandbox's PID namespace after its kernel. Runs in an exclusive fork server."""
+"""Clearing a sandbox's PID namespace after its kernel. Runs in an exclusive fork server.
+
+A ``bwrap`` server is the init of its sandbox's PID namespace and holds one kernel at a
+time. When the kernel ends, however it ends, the server SIGKILLs every other process of
+its namespace (``kill(-1)``, repeated until ``/proc`` shows only itself; orphans are
+re-parented to it and reaped), empties ``/tmp``, ``/dev/shm``, the work and run
+directories and System V IPC, and reports; only then is the server given the next
+notebook (see :meth:`.pool.Pool.release`).
+"""
 
 from __future__ import annotations
 

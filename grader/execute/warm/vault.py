@@ -1,5 +1,12 @@
 """The preload and the module vault. Runs in the fork server (and the vault in each
-kernel child, which restores what a notebook imports)."""
+kernel child, which restores what a notebook imports).
+
+Preloaded packages are *hidden* in each child: their modules are taken out of
+``sys.modules`` (once, by the server, before its first fork) and put back (the same
+objects, never re-executed) by a meta-path finder when the notebook imports them, with
+the packages they import. So ``'torch' in sys.modules`` and ``matplotlib.pyplot``
+attribute access behave as in a fresh kernel.
+"""
 
 from __future__ import annotations
 
