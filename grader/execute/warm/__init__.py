@@ -18,7 +18,8 @@ The package is split along those processes (docs/design.md draws it); each modul
 docstring says where it runs:
 
     grader process   factory (WarmFactory), pool (servers as the grader sees them),
-                     handle (WarmKernel), bootstrap (server command line and code bundle)
+                     handle (WarmKernel), bootstrap (server command line and code bundle),
+                     shortcuts (the one switch for the shortcuts into IPython internals)
     fork server      server (its loop), vault (the preload, hidden until imported),
                      reaper (a sandbox's namespace cleared after each kernel),
                      shell (the kernels' IPython shell, built once)
