@@ -17,6 +17,7 @@ ratio, and the floor (the notebooks' own execution time divided by the workers).
 
 Usage: python benchmarks/throughput.py [--n 32] [--workers 2] [--runs 1] [--json out.json]
        python benchmarks/throughput.py --breakdown 5   (where one submission's time goes)
+       python benchmarks/throughput.py --startup 3     (start + first execute of one kernel)
 """
 
 from __future__ import annotations
@@ -191,14 +192,14 @@ def measure_in_new_process(
 
 
 def grade_class(files: list[str], engine: str, workers: int, run: int, klass: str) -> Measure:
-    from grader.batch import BatchConfig, grade_many, shutdown
+    from grader.batch import BatchConfig, grade_many
 
     config = BatchConfig(str(RUBRIC), jobs=workers, engine=engine, gradebook=None, sandbox="auto")
     with Sampler() as sampler:
         start = time.perf_counter()
         results = grade_many(config, files)
         wall = time.perf_counter() - start
-    shutdown()  # the next measurement starts cold, as a new `grade` process would
+    # grade_many closed its session: the next measurement starts cold, as a new process would
     exec_seconds = sum(r.execution.seconds for r in results if r.execution is not None)
     return Measure(
         run=run,
@@ -331,6 +332,41 @@ def breakdown(engine: str, reps: int) -> str:
     )
 
 
+# ---------------------------------------------------------------------------- startup
+def startup(reps: int, sandbox: str) -> str:
+    """From ``start()`` to the result of ``import torch`` in one kernel, per engine (the
+    warm engine's server already up): what a notebook waits for before its first cell."""
+    from grader.execute.kernel import KernelOptions, Limits, SandboxChoice
+    from grader.execute.nbclient_engine import NbclientFactory
+    from grader.execute.warm import WarmFactory
+
+    code = "import torch\nfloat(torch.ones(3).sum())"
+    lines = []
+    with tempfile.TemporaryDirectory(prefix="grader-bench-") as tmp, WarmFactory() as warm:
+        for name, engine in (("warm", warm), ("nbclient", NbclientFactory())):
+            for rep in range(reps + (name == "warm")):  # the warm engine's first: its server
+                workdir = Path(tmp) / f"{name}-{rep}"
+                workdir.mkdir()
+                options = KernelOptions(
+                    workdir, Limits(), time.monotonic() + 120, sandbox=SandboxChoice(sandbox)
+                )
+                start = time.perf_counter()
+                kernel = engine.start(options)  # type: ignore[attr-defined]
+                started = time.perf_counter()
+                result = kernel.execute(code, 60)
+                done = time.perf_counter()
+                kernel.close()
+                if result.text != "3.0\n":
+                    raise RuntimeError(f"{name}: unexpected result {result}")
+                if name == "warm" and rep == 0:
+                    continue
+                lines.append(
+                    f"{name:>8} ({sandbox}): start {started - start:6.3f} s + first execute "
+                    f"{done - started:6.3f} s = {done - start:6.3f} s"
+                )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=32, help="submissions per class")
@@ -352,6 +388,13 @@ def main(argv: list[str] | None = None) -> int:
         metavar="R",
         help="only time the parts of one full submission, R times per engine, in-process",
     )
+    parser.add_argument(
+        "--startup",
+        type=int,
+        default=0,
+        metavar="R",
+        help="only time one kernel's start and first execute, R times per engine",
+    )
     args = parser.parse_args(argv)
     if args.one:
         one = json.loads(args.one)
@@ -372,6 +415,9 @@ def main(argv: list[str] | None = None) -> int:
         f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}",
         flush=True,
     )
+    if args.startup:
+        print(startup(args.startup, sandbox.mode), flush=True)
+        return 0
     if args.breakdown:
         for engine in engines:
             print(breakdown(engine, args.breakdown), flush=True)

@@ -27,6 +27,7 @@ from .execute import Limits, default_engine
 from .i18n import student_language
 from .model import SubmissionResult
 from .pipeline import Options, content_hash, student_id
+from .session import ConfigKey, GradingSession, worker_session
 
 
 @dataclass(frozen=True)
@@ -54,14 +55,9 @@ class Submission:
 
 # ----------------------------------------------------------------------------- workers
 
-_Key = tuple[str, str, Limits, Options, str, tuple[str, ...], str | None]
-_EXECUTORS: dict[_Key, Any] = {}
-_GRADERS: dict[_Key, Any] = {}
-_CACHE_LOCK = threading.Lock()
 
-
-def _key(config: BatchConfig) -> _Key:
-    return (
+def _key(config: BatchConfig) -> ConfigKey:
+    return ConfigKey(
         config.rubric_path,
         config.engine,
         config.limits,
@@ -72,56 +68,18 @@ def _key(config: BatchConfig) -> _Key:
     )
 
 
-def _executor(config: BatchConfig) -> Any:
-    """This process's executor for ``config`` (its engine keeps its servers). Under the lock."""
-    from .execute import executor
-
-    run = _EXECUTORS.get(_key(config))
-    if run is None:
-        run = executor(
-            config.engine,
-            config.limits,
-            sandbox=config.sandbox,
-            hidden=[Path(h) for h in config.hidden],
-            python=config.kernel_python,
-        )
-        _EXECUTORS[_key(config)] = run
-    return run
-
-
-def _prepare(config: BatchConfig, count: int) -> None:
-    """Let the engine start what ``count`` concurrent notebooks need, in the background."""
-    with _CACHE_LOCK:
-        run = _executor(config)
-    run.prepare(count)
-
-
-def _prepare_quietly(config: BatchConfig, count: int) -> None:
-    """``_prepare``, where a failure is left for the first notebook to meet and report."""
+def _prepare_quietly(session: GradingSession, config: BatchConfig, count: int) -> None:
+    """Start the engine's servers; a failure is left for the first notebook to meet."""
     with contextlib.suppress(Exception):
-        _prepare(config, count)
+        session.prepare(_key(config), count)
 
 
-def _grader(config: BatchConfig, rubric: Any = None) -> Any:
-    """This process's Grader for ``config``, shared by its threads; rebuilt when ``rubric``
-    (loaded afresh by the batch) is another version than the one it has."""
-    from .pack import load_any
-    from .pipeline import Grader
-
-    with _CACHE_LOCK:
-        grader = _GRADERS.get(_key(config))
-        if grader is None or (rubric is not None and grader.rubric.version != rubric.version):
-            rubric = rubric or load_any(config.rubric_path)
-            grader = Grader(rubric, _executor(config), config.options)
-            _GRADERS[_key(config)] = grader
-        return grader
-
-
-def grade_one(config: BatchConfig, path: str, student: str) -> SubmissionResult:
-    """Grade one file in this (worker) process. Never raises."""
+def grade_one(
+    config: BatchConfig, path: str, student: str, session: GradingSession | None = None
+) -> SubmissionResult:
+    """Grade one file with ``session`` (default: this worker process's own). Never raises."""
     try:
-        result: SubmissionResult = _grader(config).grade_path(path, student)
-        return result
+        return (session or worker_session()).grade(_key(config), path, student)
     except Exception as exc:
         return failed(
             path, student, f"the grader failed on this file ({type(exc).__name__}: {exc})"
@@ -202,22 +160,27 @@ def grade_many(
     each one is known (for a progress bar)."""
     from .pack import load_any, public_rubric
 
+    session = GradingSession()  # everything this batch keeps; closed below
     if _threaded(config) and files and (config.gradebook is None or config.regrade):
         # every file is to be graded: start the engine's servers now, from another thread
         # (choosing the sandbox runs a bwrap probe), while this one loads the rubric
         threading.Thread(
             target=_prepare_quietly,
-            args=(config, min(_jobs(config), len(files))),
+            args=(session, config, min(_jobs(config), len(files))),
             name="grader-prepare",
             daemon=True,
         ).start()
-    rubric = load_any(config.rubric_path)  # a rubric YAML or a public pack
-    if config.options.public_only:  # instructor errors in the public part surface here
-        rubric = public_rubric(rubric)
+    try:
+        rubric = load_any(config.rubric_path)  # a rubric YAML or a public pack
+        if config.options.public_only:  # instructor errors in the public part surface here
+            rubric = public_rubric(rubric)
+    except BaseException:
+        session.close()
+        raise
     subs = submissions(files, config.student_pattern)
     results: dict[int, SubmissionResult] = {}
     book = None
-    if config.gradebook:  # SQLAlchemy is imported only for a gradebook (~0.2 s)
+    if config.gradebook:  # SQLAlchemy is imported only for a gradebook
         from .gradebook import Gradebook
 
         book = Gradebook(config.gradebook)
@@ -237,7 +200,7 @@ def grade_many(
                     on_result(results[i], cached is not None)
             else:
                 todo.append(i)
-        for i, result in _run(config, [subs[i] for i in todo], todo, rubric):
+        for i, result in _run(session, config, [subs[i] for i in todo], todo, rubric):
             sub = subs[i]
             if book is not None and sub.content_hash is not None and result.status == "graded":
                 book.record(
@@ -254,6 +217,7 @@ def grade_many(
             ]
         return ordered
     finally:
+        session.close()
         if book is not None:
             book.close()
 
@@ -268,7 +232,11 @@ def _threaded(config: BatchConfig) -> bool:
 
 
 def _run(
-    config: BatchConfig, subs: Sequence[Submission], ids: Sequence[int], rubric: Any = None
+    session: GradingSession,
+    config: BatchConfig,
+    subs: Sequence[Submission],
+    ids: Sequence[int],
+    rubric: Any = None,
 ) -> Iterator[tuple[int, SubmissionResult]]:
     if not subs:
         return
@@ -278,18 +246,18 @@ def _run(
     jobs = min(_jobs(config), len(subs))
     if _threaded(config):
         try:  # the servers start now; the rubric is the one this batch loaded
-            _prepare(config, jobs)
-            _grader(config, rubric)
+            session.prepare(_key(config), jobs)
+            session.grader(_key(config), rubric)
         except Exception as exc:  # e.g. the sandbox cannot start: every file says so
             for i, sub in zip(ids, subs, strict=True):
                 yield i, failed(sub.path, sub.student, f"the grader cannot run ({exc})")
             return
     if jobs == 1:
         for i, sub in zip(ids, subs, strict=True):
-            yield i, grade_one(config, sub.path, sub.student)
+            yield i, grade_one(config, sub.path, sub.student, session)
         return
     if _threaded(config):
-        yield from _run_threads(config, subs, ids, jobs)
+        yield from _run_threads(session, config, subs, ids, jobs)
         return
     ctx = get_context("forkserver")
     pool = ProcessPoolExecutor(
@@ -319,7 +287,11 @@ def _run(
 
 
 def _run_threads(
-    config: BatchConfig, subs: Sequence[Submission], ids: Sequence[int], jobs: int
+    session: GradingSession,
+    config: BatchConfig,
+    subs: Sequence[Submission],
+    ids: Sequence[int],
+    jobs: int,
 ) -> Iterator[tuple[int, SubmissionResult]]:
     """The warm engine's local runner: ``jobs`` threads of this process, each driving one
     kernel at a time. The work is in the kernels (separate, sandboxed processes forked
@@ -330,66 +302,18 @@ def _run_threads(
 
     pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="grader-worker")
     try:
-        with _prompt_handoff():
+        with session.prompt_handoff():
             futures: dict[Future[SubmissionResult], tuple[int, Submission]] = {
-                pool.submit(grade_one, config, sub.path, sub.student): (i, sub)
+                pool.submit(grade_one, config, sub.path, sub.student, session): (i, sub)
                 for i, sub in zip(ids, subs, strict=True)
             }
             for fut in as_completed(futures):
                 yield futures[fut][0], fut.result()  # grade_one never raises
     except BaseException:  # Ctrl-C, or the consumer stopped: stop the kernels now
         pool.shutdown(wait=False, cancel_futures=True)
-        _close_engine(config)
+        session.close_engine(_key(config))
         raise
     pool.shutdown(wait=True)
-
-
-_HANDOFF_SECONDS = 0.001
-_handoff_lock = threading.Lock()
-_handoff_users = 0
-_handoff_saved = 0.0
-
-
-@contextlib.contextmanager
-def _prompt_handoff() -> Iterator[None]:
-    """While threads grade: a thread holding the GIL hands it over after 1 ms instead of
-    Python's 5 ms. A grading thread mostly waits for its kernel; when the kernel answers
-    while the other thread is computing, the reply (and the kernel, idle meanwhile) would
-    otherwise wait up to 5 ms (about 2 % of a 32-notebook batch on 2 cores). The previous
-    interval is restored when the last concurrent batch ends."""
-    global _handoff_users, _handoff_saved
-    with _handoff_lock:
-        if _handoff_users == 0:
-            _handoff_saved = sys.getswitchinterval()
-            sys.setswitchinterval(min(_handoff_saved, _HANDOFF_SECONDS))
-        _handoff_users += 1
-    try:
-        yield
-    finally:
-        with _handoff_lock:
-            _handoff_users -= 1
-            if _handoff_users == 0:
-                sys.setswitchinterval(_handoff_saved)
-
-
-def shutdown() -> None:
-    """Stop every engine this process keeps between batches (warm servers and kernels) and
-    forget its graders: the next batch starts from nothing, as a new process would."""
-    with _CACHE_LOCK:
-        runs = list(_EXECUTORS.values())
-        _EXECUTORS.clear()
-        _GRADERS.clear()
-    for run in runs:
-        run.close()
-
-
-def _close_engine(config: BatchConfig) -> None:
-    """Stop the engine of ``config`` (every kernel and server) and forget its grader."""
-    with _CACHE_LOCK:
-        _GRADERS.pop(_key(config), None)
-        run = _EXECUTORS.pop(_key(config), None)
-    if run is not None:
-        run.close()
 
 
 def _watch_parent(parent: int) -> None:

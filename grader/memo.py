@@ -10,6 +10,8 @@ read-only arrays) because every hit hands out the same object.
 
 A :class:`Memo` is bounded both in entries and in total cost (an estimate of the bytes it
 holds), evicting the least recently used entries; it is safe to share between threads.
+Every memo table is known to :func:`clear_all`, which a grading session calls when it
+closes (:mod:`grader.session`): a batch keeps what it learnt for its own duration only.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import struct
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any, Generic, TypeVar, cast
@@ -42,6 +45,7 @@ class Memo(Generic[K, V]):
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
+        _ALL.add(self)
 
     def __len__(self) -> int:
         return len(self._table)
@@ -76,6 +80,16 @@ class Memo(Generic[K, V]):
             self._table.clear()
             self._cost = 0
             self.hits = self.misses = 0
+
+
+_ALL: weakref.WeakSet[Memo[Any, Any]] = weakref.WeakSet()
+
+
+def clear_all() -> None:
+    """Empty every memo table of this process (module-level ones and those of rubrics'
+    references alike)."""
+    for table in list(_ALL):
+        table.clear()
 
 
 def value_key(value: object) -> Hashable | None:

@@ -1,6 +1,8 @@
 """A stand-in for a submission's process in check tests: plain Python functions answer the
 probe protocol, so checks can be tested in milliseconds without a kernel. (The real probe
-is tested against real kernels in test_execute.py and test_tamper.py.)"""
+is tested against real kernels in test_execute.py, test_attacks.py and
+test_engines_equivalence.py.) ``FakeRun`` batches nothing: its ``probe_many`` is the
+:class:`~grader.execute.Run` protocol's default, one ``probe`` after another."""
 
 from __future__ import annotations
 
@@ -10,19 +12,24 @@ from typing import Any
 import numpy as np
 
 from grader.checks import CheckContext
+from grader.execute.kernel import Run
 from grader.locate import Answer, locate
 from grader.model import Array, CellRun, Edition, Execution, Notebook, Value
 from grader.rubric import Rubric
 from grader.values import as_array, decode, encode
 
 
-class FakeRun:
+class FakeRun(Run):
     """Answers probe requests by calling ``functions`` (numpy in, numpy out)."""
 
     def __init__(self, functions: Mapping[str, Callable[..., Any]], alive: bool = True) -> None:
         self.functions = dict(functions)
-        self.alive = alive
+        self._alive = alive
         self.requests: list[dict[str, Any]] = []
+
+    @property
+    def alive(self) -> bool:
+        return self._alive
 
     def probe(self, request: dict[str, Any]) -> dict[str, Any]:
         self.requests.append(request)

@@ -12,39 +12,42 @@ from typing import Any
 
 import nbformat
 import pytest
-from conftest import ROOT, RUBRIC
+from conftest import (
+    ROOT,
+    RUBRIC,
+    bwrap_options,
+    bwrap_or_skip,
+    bwrap_works,
+    needs_warm,
+)
 
-from grader.batch import BatchConfig, grade_many, shutdown
+from grader import batch
+from grader.batch import BatchConfig, grade_many
 from grader.execute import executor
-from grader.execute.kernel import KernelOptions, Limits, SandboxChoice
-from grader.execute.warm import WarmFactory, warm_available
+from grader.execute.kernel import KernelOptions, Limits
+from grader.execute.warm import WarmFactory
 from grader.load import load
+from grader.session import GradingSession
 
-AVAILABLE, WHY = warm_available()
-pytestmark = pytest.mark.skipif(not AVAILABLE, reason=WHY)
-
-
-def _bwrap_or_skip() -> None:
-    from grader.execute.sandbox import probe_bwrap
-
-    status = probe_bwrap()
-    if not status.available:
-        pytest.skip(f"bwrap cannot start here: {status.reason}")
-
-
-def _bwrap_works() -> bool:
-    from grader.execute.sandbox import probe_bwrap
-
-    return probe_bwrap().available
-
-
-def _bwrap(workdir: Path) -> KernelOptions:
-    workdir.mkdir(parents=True, exist_ok=True)
-    return KernelOptions(workdir, Limits(), time.monotonic() + 120, sandbox=SandboxChoice("bwrap"))
+pytestmark = needs_warm
 
 
 def _live_servers(factory: WarmFactory) -> list[Any]:
     return [s for s in factory._pool.servers if s.alive()]
+
+
+@pytest.fixture
+def sessions(monkeypatch: pytest.MonkeyPatch) -> list[GradingSession]:
+    """Every grading session ``grade_many`` opens during the test, in order."""
+    made: list[GradingSession] = []
+
+    class Recorded(GradingSession):
+        def __init__(self) -> None:
+            super().__init__()
+            made.append(self)
+
+    monkeypatch.setattr(batch, "GradingSession", Recorded)
+    return made
 
 
 # ------------------------------------------------------------------ prepared servers
@@ -52,18 +55,18 @@ def _live_servers(factory: WarmFactory) -> list[Any]:
 def test_prepared_servers_start_at_once_and_are_kept_for_concurrent_kernels(
     tmp_path: Path,
 ) -> None:
-    _bwrap_or_skip()
+    bwrap_or_skip()
     with WarmFactory(preload=()) as factory:
-        factory.prepare(_bwrap(tmp_path / "p"), 2)
+        factory.prepare(bwrap_options(tmp_path / "p"), 2)
         prepared = _live_servers(factory)
         assert len(prepared) == 2  # started before any kernel was asked for
 
         # one kernel, then the other server idle: both are kept (reserve of 2)
-        factory.start(_bwrap(tmp_path / "a")).close()
+        factory.start(bwrap_options(tmp_path / "a")).close()
         assert _live_servers(factory) == prepared
 
         # two kernels at once use the two prepared sandboxes: no third server
-        kernels = [factory.start(_bwrap(tmp_path / f"k{i}")) for i in range(2)]
+        kernels = [factory.start(bwrap_options(tmp_path / f"k{i}")) for i in range(2)]
         try:
             servers = {getattr(k, "server_pid") for k in kernels}  # noqa: B009
             assert servers == {s.host_pid for s in prepared}
@@ -76,11 +79,11 @@ def test_prepared_servers_start_at_once_and_are_kept_for_concurrent_kernels(
 @pytest.mark.kernel
 def test_without_prepare_a_spare_server_is_not_kept(tmp_path: Path) -> None:
     """The reserve is what keeps the second server: without it, as before, one stays."""
-    _bwrap_or_skip()
+    bwrap_or_skip()
     with WarmFactory(preload=()) as factory:
         kernels = []
         for i in range(2):  # the second start finds the first server busy
-            kernels.append(factory.start(_bwrap(tmp_path / f"k{i}")))
+            kernels.append(factory.start(bwrap_options(tmp_path / f"k{i}")))
         for k in kernels:
             k.close()
         assert len(_live_servers(factory)) == 1
@@ -91,7 +94,7 @@ def test_a_servers_first_kernel_finds_the_same_scratch_space_as_the_next(tmp_pat
     """What the server's own start left in /tmp and /dev/shm (imports' caches, the shell it
     builds for its kernels) is wiped before its first kernel, as a kernel's is before the
     next one."""
-    _bwrap_or_skip()
+    bwrap_or_skip()
     listing = (
         "import os\nprint(sorted(os.path.join(d, f) for w in ('/tmp', '/dev/shm')"
         " for d, _, fs in os.walk(w) for f in fs + ['']))"
@@ -99,7 +102,7 @@ def test_a_servers_first_kernel_finds_the_same_scratch_space_as_the_next(tmp_pat
     seen = []
     with WarmFactory() as factory:
         for name in ("first", "second"):
-            kernel = factory.start(_bwrap(tmp_path / name))
+            kernel = factory.start(bwrap_options(tmp_path / name))
             try:
                 out = kernel.execute(listing, 30)
             finally:
@@ -115,16 +118,16 @@ def test_a_kernel_closed_without_waiting_hands_its_clean_server_to_the_next(
 ) -> None:
     """close(wait=False) returns once the kernel is killed; the next start waits for that
     server's clean-up instead of starting another, and gets a clean sandbox."""
-    _bwrap_or_skip()
+    bwrap_or_skip()
     with WarmFactory(preload=()) as factory:
-        factory.prepare(_bwrap(tmp_path / "p"), 1)
+        factory.prepare(bwrap_options(tmp_path / "p"), 1)
         (server,) = _live_servers(factory)
-        first = factory.start(_bwrap(tmp_path / "a"))
+        first = factory.start(bwrap_options(tmp_path / "a"))
         first.execute("open('/tmp/left-behind', 'w').write('x')", 30)
         started = time.monotonic()
         first.close(wait=False)
         returned = time.monotonic() - started
-        second = factory.start(_bwrap(tmp_path / "b"))
+        second = factory.start(bwrap_options(tmp_path / "b"))
         try:
             assert second.server_pid == server.host_pid  # the same sandbox, not a new one
             assert _live_servers(factory) == [server]
@@ -136,7 +139,7 @@ def test_a_kernel_closed_without_waiting_hands_its_clean_server_to_the_next(
         assert returned < 1.0  # it did not wait for the exit and the clean-up
         # a kernel closed without waiting, then the engine closed at once: no error, and
         # no process of the sandbox is left
-        third = factory.start(_bwrap(tmp_path / "c"))
+        third = factory.start(bwrap_options(tmp_path / "c"))
         pid = third.pid
         third.close(wait=False)
     deadline = time.monotonic() + 5
@@ -236,9 +239,9 @@ def test_a_cell_brings_its_capture_and_a_removed_hook_falls_back(
 # ------------------------------------------------------------------ the batch runner
 @pytest.mark.kernel
 @pytest.mark.slow
-def test_a_warm_batch_is_graded_by_threads_with_prepared_servers(tmp_path: Path) -> None:
-    from grader.execute import _WARM
-
+def test_a_warm_batch_is_graded_by_threads_with_prepared_servers(
+    tmp_path: Path, sessions: list[GradingSession]
+) -> None:
     good = tmp_path / "good.ipynb"
     good.write_bytes((ROOT / "reference" / "d2l-1.0.ipynb").read_bytes())
     bad = tmp_path / "bad.ipynb"
@@ -252,11 +255,15 @@ def test_a_warm_batch_is_graded_by_threads_with_prepared_servers(tmp_path: Path)
     interval = sys.getswitchinterval()
     seen: list[str] = []
     handoff: list[float] = []
+    factories: list[Any] = []
 
     def on_result(result: Any, _: bool) -> None:
         seen.append(result.path)
         handoff.append(sys.getswitchinterval())
+        factories.append(sessions[-1].factory("warm"))
+        servers.append(sorted(s.key.mode for s in _live_servers(factories[-1])))
 
+    servers: list[list[str]] = []
     results = grade_many(config, files, on_result=on_result)
     assert [r.path for r in results] == files and sorted(seen) == sorted(files)
     # the grading threads hand the GIL over within 1 ms while they run, then as before
@@ -264,25 +271,25 @@ def test_a_warm_batch_is_graded_by_threads_with_prepared_servers(tmp_path: Path)
     assert [r.status for r in results] == ["graded", "invalid", "graded"]
     assert results[0].score == results[0].max_score
     assert 0 < results[2].score < results[2].max_score
-    # graded in this process: its engine holds the two prepared servers (of this batch's
-    # sandbox; other tests may have left a shared unsandboxed one), and the grading
+    # graded in this process by one session, whose engine held the two prepared servers
+    # (of this batch's sandbox) while it ran; the session closed it, and the grading
     # threads are gone
-    mode = "bwrap" if config.sandbox != "none" and _bwrap_works() else "plain"
-    servers = [s for s in _live_servers(_WARM[0]) if s.key.mode == mode]  # type: ignore[arg-type]
-    assert len(servers) == (2 if mode == "bwrap" else 1)
+    assert len(sessions) == 1 and sessions[0].closed and len(set(map(id, factories))) == 1
+    factory = factories[0]
+    mode = "bwrap" if config.sandbox != "none" and bwrap_works() else "plain"
+    assert servers[-1] == [mode] * (2 if mode == "bwrap" else 1)
+    assert factory.closed and not _live_servers(factory)
     for thread in threading.enumerate():  # the last kernels' clean-ups, closed without
         if thread.name in ("warm-close", "grader-prepare"):  # waiting, and the servers'
             thread.join(30)  # start, finish in the background
     assert threading.active_count() <= before + 1, [t.name for t in threading.enumerate()]
-    shutdown()  # what the benchmark does between measurements
-    assert _WARM[0].closed and not _live_servers(_WARM[0])  # type: ignore[attr-defined,arg-type]
 
 
 @pytest.mark.kernel
 @pytest.mark.slow
-def test_interrupting_a_warm_batch_stops_its_kernels(tmp_path: Path) -> None:
-    from grader.execute import _WARM
-
+def test_interrupting_a_warm_batch_stops_its_kernels(
+    tmp_path: Path, sessions: list[GradingSession]
+) -> None:
     files = []
     for i in range(4):
         path = tmp_path / f"s{i}.ipynb"
@@ -290,17 +297,20 @@ def test_interrupting_a_warm_batch_stops_its_kernels(tmp_path: Path) -> None:
         files.append(str(path))
     config = BatchConfig(str(RUBRIC), engine="warm", jobs=2, gradebook=None, sandbox="none")
 
+    factories: list[Any] = []
+
     def stop(*_: Any) -> None:
+        factories.append(sessions[-1].factory("warm"))
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
         grade_many(config, files, on_result=stop)
-    factory: Any = _WARM[0]
-    assert factory.closed
+    factory = factories[0]
+    assert factory.closed and sessions[0].closed
     assert not [s for s in factory._pool.servers if s.alive()]
     # the next batch gets a fresh engine
     assert grade_many(config, files[:1])[0].status == "graded"
-    assert not _WARM[0].closed  # type: ignore[attr-defined]
+    assert len(sessions) == 2 and sessions[1].closed
 
 
 @pytest.mark.kernel
@@ -323,6 +333,41 @@ def test_a_changed_rubric_is_used_by_the_next_batch_of_the_same_process(tmp_path
     assert titles == ["The cross-correlation operation `corr2d`", "Renamed corr2d"]
 
 
+@pytest.mark.kernel
+def test_a_library_user_grading_twice_in_one_process_gets_nothing_from_the_first_run(
+    tmp_path: Path, sessions: list[GradingSession]
+) -> None:
+    """Each ``grade_many`` opens its own session and closes it: its engine (servers and
+    kernels), its graders, the grader's memo tables and the GIL hand-over are gone when
+    it returns, and the next call starts from nothing."""
+    from grader import memo
+
+    files = [
+        str(_notebook(tmp_path / f"nb{i}.ipynb", [f"import torch\nX = torch.eye({i + 2})\nX"]))
+        for i in range(2)
+    ]
+    config = BatchConfig(str(RUBRIC), engine="warm", jobs=2, gradebook=None, sandbox="none")
+    interval = sys.getswitchinterval()
+    factories: list[Any] = []
+    remembered: list[int] = []
+
+    def on_result(*_: Any) -> None:
+        factories.append(sessions[-1].factory("warm"))
+        remembered.append(sum(len(table) for table in memo._ALL))
+
+    first = grade_many(config, files, on_result=on_result)
+    assert sum(len(table) for table in memo._ALL) == 0  # while it ran: remembered[0] > 0
+    second = grade_many(config, files, on_result=on_result)
+    assert [r.score for r in first] == [r.score for r in second]
+    assert len(sessions) == 2 and all(s.closed for s in sessions)
+    assert factories[0] is factories[1] and factories[2] is factories[3]
+    assert factories[0] is not factories[2]
+    assert factories[0].closed and not _live_servers(factories[0])
+    assert factories[2].closed and not _live_servers(factories[2])
+    assert remembered[0] > 0 and sum(len(table) for table in memo._ALL) == 0
+    assert sys.getswitchinterval() == interval
+
+
 # ------------------------------------------------------------------ font list seeding
 @pytest.mark.kernel
 def test_a_sandboxed_server_reads_the_users_matplotlib_font_list(
@@ -332,10 +377,10 @@ def test_a_sandboxed_server_reads_the_users_matplotlib_font_list(
     user's font list is copied in instead (here one with a marker font added to it)."""
     import json
 
-    _bwrap_or_skip()
-    from grader.execute.warm import _matplotlib_font_caches
+    bwrap_or_skip()
+    from grader.execute.warm.bootstrap import matplotlib_font_caches
 
-    real = _matplotlib_font_caches()
+    real = matplotlib_font_caches()
     if not real:
         pytest.skip("no matplotlib font list in this user's cache (make install builds it)")
     name, text = next(iter(real.items()))
@@ -346,7 +391,7 @@ def test_a_sandboxed_server_reads_the_users_matplotlib_font_list(
     (tmp_path / "mpl" / name).write_text(json.dumps(fonts))
     monkeypatch.setenv("MPLCONFIGDIR", str(tmp_path / "mpl"))
     with WarmFactory() as factory:
-        kernel = factory.start(_bwrap(tmp_path / "wd"))
+        kernel = factory.start(bwrap_options(tmp_path / "wd"))
         try:
             code = (
                 "import matplotlib.font_manager as fm\n"
@@ -358,13 +403,13 @@ def test_a_sandboxed_server_reads_the_users_matplotlib_font_list(
 
 
 def test_only_font_lists_are_seeded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from grader.execute.warm import _seed_matplotlib
+    from grader.execute.warm.server import seed_matplotlib
 
     target = tmp_path / "mpl"
     monkeypatch.setenv("MPLCONFIGDIR", str(target))
     (tmp_path / "mpl").mkdir()
     (target / "fontlist-v1.json").write_text("kept")
-    _seed_matplotlib(
+    seed_matplotlib(
         {
             "fontlist-v1.json": "not over an existing file",
             "fontlist-v2.json": "{}",
@@ -416,9 +461,9 @@ def test_the_server_bundle_carries_each_modules_source_and_its_compiled_code() -
     import marshal
     import os
 
-    from grader.execute import warm
+    from grader.execute.warm import bootstrap
 
-    fd = warm._source_file()
+    fd = bootstrap.bundle_file()
     try:
         with os.fdopen(os.dup(fd), "rb") as fh:
             bundle = json.loads(fh.read())
@@ -426,7 +471,7 @@ def test_the_server_bundle_carries_each_modules_source_and_its_compiled_code() -
         os.close(fd)
     assert bundle["magic"] == importlib.util.MAGIC_NUMBER.hex()
     names = [m[0] for m in bundle["modules"]]
-    assert names == [name for name, _ in warm._SOURCES]
+    assert names == list(bootstrap.SERVER_MODULES)
     for name, path, source, packed in bundle["modules"]:
         assert source == Path(path).read_text(encoding="utf-8")
         code = marshal.loads(base64.b64decode(packed))
@@ -445,11 +490,11 @@ def test_a_server_of_another_python_version_compiles_the_source(
     import base64
     import importlib.util
 
-    from grader.execute import warm
+    from grader.execute.warm import bootstrap
 
-    real = warm._module_code
+    real = bootstrap._module_code
     monkeypatch.setattr(
-        warm, "_module_code", lambda path: (real(path)[0], base64.b64encode(b"junk").decode())
+        bootstrap, "_module_code", lambda path: (real(path)[0], base64.b64encode(b"junk").decode())
     )
     monkeypatch.setattr(importlib.util, "MAGIC_NUMBER", b"\x00\x00\r\n")
     try:
@@ -465,11 +510,9 @@ def test_a_server_of_another_python_version_compiles_the_source(
 
 
 def test_the_gil_handoff_is_restored_after_the_last_of_overlapping_batches() -> None:
-    from grader.batch import _prompt_handoff
-
     interval = sys.getswitchinterval()
-    first = _prompt_handoff()
-    second = _prompt_handoff()
+    first = GradingSession.prompt_handoff()
+    second = GradingSession.prompt_handoff()
     first.__enter__()
     second.__enter__()
     assert sys.getswitchinterval() == min(interval, 0.001)

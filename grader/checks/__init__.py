@@ -28,20 +28,17 @@ Checks that evaluate diagnoses list the detector kinds they handle in ``handles`
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Mapping
-from functools import lru_cache
-from importlib.metadata import EntryPoint, entry_points
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, cast, runtime_checkable
 
-import jsonschema
-
-from ..errors import PluginError
 from ..model import CheckResult
 from ..rubric import CheckSpec, Reference
+from ..rubric.plugins import _builtin as _builtin  # tests tell built-in types from plugins
+from ..rubric.plugins import check_schema, registered
+from ..rubric.plugins import register as _register
 from .context import CheckContext
 
-__all__ = ["CheckContext", "CheckType", "register", "registry"]
+__all__ = ["CheckContext", "CheckType", "check_schema", "register", "registry"]
 
 
 @runtime_checkable
@@ -55,79 +52,12 @@ class CheckType(Protocol):
     def run(self, spec: CheckSpec, ctx: CheckContext) -> CheckResult: ...
 
 
-_EXTRA: dict[str, CheckType] = {}
-
-
-def _checked(plugin: str, obj: Any, *, builtin: bool = False) -> CheckType:
-    """Instantiate and validate a check type, with errors naming plugin, hook and argument.
-    A ``builtin`` type's schema is not checked against the JSON Schema meta-schema (~4 ms
-    each, at every start): the test suite checks those (tests/test_rubric.py)."""
-    try:
-        instance = obj() if isinstance(obj, type) else obj
-    except Exception as exc:
-        raise PluginError(plugin, "__init__", "-", f"cannot be instantiated: {exc}") from exc
-    schema = getattr(instance, "schema", None)
-    if not isinstance(schema, dict):
-        raise PluginError(plugin, "schema", "-", "must be a dict (a JSON Schema)")
-    if not builtin:
-        check_schema(plugin, schema)
-    for hook, params in (("validate", ["spec", "reference"]), ("run", ["spec", "ctx"])):
-        fn = getattr(instance, hook, None)
-        if not callable(fn):
-            raise PluginError(plugin, hook, "-", "is missing or not callable")
-        got = list(inspect.signature(fn).parameters)
-        if len(got) != len(params):
-            missing = params[len(got) :] or got[len(params) :]
-            raise PluginError(
-                plugin,
-                hook,
-                ", ".join(missing),
-                f"takes ({', '.join(got)}), expected ({', '.join(params)})",
-            )
-    handles: object = getattr(instance, "handles", frozenset())
-    if not isinstance(handles, frozenset):
-        raise PluginError(plugin, "handles", "-", "must be a frozenset of detector kinds")
-    return instance  # type: ignore[no-any-return]
-
-
-def check_schema(plugin: str, schema: dict[str, Any]) -> None:
-    """``schema`` is a valid JSON Schema (draft 2020-12), or a PluginError says where not."""
-    try:
-        jsonschema.Draft202012Validator.check_schema(schema)
-    except jsonschema.SchemaError as exc:
-        raise PluginError(
-            plugin,
-            "schema",
-            "/".join(map(str, exc.path)) or "-",
-            f"not a valid JSON Schema: {exc.message}",
-        ) from exc
-
-
-def _builtin(ep: EntryPoint) -> bool:
-    """An entry point of this package's own check types (pyproject.toml)."""
-    dist = getattr(ep, "dist", None)
-    return getattr(dist, "name", None) == "grader" and ep.value.startswith("grader.checks.")
-
-
-@lru_cache(maxsize=1)
-def _entry_point_types() -> Mapping[str, CheckType]:
-    found: dict[str, CheckType] = {}
-    for ep in entry_points(group="grader.checks"):
-        try:
-            obj = ep.load()
-        except Exception as exc:
-            raise PluginError(ep.name, "load", ep.value, f"cannot be imported: {exc}") from exc
-        found[ep.name] = _checked(ep.name, obj, builtin=_builtin(ep))
-    return found
-
-
 def registry() -> Mapping[str, CheckType]:
-    """All check types: entry points plus any registered at run time."""
-    return {**_entry_point_types(), **_EXTRA}
+    """All check types: entry points plus any registered at run time (validated when
+    found, see :mod:`grader.rubric.plugins`)."""
+    return cast("Mapping[str, CheckType]", registered())
 
 
 def register(name: str, check_type: Any) -> CheckType:
     """Register a check type in-process (tests, notebooks); same validation as plugins."""
-    instance = _checked(name, check_type)
-    _EXTRA[name] = instance
-    return instance
+    return cast("CheckType", _register(name, check_type))

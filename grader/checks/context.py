@@ -39,6 +39,8 @@ class ProbeChannel(Protocol):
 
     def probe(self, request: dict[str, Any]) -> dict[str, Any]: ...
 
+    def probe_many(self, requests: Sequence[dict[str, Any]]) -> list[dict[str, Any]]: ...
+
 
 @dataclass(frozen=True)
 class CallOutcome:
@@ -270,9 +272,8 @@ class CheckContext:
         if todo:
             if self.channel is None or not self.channel.alive:
                 raise ProbeError("the notebook's process is not running")
-            many = getattr(self.channel, "probe_many", None)
-            if many is not None and len(todo) > 1:
-                replies = many(list(todo.values()))
+            if len(todo) > 1:
+                replies = self.channel.probe_many(list(todo.values()))
             else:
                 replies = [self.channel.probe(r) for r in todo.values()]
             self._cache.update(zip(todo, replies, strict=True))

@@ -8,15 +8,13 @@ rubric tests need no kernel.
 
 from __future__ import annotations
 
-import sys
-import threading
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from ..errors import ExecutionError
-from ..model import Execution, Notebook
+from ..model import Notebook
 from .driver import Driver, LiveRun
 from .kernel import (
     Kernel,
@@ -25,19 +23,9 @@ from .kernel import (
     KernelOptions,
     Limits,
     RawResult,
+    Run,
     SandboxChoice,
 )
-
-
-class Run(Protocol):
-    """What checks see of an executed submission: its record and a probe channel."""
-
-    execution: Execution
-
-    @property
-    def alive(self) -> bool: ...
-
-    def probe(self, request: dict[str, Any]) -> dict[str, Any]: ...
 
 
 class Executor(Protocol):
@@ -55,8 +43,11 @@ class DriverExecutor:
         limits: Limits | None = None,
         sandbox: SandboxChoice | None = None,
         hidden: Sequence[Path] = (),
+        *,
+        owns_factory: bool = True,
     ) -> None:
         self.name = factory.name
+        self._owns_factory = owns_factory
         self.sandbox = sandbox or SandboxChoice()
         self._driver = Driver(factory, limits, self.sandbox, tuple(hidden))
 
@@ -70,10 +61,10 @@ class DriverExecutor:
 
     def close(self) -> None:
         """Stop what the engine keeps between notebooks (the warm engine's servers and
-        kernels); engines that keep nothing ignore it."""
-        close = getattr(self._driver.factory, "close", None)
-        if close is not None:
-            close()
+        kernels) if this executor made its factory; a shared factory is its owner's to
+        close (a grading session's)."""
+        if self._owns_factory:
+            self._driver.factory.close()
 
 
 def _nbclient(python: str | None = None) -> KernelFactory:
@@ -82,25 +73,10 @@ def _nbclient(python: str | None = None) -> KernelFactory:
     return NbclientFactory(python)
 
 
-_WARM: list[KernelFactory] = []
-_WARM_OTHER: dict[str, KernelFactory] = {}  # kernels of another interpreter, by its path
-_WARM_LOCK = threading.Lock()
-
-
 def _warm(python: str | None = None) -> KernelFactory:
-    """One fork server per grader process and kernel interpreter, shared by every executor
-    in it."""
     from .warm import WarmFactory
 
-    with _WARM_LOCK:
-        if python is None or python == sys.executable:
-            if not _WARM or getattr(_WARM[0], "closed", False):
-                _WARM[:] = [WarmFactory()]
-            return _WARM[0]
-        factory = _WARM_OTHER.get(python)
-        if factory is None or getattr(factory, "closed", False):
-            factory = _WARM_OTHER[python] = WarmFactory(python=python)
-        return factory
+    return WarmFactory(python=python)
 
 
 # engine name -> factory of kernels run by an interpreter (None: the grader's own)
@@ -149,20 +125,26 @@ def executor(
     limits: Limits | None = None,
     sandbox: str = "auto",
     hidden: Sequence[Path] = (),
+    factory: KernelFactory | None = None,
     python: str | None = None,
 ) -> DriverExecutor:
     """The executor for an engine name (``--engine``; ``default``: :func:`default_engine`)
     and sandbox (``--sandbox``), whose kernels ``python`` runs (``--kernel-python``; None:
-    the grader's own interpreter)."""
+    the grader's own interpreter). ``factory``: the engine's factory to share (a grading
+    session's, see :mod:`grader.session`); else a new one, which the executor's ``close``
+    stops (a warm factory also stops at exit)."""
     if engine == "default":
         engine = default_engine()
-    try:
-        factory = ENGINES[engine](python)
-    except KeyError:
+    if engine not in ENGINES:
         raise ExecutionError(
             f"unknown engine {engine!r}; choose one of: {', '.join(sorted(ENGINES))}"
-        ) from None
-    return DriverExecutor(factory, limits, resolve_sandbox(sandbox), hidden)
+        )
+    owns_factory = factory is None
+    if factory is None:
+        factory = ENGINES[engine](python)
+    return DriverExecutor(
+        factory, limits, resolve_sandbox(sandbox), hidden, owns_factory=owns_factory
+    )
 
 
 __all__ = [

@@ -15,14 +15,11 @@ Shared by every engine so that verdicts do not depend on the engine:
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import itertools
 import json
 import re
 import tempfile
 import time
-import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
@@ -33,7 +30,10 @@ from typing import Any
 from .. import analysis
 from ..errors import ProbeError, ProbeProtocolError, ProbeTimeout
 from ..model import CellError, CellRun, Execution, Killed, Notebook, Value
+from ..probe_source import PROBE_FILENAME, PROBE_SOURCE
+from ..probe_source import pack as _pack
 from ..values import decode
+from .files import remove_tree
 from .kernel import (
     Kernel,
     KernelDied,
@@ -41,27 +41,16 @@ from .kernel import (
     KernelOptions,
     Limits,
     RawResult,
+    Run,
     SandboxChoice,
 )
 
-PROBE_SOURCE = (Path(__file__).resolve().parent.parent / "probe.py").read_text()
 HIDDEN = "# grader:hidden\n"
 _NAME_ERROR = re.compile(r"name '([A-Za-z_][A-Za-z0-9_]*)' is not defined")
 _MISSING_MODULE = re.compile(r"No module named '([A-Za-z0-9_.]+)'")
 MAX_RESTARTS = 3
 AHEAD = 8  # cells an engine may run ahead of the grader (``send_ahead``)
-
-
-def _pack(text: str) -> str:
-    """``text`` as base64 of zlib: IPython tokenises and hashes (in pure Python) every cell
-    it runs, so long literals in the grader's cells travel compressed."""
-    return base64.b64encode(zlib.compress(text.encode(), 9)).decode("ascii")
-
-
 _PROBE_PACKED = _pack(PROBE_SOURCE)  # sent to every kernel
-#: The probe's code objects carry its source's digest: code an engine compiled in advance
-#: (``sys._grader_probe_code``, see _setup_code) is used only if it is of this source.
-PROBE_FILENAME = f"<grader-probe-{hashlib.sha256(PROBE_SOURCE.encode()).hexdigest()[:16]}>"
 
 
 def _setup_code(imports: list[str]) -> str:
@@ -121,7 +110,7 @@ class _Progress:
     restarts: int = 0
 
 
-class LiveRun:
+class LiveRun(Run):
     """A notebook that has run: its record, and a live kernel to probe."""
 
     def __init__(
@@ -226,16 +215,14 @@ class Driver:
 
     def prepare(self, count: int) -> None:
         """Let the engine start what ``count`` concurrent notebooks will need."""
-        prepare = getattr(self.factory, "prepare", None)
-        if prepare is not None:
-            options = KernelOptions(
-                Path(tempfile.gettempdir()),
-                self.limits,
-                time.monotonic(),
-                sandbox=self.sandbox,
-                hidden=self.hidden,
-            )
-            prepare(options, count)
+        options = KernelOptions(
+            Path(tempfile.gettempdir()),
+            self.limits,
+            time.monotonic(),
+            sandbox=self.sandbox,
+            hidden=self.hidden,
+        )
+        self.factory.prepare(options, count)
 
     @contextmanager
     def run(self, notebook: Notebook) -> Iterator[LiveRun]:
@@ -249,9 +236,7 @@ class Driver:
                 live.close()
             # iterative and symlink-safe: a student can leave a 2000-deep tree (rmtree
             # would hit RecursionError) or chmod-000 directories behind
-            from .warm import _remove_tree
-
-            _remove_tree(workdir)
+            remove_tree(workdir)
 
     # ------------------------------------------------------------------ execution
     def _execute(self, notebook: Notebook, workdir: Path) -> LiveRun:
@@ -349,17 +334,15 @@ class Driver:
     def _run_cells(self, kernel: Kernel, cells: list[_CellState], progress: _Progress) -> None:
         deferred: dict[str, list[_CellState]] = {}
         later_defs = _later_definitions(cells)
-        send_ahead = getattr(kernel, "send_ahead", None)
         for pos, state in enumerate(cells):
             if state.index in progress.skip:
                 continue
             if state.record is not None:  # replaying after a restart
                 self._exec(kernel, state, record=False)
                 continue
-            if send_ahead is not None:
-                ahead = _ahead_of(cells, pos, progress, set(deferred))
-                if ahead:
-                    send_ahead(*(analysis.strip_installs(c.source)[0] for c in ahead))
+            ahead = _ahead_of(cells, pos, progress, set(deferred))
+            if ahead:
+                kernel.send_ahead(*(analysis.strip_installs(c.source)[0] for c in ahead))
             self._exec(kernel, state, record=True)
             missing = _missing_name(state.record)
             if missing is not None and missing in later_defs.get(pos, set()):

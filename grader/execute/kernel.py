@@ -7,10 +7,13 @@ engine, so engines differ only in how they start a process and move code and out
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    from ..model import Execution
 
 REPLY_MIME = "application/vnd.grader.reply+json"
 MiB = 1024 * 1024
@@ -70,7 +73,12 @@ class KernelOptions:
 
 
 class Kernel(Protocol):
-    """One live process that runs code with IPython semantics."""
+    """One live process that runs code with IPython semantics.
+
+    ``execute`` and ``close`` are what every engine implements; ``send_ahead`` is an
+    optional capability with a default that does nothing (engines subclass this protocol
+    to inherit it), so the driver calls it on any kernel instead of probing for it.
+    """
 
     def execute(self, code: str, timeout: float) -> RawResult:
         """Run ``code``; interrupt it after ``timeout`` s. Raise KernelDied if the process
@@ -83,8 +91,45 @@ class Kernel(Protocol):
         engine: the process's exit and its sandbox's clean-up before reuse)."""
         ...
 
+    def send_ahead(self, *codes: str) -> None:
+        """Let the kernel run ``codes``, the driver's next cells, each as soon as the
+        request before it ends cleanly, without waiting for the grader; the next
+        ``execute`` calls with these codes take their results. By default nothing is sent
+        ahead: each ``execute`` runs its code then."""
+        return None
+
 
 class KernelFactory(Protocol):
+    """Starts kernels. ``prepare`` and ``close`` are optional capabilities with defaults
+    that do nothing (engines subclass this protocol to inherit them)."""
+
     name: str
 
     def start(self, options: KernelOptions) -> Kernel: ...
+
+    def prepare(self, options: KernelOptions, count: int = 1) -> None:
+        """Start in the background what ``count`` concurrent kernels with ``options`` will
+        need (the warm engine's fork servers). By default there is nothing to prepare."""
+        return None
+
+    def close(self) -> None:
+        """Stop what the factory keeps between kernels. By default it keeps nothing."""
+        return None
+
+
+class Run(Protocol):
+    """What checks see of an executed submission: its record and a probe channel.
+    ``probe_many`` is a capability with a default (one ``probe`` after another); a run that
+    can send several requests in one round trip (the driver's :class:`LiveRun`) overrides
+    it. Runs subclass this protocol to inherit the default."""
+
+    execution: Execution
+
+    @property
+    def alive(self) -> bool: ...
+
+    def probe(self, request: dict[str, Any]) -> dict[str, Any]: ...
+
+    def probe_many(self, requests: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The replies to ``requests``, in order."""
+        return [self.probe(request) for request in requests]

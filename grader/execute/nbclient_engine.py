@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from . import sandbox
-from .kernel import REPLY_MIME, KernelDied, KernelOptions, RawResult
+from .kernel import REPLY_MIME, Kernel, KernelDied, KernelFactory, KernelOptions, RawResult
 from .watchdog import Watchdog, kill_group
 
 KERNEL_NAME = "grader-python"
@@ -81,8 +81,8 @@ def kernel_environment(options: KernelOptions, python: str = sys.executable) -> 
 
 
 def kernel_argv(python: str = sys.executable) -> list[str]:
-    """The kernel command before sandboxing: the rlimit launcher, then ipykernel, both run by
-    ``python`` (the grader's own interpreter, or a course environment's)."""
+    """The kernel command before sandboxing: the rlimit launcher, then ipykernel, both run
+    by ``python`` (the one place where this engine chooses the kernel's interpreter)."""
     return [
         python,
         str(LAUNCHER),
@@ -115,7 +115,7 @@ def _python_prefixes(python: str) -> tuple[Path, ...]:
     return sandbox.kernel_python_prefixes(python)
 
 
-class NbclientKernel:
+class NbclientKernel(Kernel):
     """One Jupyter kernel process."""
 
     def __init__(self, options: KernelOptions, python: str = sys.executable) -> None:
@@ -203,9 +203,7 @@ class NbclientKernel:
         seconds = time.perf_counter() - start
         self._check_watchdog()
         self._nb.cells[-1] = nbformat.v4.new_code_cell("")  # keep memory flat
-        result = _raw_result(
-            cell.get("outputs", []), seconds, self._options.limits.max_output_bytes
-        )
+        result = raw_result(cell.get("outputs", []), seconds, self._options.limits.max_output_bytes)
         if seconds >= self._client.timeout:  # interrupted (or not even started) in time
             error = result.error or ("Timeout", "the cell was interrupted after its time limit")
             result = dataclasses.replace(result, timed_out=True, error=error)
@@ -230,7 +228,7 @@ class NbclientKernel:
         shutil.rmtree(self._runtime, ignore_errors=True)
 
 
-def _raw_result(outputs: list[Mapping[str, Any]], seconds: float, cap: int) -> RawResult:
+def raw_result(outputs: list[Mapping[str, Any]], seconds: float, cap: int) -> RawResult:
     text: list[str] = []
     stderr: list[str] = []
     replies: list[Mapping[str, Any]] = []
@@ -263,7 +261,7 @@ def _raw_result(outputs: list[Mapping[str, Any]], seconds: float, cap: int) -> R
     )
 
 
-class NbclientFactory:
+class NbclientFactory(KernelFactory):
     """Kernels run by ``python`` (default: the grader's own interpreter); its environment
     needs ipykernel."""
 

@@ -9,7 +9,7 @@ raises :class:`~grader.errors.ProbeError`, which checks turn into "could not be 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +18,7 @@ from typing import Any
 from ..errors import ProbeError
 from ..model import CellError, CellRun, Execution, Notebook
 from ..values import decode, encode_value
+from .kernel import Run
 
 Recording = dict[str, Any]
 
@@ -81,7 +82,7 @@ def _key(request: Mapping[str, Any]) -> str:
 
 
 @dataclass
-class ReplayRun:
+class ReplayRun(Run):
     execution: Execution
     replies: Mapping[str, dict[str, Any]]
     live: bool = True
@@ -141,6 +142,10 @@ class _RecordingRun:
         reply: dict[str, Any] = self.inner.probe(request)
         self.probes[_key(request)] = reply
         return reply
+
+    def probe_many(self, requests: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """One request at a time, each recorded under its own key (a replay has no batch)."""
+        return [self.probe(request) for request in requests]
 
 
 class RecordingExecutor:

@@ -10,23 +10,11 @@ import time
 from collections.abc import Callable
 from typing import Literal
 
+from .procs import children
+
+__all__ = ["Watchdog", "children", "kill_group", "tree_pss", "tree_rss"]
+
 Reason = Literal["timeout", "memory"]
-
-
-def children(pid: int) -> list[int]:
-    """The direct children of ``pid`` (of all its threads), from /proc."""
-    found: list[int] = []
-    try:
-        tasks = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return found
-    for tid in tasks:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/children") as fh:
-                found.extend(int(c) for c in fh.read().split())
-        except (OSError, ValueError):
-            continue
-    return found
 
 
 def _rss(pid: int) -> int:

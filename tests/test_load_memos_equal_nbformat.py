@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import ROOT
 from nbformat import validator
 
 from grader import load
 
-ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted(
     p
     for p in [*ROOT.glob("reference/*.ipynb"), *ROOT.glob("tests/corpus/*.ipynb")]
