@@ -27,7 +27,7 @@ from .i18n import LANGUAGES, N_, locale_dirs, translator
 from .model import EDITIONS, SubmissionResult
 from .pipeline import Options
 from .report import REPORTERS, ReportOptions, render
-from .rubric import default_rubrics_dir
+from .rubric import rubric_path
 
 SUFFIXES = (".ipynb", ".py", ".md", ".txt")
 SUBCOMMANDS = ("validate", "assign", "override", "pack", "review")
@@ -180,22 +180,6 @@ def collect(paths: Sequence[str]) -> list[str]:
         else:
             out.append(p)
     return out
-
-
-def rubric_path(arg: str | None) -> str:
-    if arg:
-        return arg
-    d = default_rubrics_dir()
-    files = sorted([*d.glob("*.yaml"), *d.glob("*.yml")])
-    if not files:
-        raise GraderError(
-            f"no rubric found in {d}; give one with --rubric (or a public pack with --pack)"
-        )
-    if len(files) > 1:
-        raise GraderError(
-            f"several rubrics in {d} ({', '.join(f.name for f in files)}); choose one with --rubric"
-        )
-    return str(files[0])
 
 
 def grading_source(args: argparse.Namespace, files: Sequence[str], rubric: str | None) -> str:

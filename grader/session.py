@@ -91,9 +91,7 @@ class GradingSession:
     def _executor(self, key: ConfigKey) -> DriverExecutor:
         run = self._executors.get(key)
         if run is None:
-            factory = (
-                self._factory(key.engine, key.python) if key.engine in self._engines else None
-            )
+            factory = self._factory(key.engine, key.python) if key.engine in self._engines else None
             run = executor(
                 key.engine,
                 key.limits,

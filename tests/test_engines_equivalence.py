@@ -28,7 +28,7 @@ from conftest import CORPUS, ROOT, RUBRIC, SHARED
 
 from grader.model import SubmissionResult
 
-_NOT_SUBMISSIONS = {"expected.yaml", "README.md"}
+_NOT_SUBMISSIONS = {"expected.yaml", "expected-zh.yaml", "README.md"}
 _NUMBER = re.compile(r"-?\d+(\.\d+)?(e-?\d+)?")
 
 pytestmark = [pytest.mark.slow, pytest.mark.kernel]

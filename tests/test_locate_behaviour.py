@@ -39,6 +39,9 @@ class _Run:
     def probe(self, request: dict[str, Any]) -> dict[str, Any]:
         return self._fake.probe(request)
 
+    def probe_many(self, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [self._fake.probe(r) for r in requests]
+
 
 class _Executor:
     """Serves one hand-made execution record and answers the probe with plain functions."""

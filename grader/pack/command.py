@@ -11,8 +11,7 @@ from ..errors import GraderError
 
 
 def main(argv: Sequence[str]) -> int:
-    from ..cli import rubric_path
-    from ..rubric import load_rubric
+    from ..rubric import load_rubric, rubric_path
     from .store import PACK_DIR, write_pack
 
     p = argparse.ArgumentParser(

@@ -20,7 +20,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from ..errors import ReferenceError_, RubricError
+from ..errors import GraderError, ReferenceError_, RubricError
 from ..model import EDITIONS
 from .plugins import CheckTypeHooks, registered
 from .schema import RUBRIC
@@ -287,6 +287,24 @@ def default_rubrics_dir() -> Path:
     if here.is_dir():
         return here
     return Path(__file__).resolve().parents[2] / "rubrics"
+
+
+def rubric_path(arg: str | None) -> str:
+    """The rubric to grade with: ``arg`` (``--rubric``), else the one YAML file of
+    :func:`default_rubrics_dir` (a one-line error when there is none, or several)."""
+    if arg:
+        return arg
+    d = default_rubrics_dir()
+    files = sorted([*d.glob("*.yaml"), *d.glob("*.yml")])
+    if not files:
+        raise GraderError(
+            f"no rubric found in {d}; give one with --rubric (or a public pack with --pack)"
+        )
+    if len(files) > 1:
+        raise GraderError(
+            f"several rubrics in {d} ({', '.join(f.name for f in files)}); choose one with --rubric"
+        )
+    return str(files[0])
 
 
 def load_all(directory: str | Path | None = None) -> list[Rubric]:
