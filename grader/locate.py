@@ -52,7 +52,13 @@ _HEADING_COMMENT = re.compile(
     re.IGNORECASE,
 )
 _SUB_LABEL = re.compile(
-    r"^\s*(?:#+\s*)?(?:[-*]\s+)?(?:\*\*)?\s*(?:part\s*)?\(?([a-d])\)(?:\*\*)?[.:]?(?:\s|$)",
+    r"^\s*(?:#+\s*)?(?:[-*]\s+)?(?:\*\*)?\s*(?:part\s*)?(?:\(([a-d])\)|([a-d])[).])(?:\*\*)?"
+    r"[.:]?(?:\s|$)",
+    re.IGNORECASE,
+)
+_LABEL_LINE = re.compile(
+    r"^\s*(?:[-*]\s+)?(?:\*\*)?\s*(?:(?:exercises?|ex\.?|q(?:uestion)?\.?|problem|task|练习|习题)"
+    r"\s*\d|\d{1,2}\.\d{1,2}\b|第\s*\d+\s*题|[(（]\s*\d\s*[)）])",
     re.IGNORECASE,
 )
 _LABEL_TAIL = re.compile(r"^[\s*_.:)\]\-–—>=]+")
@@ -210,7 +216,7 @@ class _Matcher:
         if m is None or current is None or current.exercise not in self.number_of:
             return None
         major, _, minor = self.number_of[current.exercise].partition(".")
-        sub = ord(m.group(1).lower()) - ord("a") + 1
+        sub = ord((m.group(1) or m.group(2)).lower()) - ord("a") + 1
         if minor and (not minor.isdigit() or sub != int(minor) + 1):
             return None  # under 2.3, "(b) a Gaussian" is a list of the answer, not 2.2
         num = f"{major}.{sub}"
@@ -323,10 +329,11 @@ def _scan_markdown(
         # A cell's first line counts as a title only when it reads like one (short, or a
         # question); a long first sentence of an answer is the answer.
         norm = _nfkc(line)
-        question = norm.rstrip().endswith("?")
+        question = norm.rstrip().rstrip("*_").rstrip().endswith("?")  # "**Question?**" too
         titled = first and (_words_in(norm) <= 12 or question)
-        numbered = titled or heading is not None
-        structural = numbered or bool(_LIST.match(norm)) or question
+        # "**Ex 1.1** ...", "2.4: ...", "（2）...": a label that cannot be an answer's own words
+        numbered = titled or heading is not None or bool(_LABEL_LINE.match(norm))
+        structural = numbered or bool(_LIST.match(norm) or _SUB_LABEL.match(norm)) or question
         first = False
         row = _table_row(line)
         if row is not None:  # | question (or its number) | answer |: a row is a line of its own
@@ -434,9 +441,9 @@ def _scan_code(
             and n >= lead
             and blank
             and line.startswith("#")
-            and _HEADING_COMMENT.match(m.group(1))
+            and _HEADING_COMMENT.match(_undecorated(m.group(1)))
         ):
-            hit = matcher.match(m.group(1), True, True)
+            hit = matcher.match(_undecorated(m.group(1)), True, True)
             if hit is not None and (current is None or hit[0] != current.exercise):
                 current = _Section(hit[0], hit[1], 7, cells=[index], opener=index)
                 sections.append(current)
@@ -461,6 +468,11 @@ def string_blocks(source: str) -> list[str]:
         blocks[-1].append(lines[n])
         last = n
     return ["\n".join(b) for b in blocks]
+
+
+def _undecorated(comment: str) -> str:
+    """A comment without the rule students draw around headings: "-- 1.1 apply K --"."""
+    return comment.strip().strip("-=*~_#").strip()
 
 
 def _string_lines(source: str) -> set[int]:

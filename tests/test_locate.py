@@ -216,3 +216,38 @@ def test_the_answer_on_a_labelled_line_is_kept(rubric: Rubric) -> None:
     assert a["derivative-kernel-size"].prose == "d+1"
     assert a["autograd-error"].prose == "No error at all."
     assert a["diagonal-transpose-kernel"].prose == ""  # a heading's title is not an answer
+
+
+def test_a_long_line_that_starts_with_a_label_opens_its_answer(rubric: Rubric) -> None:
+    notebook = nb(
+        md("## Exercise 1"),
+        md(
+            "Some words first.\n**Ex 1.1** applying K = [1, -1] gives +1 on the diagonal and -1 "
+            "just below it, so it is certainly not a zero matrix at all in my run"
+        ),
+        md("2.4: the minimum size is d + 1, because the d-th difference uses d + 1 samples"),
+    )
+    a = locate(notebook, rubric, "d2l-1.0")
+    assert "not a zero matrix" in a["diagonal-apply-kernel"].prose
+    assert "d + 1" in a["derivative-kernel-size"].prose
+
+
+def test_a_bold_question_is_a_question(rubric: Rubric) -> None:
+    notebook = nb(
+        md(
+            "Intro.\n\n**3. When you try to automatically find the gradient for the Conv2D "
+            "class we created, what kind of error message do you see?**\n\nNo error at all."
+        )
+    )
+    a = locate(notebook, rubric, "d2l-1.0")
+    assert a["autograd-error"].prose == "No error at all."
+
+
+def test_decorated_comment_headings_split_a_script(rubric: Rubric) -> None:
+    script = (
+        "X = torch.eye(6)\n\n# -- 1.1 apply K --\n# +1 and -1, not zero\nprint(corr2d(X, K))\n\n"
+        "# ---- Exercise 2.4 ----\n# d + 1 taps\n"
+    )
+    a = locate(nb(code(script)), rubric, "d2l-1.0")
+    assert "not zero" in a["diagonal-apply-kernel"].prose
+    assert "d + 1 taps" in a["derivative-kernel-size"].prose
