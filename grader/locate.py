@@ -441,7 +441,7 @@ def _scan_code(
             and n >= lead
             and blank
             and line.startswith("#")
-            and _HEADING_COMMENT.match(_undecorated(m.group(1)))
+            and (_HEADING_COMMENT.match(_undecorated(m.group(1))) or _RULED.match(m.group(1)))
         ):
             hit = matcher.match(_undecorated(m.group(1)), True, True)
             if hit is not None and (current is None or hit[0] != current.exercise):
@@ -468,6 +468,10 @@ def string_blocks(source: str) -> list[str]:
         blocks[-1].append(lines[n])
         last = n
     return ["\n".join(b) for b in blocks]
+
+
+# "# ------ learning a kernel": a comment drawn as a rule is a heading, even without a number
+_RULED = re.compile(r"^\s*[-=*~#]{3,}\s*\S")
 
 
 def _undecorated(comment: str) -> str:

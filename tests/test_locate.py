@@ -251,3 +251,14 @@ def test_decorated_comment_headings_split_a_script(rubric: Rubric) -> None:
     a = locate(nb(code(script)), rubric, "d2l-1.0")
     assert "not zero" in a["diagonal-apply-kernel"].prose
     assert "d + 1 taps" in a["derivative-kernel-size"].prose
+
+
+def test_a_comment_drawn_as_a_rule_is_a_heading_in_a_script(rubric: Rubric) -> None:
+    script = (
+        "X = torch.eye(6)\n\n# ------------------------------- learning a kernel\n"
+        "net = nn.Conv2d(1, 1, (1, 2))\n\n# ------------------------------- Exercise 2.4\n"
+        "# d + 1 taps\n"
+    )
+    a = locate(nb(code(script)), rubric, "d2l-1.0")
+    assert a["learn-kernel"].code_cells == (0,)
+    assert "d + 1 taps" in a["derivative-kernel-size"].prose

@@ -75,8 +75,9 @@ class PropertyCheck:
         best: tuple[Candidate, float, str, tuple[str, ...]] | None = None
         if scored:
             named = [s for s in scored if s[0].name in names]
-            if named:  # the student's own name for it: judge their latest definition
-                best = max(named, key=lambda s: s[0].cell)
+            if named:  # the student's own name for it: judge their latest definition (the
+                # better one where a cell defines two: X and X_diag)
+                best = max(named, key=lambda s: (s[0].cell, s[1]))
             else:  # the one the predicate likes best; an assigned value before a displayed
                 # one (K applied to a diagonal image displays another diagonal image)
                 best = max(scored, key=lambda s: (s[1], s[0].origin == "binding", s[0].cell))
