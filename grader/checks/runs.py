@@ -11,6 +11,7 @@ web page, which cannot run).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from .. import analysis
@@ -22,28 +23,26 @@ from .base import schema
 from .context import CheckContext
 
 
-def _indentation_lost(ctx: CheckContext) -> list[int]:
-    """1-based numbers of cells that failed to parse because their indentation is gone."""
+def _unparsed(ctx: CheckContext, cause: Callable[[str], bool]) -> list[int]:
+    """1-based numbers of cells that failed to parse for ``cause`` (a test of the source)."""
     sources = {c.index: c.source for c in ctx.notebook.cells}
     return [
         r.index + 1
         for r in ctx.execution.cells
         if r.error is not None
         and r.error.ename in ("IndentationError", "SyntaxError")
-        and analysis.indentation_lost(sources.get(r.index, ""))
+        and cause(sources.get(r.index, ""))
     ]
+
+
+def _indentation_lost(ctx: CheckContext) -> list[int]:
+    """Cells that failed to parse because their indentation is gone."""
+    return _unparsed(ctx, analysis.indentation_lost)
 
 
 def _typographic(ctx: CheckContext) -> list[int]:
-    """1-based numbers of cells that failed to parse because of typographic quotes."""
-    sources = {c.index: c.source for c in ctx.notebook.cells}
-    return [
-        r.index + 1
-        for r in ctx.execution.cells
-        if r.error is not None
-        and r.error.ename == "SyntaxError"
-        and analysis.typographic_quotes(sources.get(r.index, ""))
-    ]
+    """Cells that failed to parse because of typographic quotes."""
+    return _unparsed(ctx, analysis.typographic_quotes)
 
 
 def _relied_on_added_imports(ctx: CheckContext) -> set[int]:

@@ -183,13 +183,13 @@ def create_app(book: Gradebook, reviewer: str, token: str) -> Starlette:
         anchor = f"#{back}" if _ANCHOR.fullmatch(back) else ""
         return RedirectResponse(f"/question?ex={quote(ex, safe='')}{anchor}", status_code=303)
 
-    async def add_comment(request: Request) -> Response:
-        form = await _checked_form(request, config)
-        ex = str(form.get("ex", ""))
+    async def _comment(ex: str, form: Any, method: Any, first: object) -> Response:
+        """Add or edit a reusable comment of exercise ``ex`` with ``method`` (``first``: the
+        exercise or the comment's id), then back to the question's comments."""
         try:
             await run_in_threadpool(
-                book.add_comment,
-                ex,
+                method,
+                first,
                 str(form.get("text", "")).strip(),
                 _float(form.get("adjustment"), signed=True),
                 reviewer,
@@ -198,23 +198,17 @@ def create_app(book: Gradebook, reviewer: str, token: str) -> Starlette:
             return _bad(str(exc))
         return RedirectResponse(f"/question?ex={quote(ex, safe='')}#comments", status_code=303)
 
-    async def edit_comment(request: Request) -> Response:
+    async def add_comment(request: Request) -> Response:
         form = await _checked_form(request, config)
         ex = str(form.get("ex", ""))
+        return await _comment(ex, form, book.add_comment, ex)
+
+    async def edit_comment(request: Request) -> Response:
+        form = await _checked_form(request, config)
         key = _int(form.get("id"))
         if key is None:
             return _bad("which comment?")
-        try:
-            await run_in_threadpool(
-                book.edit_comment,
-                key,
-                str(form.get("text", "")).strip(),
-                _float(form.get("adjustment"), signed=True),
-                reviewer,
-            )
-        except GradebookError as exc:
-            return _bad(str(exc))
-        return RedirectResponse(f"/question?ex={quote(ex, safe='')}#comments", status_code=303)
+        return await _comment(str(form.get("ex", "")), form, book.edit_comment, key)
 
     async def report_index(request: Request) -> Response:
         text = await run_in_threadpool(_report_index, book)
