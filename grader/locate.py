@@ -330,6 +330,7 @@ def _scan_markdown(
         # question); a long first sentence of an answer is the answer.
         norm = _nfkc(line)
         question = norm.rstrip().rstrip("*_").rstrip().endswith("?")  # "**Question?**" too
+        first_line = first
         titled = first and (_words_in(norm) <= 12 or question)
         # "**Ex 1.1** ...", "2.4: ...", "（2）...": a label that cannot be an answer's own words
         numbered = titled or heading is not None or bool(_LABEL_LINE.match(norm))
@@ -352,6 +353,9 @@ def _scan_markdown(
             kept.append(line)
             continue
         hit = matcher.match(line, structural, numbered)
+        lead = _lead_in(line) if hit is None and (first_line or _LIST.match(norm)) else None
+        if lead is not None:  # "Transpose K: it detects horizontal edges."
+            hit = matcher.match(lead, True, False)
         if hit is None and structural:
             hit = matcher.sub(line, current)
         if hit is None and numbered:
@@ -390,8 +394,27 @@ def _answer_on_label_line(line: str, via: str, heading: bool) -> str:
         m = _NUMBER.match(line) or _SUB_LABEL.match(line)
         rest = line[m.end() :] if m else ""
     else:
-        rest = line.rsplit("?", 1)[1] if "?" in line else ""
+        norm = _nfkc(line)
+        lead = _LEAD.match(norm)
+        if "?" in norm:
+            rest = norm.rsplit("?", 1)[1]
+        elif lead is not None:  # "Transpose K: ...", "二阶导数：[1, -2, 1]"
+            rest = norm[lead.end() :]
+        else:
+            rest = ""
     return _LABEL_TAIL.sub("", rest).strip()
+
+
+# A short lead-in before a colon: "Transpose K:", "K.T:", "a. 二阶导数：" (NFKC-folded)
+_LEAD = re.compile(r"^\s*(?:[-*]\s+)?(?:\*\*)?([^:?]{1,24}?)(?:\*\*)?\s*:\s*")
+
+
+def _lead_in(line: str) -> str | None:
+    """The lead-in of a line shaped "<a few words>: <answer>", or None."""
+    m = _LEAD.match(_nfkc(line))
+    if m is None or _words_in(m.group(1)) > 3:
+        return None
+    return m.group(1)
 
 
 _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?\s*$")

@@ -262,3 +262,15 @@ def test_a_comment_drawn_as_a_rule_is_a_heading_in_a_script(rubric: Rubric) -> N
     a = locate(nb(code(script)), rubric, "d2l-1.0")
     assert a["learn-kernel"].code_cells == (0,)
     assert "d + 1 taps" in a["derivative-kernel-size"].prose
+
+
+def test_a_short_lead_in_before_a_colon_names_the_question(rubric: Rubric) -> None:
+    notebook = nb(
+        md("Transpose X: the same output, X is symmetric."),
+        md("K.T: it detects the horizontal edges, so the diagonal is still found."),
+        md("Note: this line is just a note."),
+    )
+    a = locate(notebook, rubric, "d2l-1.0")
+    assert a["diagonal-transpose-input"].prose.startswith("the same output")
+    assert a["diagonal-transpose-kernel"].prose.startswith("it detects the horizontal edges")
+    assert "just a note" in a["diagonal-transpose-kernel"].prose  # a lead-in naming nothing

@@ -80,7 +80,17 @@ class PropertyCheck:
                 best = max(named, key=lambda s: (s[0].cell, s[1]))
             else:  # the one the predicate likes best; an assigned value before a displayed
                 # one (K applied to a diagonal image displays another diagonal image)
-                best = max(scored, key=lambda s: (s[1], s[0].origin == "binding", s[0].cell))
+                # (a learned kernel from the cell that trains, not the section's given K)
+                shows = ctx.attribution.shows
+                best = max(
+                    scored,
+                    key=lambda s: (
+                        s[1],
+                        shows(s[0].cell, evidence),
+                        s[0].origin == "binding",
+                        s[0].cell,
+                    ),
+                )
         found = None
         if best is None or best[1] < 1.0:
             found = self._elsewhere(spec, ctx, sources, min_size)
