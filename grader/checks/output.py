@@ -87,6 +87,14 @@ class OutputCheck:
         what = spec.options.get("what", "result")
         evidence = spec.options.get("evidence")
         shown = [c for c in ctx.candidates(None, evidence) if c.origin in ("result", "printed")]
+        avoid = spec.options.get("avoid")
+        if avoid:  # a cell held only by position that does another question's work is not ours
+            rx, weak = re.compile(avoid, re.IGNORECASE), set(ctx.answer().weak)
+            shown = [
+                c
+                for c in shown
+                if c.cell not in weak or not rx.search(ctx.notebook.cells[c.cell].source)
+            ]
         choices = [self._inputs(ctx, inp) for inp in spec.options["inputs"]]
         if all(choices):
             own = self._own_function(spec, ctx)
@@ -99,7 +107,6 @@ class OutputCheck:
                 for c in ctx.elsewhere(evidence=spec.options.get("evidence"), latest=False)
                 if c.origin in ("result", "printed")
             ]
-            avoid = spec.options.get("avoid")
             if avoid:  # cells that do what another question asks are that question's
                 rx = re.compile(avoid, re.IGNORECASE)
                 elsewhere = [
@@ -112,8 +119,9 @@ class OutputCheck:
                 for inp, ch in zip(spec.options["inputs"], choices, strict=True)
             ]
             hit = self._match(spec, ctx, elsewhere, canon, None, [])
-            if hit is not None and shown:  # the answer's own outputs disagree: best for the
-                # student, and the instructor looks
+            firm = [c for c in shown if c.cell not in set(ctx.answer().weak)]
+            if hit is not None and firm:  # the answer's own outputs (under its heading)
+                # disagree: best for the student, and the instructor looks
                 note = N_(
                     "The outputs in this exercise's own cells differ from it; your instructor "
                     "will check which one is your answer."
