@@ -34,15 +34,13 @@ Schema (version :data:`SCHEMA_VERSION`, kept in ``meta``)::
 
 Review (``grade review``) adds ``comments`` (id, exercise_id, text, adjustment, author,
 created_at, updated_by, updated_at: reusable, editable) and ``decisions`` (override_id, kind,
-comment_id, base_score, verdict): how each override was decided and on which grader's verdict.
-They are new tables, so a gradebook made before them gets them when opened (same version).
-Tables and row encoding live in :mod:`grader.gradebook_rows`.
+comment_id, base_score, verdict), new tables an older gradebook gets when opened (same
+version). Tables and row encoding live in :mod:`grader.gradebook_rows`.
 
 ``submissions.seconds`` is NULL exactly when the result had no execution summary
 (``SubmissionResult.execution is None``); ``cell_errors`` and ``notes`` hold the rest of the
-:class:`~grader.model.ExecutionSummary` (``notes`` is ``{"notes": [...], "environment":
-[...]}`` when the summary names an environment gap, a plain list otherwise). ``position``
-columns keep tuple order.
+:class:`~grader.model.ExecutionSummary` (``notes``: ``{"notes": [...], "environment": [...]}``
+with an environment gap, else a plain list). ``position`` columns keep tuple order.
 
 Round trip: :meth:`Gradebook.record` then :meth:`Gradebook.lookup` gives back an object equal
 to the recorded one, except that

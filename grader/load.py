@@ -4,8 +4,7 @@ Supported formats (``Notebook.format``):
 
 - ``ipynb``: nbformat v4 JSON (any minor version); ``ipynb-v3``: nbformat v3 JSON, upgraded
   to v4 with nbformat's converter;
-- ``py:percent``, ``py:light`` (or another jupytext script format): Python scripts, read
-  with jupytext;
+- ``py:percent``, ``py:light`` (or another jupytext script format): scripts, via jupytext;
 - ``md``: jupytext Markdown, or plain Markdown with ```python fenced code blocks;
 - ``transcript``: a notebook pasted as text, with ``In [N]:`` markers before each code
   cell and the outputs pasted inline after the code.
@@ -59,9 +58,7 @@ MAX_BYTES = 20 * 1024 * 1024  # larger submissions are refused
 STORED_TEXT_LIMIT = 20_000  # characters of stored output text kept per cell
 
 _CELL_KINDS: tuple[CellKind, ...] = ("code", "markdown", "raw")
-# The tag of the grader's own feedback cells in an annotated copy (read as raw cells that hold
-# no answer; a student's own raw cells are read as text).
-FEEDBACK_TAG = "grader-feedback"
+FEEDBACK_TAG = "grader-feedback"  # the grader's own feedback cells (raw, no answer in them)
 _MAGIC_BYTES = (
     (b"%PDF", "a PDF document"),
     (b"PK\x03\x04", "a zip archive (or a .docx/.xlsx document)"),
@@ -480,8 +477,7 @@ def _cell_from_dict(raw: Mapping[str, Any], index: int = 0) -> Cell:
     tags = _tags(metadata.get("tags"))
     outputs = raw.get("outputs")
     if _is_feedback(metadata):  # the grader's own feedback in an annotated copy: not an answer
-        source = _text(raw.get("source"))
-        return Cell(index=index, kind="raw", source=source, tags=(*tags, FEEDBACK_TAG))
+        return Cell(index, "raw", _text(raw.get("source")), tags=(*tags, FEEDBACK_TAG))
     return Cell(
         index=index,
         kind=kind if kind in _CELL_KINDS else "raw",
