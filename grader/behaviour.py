@@ -32,7 +32,7 @@ is a new :class:`~grader.locate.Answer`.
 from __future__ import annotations
 
 import re
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from . import analysis
@@ -174,12 +174,3 @@ def _families(rubric: Rubric) -> dict[str, set[str]]:
 def _comments(source: str) -> str:
     lines = (ln.strip() for ln in source.splitlines())
     return "\n".join(ln.lstrip("#").strip() for ln in lines if ln.startswith("#"))
-
-
-def latest_definer(notebook: Notebook, name: str, cells: Iterable[int]) -> int | None:
-    """The last of ``cells`` whose source defines ``name``."""
-    found = None
-    for i in cells:
-        if name in analysis.facts(notebook.cells[i].source).defines:
-            found = i if found is None else max(found, i)
-    return found
