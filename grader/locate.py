@@ -343,7 +343,11 @@ def _scan_markdown(
             if hit is not None and hit[1] == "number" and not _HEADING_COMMENT.match(label):
                 hit = None
             if hit is not None and hit[1] == "number" and label.strip().isdigit():
-                hit = None  # "| 3 | [-1, 3, -3, 1] |": a value column, not question 3
+                # "| 3 | autograd | no error |" names question 3 by its words; in
+                # "| 3 | [-1, 3, -3, 1] |" the 3 is a value column
+                words = rest.split(" | ", 1)[0]
+                if not re.search(r"[^\W\d_]{3}", words):
+                    hit = None
             if hit is not None:
                 _flush(current, index, kept)
                 kept = [rest] if rest else []

@@ -274,3 +274,16 @@ def test_a_short_lead_in_before_a_colon_names_the_question(rubric: Rubric) -> No
     assert a["diagonal-transpose-input"].prose.startswith("the same output")
     assert a["diagonal-transpose-kernel"].prose.startswith("it detects the horizontal edges")
     assert "just a note" in a["diagonal-transpose-kernel"].prose  # a lead-in naming nothing
+
+
+def test_a_numbered_question_table_is_read_but_a_value_column_is_not(rubric: Rubric) -> None:
+    notebook = nb(
+        md(
+            "| # | question | answer |\n|---|---|---|\n"
+            "| 3 | autograd | no error, backward works |\n| 1.1 | apply K | not a zero matrix |"
+        ),
+        md("### 2.4 size\n| order | kernel |\n|---|---|\n| 3 | [-1, 3, -3, 1] |"),
+    )
+    a = locate(notebook, rubric, "d2l-1.0")
+    assert "no error" in a["autograd-error"].prose
+    assert "[-1, 3, -3, 1]" in a["derivative-kernel-size"].prose
