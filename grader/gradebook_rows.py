@@ -255,22 +255,26 @@ def _notes_json(ex: ExecutionSummary) -> str:
     return json.dumps({"notes": notes, "environment": environment}, ensure_ascii=True)
 
 
-def _decode_environment(text: object, what: str) -> tuple[str, ...]:
-    """The environment gap kept in the ``notes`` column (valid JSON: see _decode_strings)."""
-    data = json.loads(str(text))
-    found = data.get("environment", []) if isinstance(data, dict) else []
-    if not isinstance(found, list) or not all(isinstance(s, str) for s in found):
-        raise GradebookError(f"{what}: expected a JSON list of environment modules")
-    return tuple(found)
-
-
 def _decode_strings(text: object, what: str) -> tuple[str, ...]:
+    return _strings(_json(text, what), what)
+
+
+def _decode_notes(text: object, what: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(notes, environment gap) from the ``notes`` column (see _notes_json), parsed once."""
+    data = _json(text, what)
+    if isinstance(data, dict):  # notes with an environment gap
+        return _strings(data.get("notes"), what), _strings(data.get("environment"), what)
+    return _strings(data, what), ()
+
+
+def _json(text: object, what: str) -> object:
     try:
-        data = json.loads(str(text))
+        return json.loads(str(text))
     except ValueError as e:
         raise GradebookError(f"{what}: not JSON ({e})") from None
-    if isinstance(data, dict):  # notes with an environment gap (_notes_json)
-        data = data.get("notes")
+
+
+def _strings(data: object, what: str) -> tuple[str, ...]:
     if not isinstance(data, list) or not all(isinstance(s, str) for s in data):
         raise GradebookError(f"{what}: expected a JSON list of strings")
     return tuple(data)
@@ -435,12 +439,13 @@ def _decode(
     )
     execution = None
     if r.seconds is not None:
+        notes, environment = _decode_notes(r.notes or "[]", f"{where}, notes")
         execution = ExecutionSummary(
             seconds=float(r.seconds),
             errors=_decode_cell_errors(r.cell_errors or "[]", f"{where}, cell errors"),
             killed=None if r.killed is None else _pick(r.killed, _KILLED, f"{where}, killed"),
-            notes=_decode_strings(r.notes or "[]", f"{where}, notes"),
-            environment=_decode_environment(r.notes or "[]", f"{where}, notes"),
+            notes=notes,
+            environment=environment,
         )
     edition: Edition | None = None
     if r.edition is not None:
