@@ -25,6 +25,7 @@ from . import analysis
 from .load import FEEDBACK_TAG
 from .model import EDITIONS, Edition, Notebook
 from .rubric import ExerciseSpec, Rubric
+from .text.fold import fold, has_cjk, simplified
 
 _HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.*)$")
 # Lines are matched in NFKC form, so full-width digits and punctuation ("１．", "（1）", "？")
@@ -59,6 +60,11 @@ _SUB_LABEL = re.compile(
 _LABEL_LINE = re.compile(
     r"^\s*(?:[-*]\s+)?(?:\*\*)?\s*(?:(?:exercises?|ex\.?|q(?:uestion)?\.?|problem|task|练习|习题)"
     r"\s*\d|\d{1,2}\.\d{1,2}\b|第\s*\d+\s*题|[(（]\s*\d\s*[)）])",
+    re.IGNORECASE,
+)
+# A line the student marks as an answer is never a question, whatever words it uses
+_ANSWER_MARK = re.compile(
+    r"^\s*(?:[-*•]\s+)?(?:\*\*)?\s*(?:答案?|回答|解答|answer|ans\.?|a)\s*(?:\*\*)?\s*:",
     re.IGNORECASE,
 )
 _LABEL_TAIL = re.compile(r"^[\s*_.:)\]\-–—>=]+")
@@ -103,6 +109,8 @@ class _Section:
 def detect_edition(notebook: Notebook, rubric: Rubric) -> Edition | None:
     """The book edition whose signals (regexes in the rubric) occur most often."""
     text = "\n".join(c.source for c in notebook.cells)
+    if has_cjk(text):  # the signals are written in simplified characters: 圖像卷積 -> 图像卷积
+        text = fold(text)
     lowered = text.lower() if text.isascii() else None
     scores = {
         ed: sum(_count(p, text, lowered) for p in signals)
@@ -175,8 +183,9 @@ def _literal_prefix(pattern: str) -> str:
 
 
 def _nfkc(text: str) -> str:
-    """Full-width forms as ASCII: "（1）如果转置Ｘ？" -> "(1)如果转置X?"."""
-    return text if text.isascii() else unicodedata.normalize("NFKC", text)
+    """Full-width forms as ASCII, traditional characters as simplified ones:
+    "（1）如果轉置Ｘ？" -> "(1)如果转置X?"."""
+    return text if text.isascii() else simplified(unicodedata.normalize("NFKC", text))
 
 
 def _words_in(line: str) -> int:
@@ -334,7 +343,13 @@ def _scan_markdown(
         titled = first and (_words_in(norm) <= 12 or question)
         # "**Ex 1.1** ...", "2.4: ...", "（2）...": a label that cannot be an answer's own words
         numbered = titled or heading is not None or bool(_LABEL_LINE.match(norm))
-        structural = numbered or bool(_LIST.match(norm) or _SUB_LABEL.match(norm)) or question
+        # "Minimum kernel size for a derivative of order d (...):" over a table or a list
+        caption = norm.rstrip().rstrip("*_").rstrip().endswith(":") and _words_in(norm) <= 20
+        structural = (
+            numbered or bool(_LIST.match(norm) or _SUB_LABEL.match(norm)) or question or caption
+        )
+        if heading is None and _ANSWER_MARK.match(norm):  # "- 答：...", "Answer: ..."
+            structural = numbered = False
         first = False
         row = _table_row(line)
         if row is not None:  # | question (or its number) | answer |: a row is a line of its own
@@ -399,6 +414,9 @@ def _answer_on_label_line(line: str, via: str, heading: bool) -> str:
         rest = line[m.end() :] if m else ""
     else:
         norm = _nfkc(line)
+        label = _NUMBER.match(norm) if _LABEL_LINE.match(norm) else None
+        if label is not None:  # "**Ex 1.1** apply $K$: not a zero matrix"
+            norm = _LABEL_TAIL.sub("", norm[label.end() :])
         lead = _LEAD.match(norm)
         if "?" in norm:
             rest = norm.rsplit("?", 1)[1]
@@ -449,7 +467,7 @@ def _scan_code(
         if not m:
             break
         lead = n + 1
-        comment = m.group(1)
+        comment = _undecorated(m.group(1))  # "# ==== Exercise 1: ... ===="
         if not _LABELLED.match(comment):  # "# 2.3 blur", "# Exercise 4": not any comment
             continue
         hit = matcher.match(comment, True, True)
@@ -466,9 +484,14 @@ def _scan_code(
         if (
             m is not None
             and n >= lead
-            and blank
             and line.startswith("#")
-            and (_HEADING_COMMENT.match(_undecorated(m.group(1))) or _RULED.match(m.group(1)))
+            # after a blank line any heading-like comment; right under code only a numbered
+            # label ("print(...)" then "# 1.2 transpose X -> ...")
+            and (
+                (blank and _HEADING_COMMENT.match(_undecorated(m.group(1))))
+                or (blank and _RULED.match(m.group(1)))
+                or _NUMBERED_COMMENT.match(m.group(1))
+            )
         ):
             hit = matcher.match(_undecorated(m.group(1)), True, True)
             if hit is not None and (current is None or hit[0] != current.exercise):
@@ -497,6 +520,11 @@ def string_blocks(source: str) -> list[str]:
     return ["\n".join(b) for b in blocks]
 
 
+# "1.2 transpose X", "Exercise 3: autograd": a label even right under a line of code
+_NUMBERED_COMMENT = re.compile(
+    r"\s*(?:(?:exercises?|ex\.?|q(?:uestion)?\.?|problem|task)\s*\d|\d{1,2}\.\d{1,2}\s+[^\W\d])",
+    re.IGNORECASE,
+)
 # "# ------ learning a kernel": a comment drawn as a rule is a heading, even without a number
 _RULED = re.compile(r"^\s*[-=*~#]{3,}\s*\S")
 

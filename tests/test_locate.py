@@ -287,3 +287,75 @@ def test_a_numbered_question_table_is_read_but_a_value_column_is_not(rubric: Rub
     a = locate(notebook, rubric, "d2l-1.0")
     assert "no error" in a["autograd-error"].prose
     assert "[-1, 3, -3, 1]" in a["derivative-kernel-size"].prose
+
+
+def test_a_caption_ending_in_a_colon_names_the_table_under_it(rubric: Rubric) -> None:
+    notebook = nb(
+        md(
+            "## Written answers\n\n| # | question | answer |\n|---|---|---|\n"
+            "| 4 | matmul | im2col |\n\n"
+            "Minimum kernel size for a derivative of order d (finite differences):\n\n"
+            "| order | kernel | size |\n|---|---|---|\n| d-th | (-1)^(d-k) C(d, k) | d + 1 |"
+        ),
+        md("Some thoughts on the blur kernel:\n\nit averages."),
+    )
+    a = locate(notebook, rubric, "d2l-1.0")
+    assert "d + 1" in a["derivative-kernel-size"].prose
+    assert "d + 1" not in a["corr2d-as-matmul"].prose
+    assert "averages" in a["blur-kernel"].prose  # a caption naming another question
+
+
+def test_a_line_marked_as_an_answer_never_opens_another_question(rubric: Rubric) -> None:
+    notebook = nb(
+        md(
+            "1. 构建一个具有对角线边缘的图像`X`。\n   - 答：用 `torch.eye(8)`。\n"
+            "    1. 如果转置`X`会发生什么？\n"
+            "       - 答：对角线图像是对称的，转置以后还是它自己，结果一样。\n"
+            "    1. 如果转置`K`会发生什么？\n       - 答：检测水平边缘。"
+        ),
+    )
+    a = locate(notebook, rubric, "d2l-zh-2.0")
+    assert "还是它自己" in a["diagonal-transpose-input"].prose
+    assert "还是它自己" not in a["diagonal-edges"].prose
+    assert "水平边缘" in a["diagonal-transpose-kernel"].prose
+
+
+def test_traditional_characters_are_read_as_the_books_simplified_wording(rubric: Rubric) -> None:
+    notebook = nb(
+        md("# 圖像卷積 課後練習"),
+        md("## 互相關運算"),
+        code("def corr2d(X, K): ..."),
+        md("## 學習卷積核"),
+        code("conv2d = nn.Conv2d(1, 1, kernel_size=(1, 2), bias=False)"),
+        md("### 如果轉置K會發生什麼？"),
+        md("檢測的是水平邊緣。"),
+    )
+    assert detect_edition(notebook, rubric) == "d2l-zh-2.0"
+    a = locate(notebook, rubric, "d2l-zh-2.0")
+    assert a["diagonal-transpose-kernel"].via == "wording"
+    assert "水平邊緣" in a["diagonal-transpose-kernel"].prose  # the student's own characters
+
+
+def test_the_answer_after_a_label_and_a_lead_in_on_one_long_line_is_kept(rubric: Rubric) -> None:
+    notebook = nb(
+        md("**Ex 1** 构建一个具有对角线边缘的图像 `X`"),
+        md(
+            "**Ex 1.1** apply $K=[1,-1]$：output **不是** zero matrix。每一行在 $i+j=6$ 处"
+            "从 $0$ 跳到 $1$，所以这条 anti-diagonal 上全是 $-1$，diagonal edge 也能被 detect 到。"
+        ),
+    )
+    a = locate(notebook, rubric, "d2l-zh-2.0")
+    assert a["diagonal-apply-kernel"].prose.startswith("output **不是** zero matrix")
+
+
+def test_a_numbered_comment_right_under_code_opens_its_answer_a_plain_one_does_not(
+    rubric: Rubric,
+) -> None:
+    script = (
+        "X = torch.eye(6)\nprint('1.1', corr2d(X, K))\n# 1.2 transpose X -> still detected\n"
+        "print('1.2', corr2d(X.T, K))\n# 1 -1 pattern below the diagonal\nprint(K)\n"
+    )
+    a = locate(nb(md("## 1.1 apply K"), code(script)), rubric, "d2l-1.0")
+    assert "still detected" in a["diagonal-transpose-input"].prose
+    assert "pattern below" in a["diagonal-transpose-input"].prose  # no heading: stays in 1.2
+    assert "still detected" not in a["diagonal-apply-kernel"].prose

@@ -67,6 +67,12 @@ def fold(text: str) -> str:
     return _LATIN_THEN_CJK.sub(" ", text)
 
 
+def simplified(text: str) -> str:
+    """``text`` with traditional Chinese characters as simplified ones (only where it has
+    Chinese): the book's wording in the rubric is simplified."""
+    return _to_simplified(text) if has_cjk(text) else text
+
+
 def cjk_word_count(text: str) -> int:
     """Words of a text with Chinese: each run of Chinese characters counts one word per two
     characters (the mean length of a Chinese word), other words as ``\\w+``. A cheap
