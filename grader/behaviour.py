@@ -127,22 +127,37 @@ class Attribution:
         out.sort(key=lambda p: (p.tier, -p.cell))
         return out
 
-    def shows(self, cell: int, evidence: str | None) -> bool:
-        """Whether ``cell`` (its code, or the markdown just before it unless that is a list of
-        several questions) matches the check's ``evidence`` regex; any cell does when there
-        is none."""
+    def held_by_another(self, cell: int, exercise: str) -> bool:
+        """Whether the text gives ``cell`` firmly to a question other than ``exercise`` (or
+        its parent and sub-questions)."""
+        kin = {exercise, *self._family.get(exercise, set())}
+        return bool(self._firm.get(cell, set()) - kin)
+
+    def defined_in(self, name: str) -> int | None:
+        """The code cell that last defines ``name`` (a function or class), if any."""
+        where = None
+        for cell in self.notebook.cells:
+            if cell.kind == "code" and name in analysis.facts(cell.source).defines:
+                where = cell.index
+        return where
+
+    def shows(self, cell: int, evidence: str | None, exercise: str | None = None) -> bool:
+        """Whether ``cell`` (its code, or the markdown just before it) matches the check's
+        ``evidence`` regex; any cell does when there is none. A markdown cell holding several
+        answers (a pasted list of questions) speaks only through ``exercise``'s own answer
+        in it ("b. 积分：就是累加" under "（4）"), never through the questions' words."""
         if not evidence:
             return True
         rx = re.compile(evidence, re.IGNORECASE)
         if rx.search(self.notebook.cells[cell].source):
             return True
         before = self.notebook.cells[cell - 1] if cell > 0 else None
-        return (
-            before is not None
-            and before.kind != "code"
-            and before.index not in self._lists
-            and bool(rx.search(before.source))
-        )
+        if before is None or before.kind == "code":
+            return False
+        if before.index not in self._lists:
+            return bool(rx.search(before.source))
+        own = self.answer(exercise) if exercise is not None else None
+        return own is not None and before.index in own.cells and bool(rx.search(own.prose))
 
     # ------------------------------------------------------------------ claims
     def claim(self, key: Hashable, exercise: str) -> None:

@@ -62,6 +62,7 @@ def grade(
     cells: list[tuple[str, str, dict[str, Any]]],
     functions: Mapping[str, Any] | None = None,
     edition: str = "d2l-1.0",
+    book_corr2d: bool = True,
 ) -> dict[str, ExerciseResult]:
     """``cells``: (kind, source, what the cell left: {"results": [...], "bindings": {...},
     "text": ...}). Returns the exercise results by id."""
@@ -78,7 +79,7 @@ def grade(
         bindings: dict[str, Value] = {k: arr(v) for k, v in left.get("bindings", {}).items()}
         runs.append(CellRun(index=i, text=left.get("text", ""), results=results, bindings=bindings))
     execution = Execution(cells=tuple(runs), seconds=0.1)
-    fns = {"corr2d": corr2d, **(functions or {})}
+    fns = {**({"corr2d": corr2d} if book_corr2d else {}), **(functions or {})}
     g = Grader(rubric, _Executor(execution, fns), Options(edition=edition))  # type: ignore[arg-type]
     result = g.grade_notebook(notebook)
     return {r.id: r for r in result.exercises}
@@ -452,3 +453,67 @@ def test_a_pasted_question_list_is_no_evidence_for_the_code_after_it(rubric: Rub
         edition="d2l-0.17",
     )
     assert not check(r, "integral-kernel", "integral-kernel").passed
+
+
+def test_the_students_own_answer_in_a_list_is_evidence_for_the_code_after_it(
+    rubric: Rubric,
+) -> None:
+    ones = np.ones((1, 8))
+    r = grade(
+        rubric,
+        [
+            md(
+                "4. Design some kernels manually.\n   1. What is the form of a kernel for the "
+                "second derivative?\n      * [1, -2, 1]\n   2. What is the kernel for an "
+                "integral?\n      * a running sum: ones with zero padding"
+            ),
+            code("k = torch.ones(1, 8)", bindings={"k": ones}),
+        ],
+        edition="d2l-0.17",
+    )
+    assert check(r, "integral-kernel", "integral-kernel").passed
+
+
+def test_the_sections_own_function_is_taken_before_another_answers_function(
+    rubric: Rubric,
+) -> None:
+    def xcorr2d(X: Any, K: Any) -> Any:
+        return corr2d(X, K)
+
+    def corr2d_matmul(X: Any, K: Any) -> Any:
+        return corr2d(X, K)
+
+    r = grade(
+        rubric,
+        [
+            md("My own sliding-window function first."),
+            code("def xcorr2d(img, ker):\n    ...\n"),
+            md("### 4. Cross-correlation as a matrix multiplication"),
+            code("def corr2d_matmul(X, K):\n    return (W @ X.reshape(-1)).reshape(2, 2)\n"),
+        ],
+        {"xcorr2d": xcorr2d, "corr2d_matmul": corr2d_matmul},
+        book_corr2d=False,
+    )
+    text = " ".join(r["corr2d"].feedback)
+    assert r["corr2d"].status == "pass" and "xcorr2d" in text and "corr2d_matmul" not in text
+    assert check(r, "corr2d-as-matmul", "matmul-equals-corr2d").passed
+
+
+def test_the_learned_weight_shown_is_judged_not_the_target_kernel_beside_it(
+    rubric: Rubric,
+) -> None:
+    r = grade(
+        rubric,
+        [
+            md("## Learning a Kernel"),
+            code(
+                "K = torch.tensor([[1.0, -1.0]])\nnet = nn.Conv2d(1, 1, (1, 2), bias=False)\n"
+                "for i in range(10):\n    l.sum().backward()\nnet.weight.data.reshape((1, 2))",
+                bindings={"K": K},
+                results=[[[0.97, -1.02]]],
+            ),
+        ],
+    )
+    text = " ".join(r["learn-kernel"].feedback)
+    assert r["learn-kernel"].status == "pass"
+    assert "shown in cell 2" in text and "`K`" not in text

@@ -141,7 +141,7 @@ class CheckContext:
             a = self.answer(eid)
             weak = set(a.weak)
             cells.update(
-                i for i in a.code_cells if i not in weak or self.attribution.shows(i, evidence)
+                i for i in a.code_cells if i not in weak or self.attribution.shows(i, evidence, eid)
             )
         return self._values({i: 0 for i in cells})
 
@@ -157,7 +157,7 @@ class CheckContext:
         cell first (a student's last attempt) or, with ``latest=False``, the earliest."""
         eid = self.exercise.id
         places: list[Place] = self.attribution.places(exercise_ids or [eid])
-        tiers = {p.cell: p.tier for p in places if self.attribution.shows(p.cell, evidence)}
+        tiers = {p.cell: p.tier for p in places if self.attribution.shows(p.cell, evidence, eid)}
         found = self._values(tiers)
         found = [c for c in found if not self.attribution.taken(c.key, eid)]
         found.sort(key=lambda c: (c.tier, -c.cell if latest else c.cell))
@@ -366,9 +366,20 @@ class CheckContext:
                 return name, "name"
         if behaves is not None:
             defined_here = set(self.answer().defines)
+            eid = self.exercise.id
+
+            def rank(name: str) -> tuple[int, str]:
+                # this answer's own first, then code no other question's text holds (the
+                # section's `xcorr2d` before exercise 4's `corr2d_matmul`), by name
+                if name in defined_here:
+                    return 0, name
+                cell = self.attribution.defined_in(name)
+                held = cell is not None and self.attribution.held_by_another(cell, eid)
+                return 1 + held, name
+
             ordered = sorted(
                 (n for n in self.functions(params, classes) if only is None or n in only),
-                key=lambda n: (n not in defined_here, n),
+                key=rank,
             )
             for name in ordered[:12]:
                 if behaves(name):

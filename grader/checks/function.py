@@ -131,7 +131,7 @@ class FunctionCheck:
         eid = ctx.exercise.id
         where: dict[str, int] = {}
         for place in ctx.attribution.places([eid]):
-            if not ctx.attribution.shows(place.cell, spec.options.get("evidence")):
+            if not ctx.attribution.shows(place.cell, spec.options.get("evidence"), eid):
                 continue
             for name in analysis.facts(ctx.notebook.cells[place.cell].source).functions:
                 if not ctx.attribution.taken(("function", name), eid):

@@ -57,6 +57,7 @@ class PropertyCheck:
         what={"type": "string"},
         min_size={"type": "integer", "minimum": 1},
         evidence={"type": "string"},
+        prefer_shown={"type": "boolean"},
     )
 
     def validate(self, spec: CheckSpec, reference: Reference | None) -> None:
@@ -81,13 +82,16 @@ class PropertyCheck:
             else:  # the one the predicate likes best; an assigned value before a displayed
                 # one (K applied to a diagonal image displays another diagonal image)
                 # (a learned kernel from the cell that trains, not the section's given K)
+                # With `prefer_shown`, what the student displayed wins a tie: the learned
+                # weight shown, not the target K = [[1, -1]] assigned in the same cell.
                 shows = ctx.attribution.shows
+                shown = bool(spec.options.get("prefer_shown", False))
                 best = max(
                     scored,
                     key=lambda s: (
                         s[1],
                         shows(s[0].cell, evidence),
-                        s[0].origin == "binding",
+                        (s[0].origin == "binding") != shown,
                         s[0].cell,
                     ),
                 )
@@ -188,7 +192,8 @@ class PropertyCheck:
         found = ctx.elsewhere(sources, spec.options.get("evidence"))
         # an assigned value before a displayed one (K applied to a diagonal image displays
         # another diagonal image), the student's usual names first
-        found.sort(key=lambda c: (c.tier, c.origin != "binding", c.name not in names))
+        shown = bool(spec.options.get("prefer_shown", False))
+        found.sort(key=lambda c: (c.tier, (c.origin != "binding") != shown, c.name not in names))
         for c in found:
             if c.value.size < min_size:
                 continue
