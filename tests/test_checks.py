@@ -254,6 +254,17 @@ def test_prose_check(
     assert r.diagnoses == diagnoses
 
 
+def test_a_bare_right_size_earns_every_point_and_the_why_is_only_suggested(
+    rubric: Rubric,
+) -> None:
+    notebook = prose_nb("d+1")
+    r = run_check(
+        rubric, "derivative-kernel-size", "derivative-size", notebook, runs_for(notebook), None
+    )
+    assert r.score == r.max_score and r.passed
+    assert any("finite difference" in line for line in r.feedback)  # the advice is shown
+
+
 def test_prose_check_missing_and_review(rubric: Rubric) -> None:
     notebook = nb(
         (

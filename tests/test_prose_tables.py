@@ -48,7 +48,8 @@ def test_every_prose_concept_is_perfect_on_its_table(
     score = measure(item, table)
     assert score.wrong == ()
     assert score.precision == 1.0 and score.recall == 1.0
-    assert table.languages == ("en", "zh")
+    # English and Chinese for every concept; Vietnamese where students' notes need it
+    assert table.languages[:2] == ("en", "zh") and set(table.languages) <= {"en", "zh", "vi"}
     for lang in table.languages:
         assert table.count(True, lang) >= MIN_ROWS and table.count(False, lang) >= MIN_ROWS
 

@@ -32,7 +32,8 @@ _CONCEPT: dict[str, Any] = {
     "properties": {
         "id": {"type": "string"},
         "patterns": {"type": "array", "items": {"type": "string"}, "minItems": 1},
-        "weight": {"type": "number", "exclusiveMinimum": 0},
+        # weight 0: advice only, its hint is shown when it is missing but it costs nothing
+        "weight": {"type": "number", "minimum": 0},
         "hint": {"type": "string"},
         "negated_ok": {"type": "boolean"},
     },
@@ -115,6 +116,8 @@ class ProseCheck:
         total = sum(weights.values())
         got = sum(weights[m.id] for m in verdict.required if m.found)
         fraction = got / total if total else 0.0
+        if not total:
+            fraction = 1.0 if all(m.found for m in verdict.required) else 0.0
         lines: list[str] = []
         if shown and fraction < 1.0:  # the demonstration stands for the missing words
             fraction = 1.0
