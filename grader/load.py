@@ -79,6 +79,11 @@ _PERCENT = re.compile(r"^#\s?%%", re.MULTILINE)
 _FENCE = re.compile(r"^( {0,3})(`{3,})[ \t]*(?:python3?|py|ipython3?)[ \t]*$", re.I | re.M)
 _PROMPT = r"[ \t]*(?:(?:\d+|None|\*)[ \t]*)?\]:"
 _IN = re.compile(rf"^[ \t]*In ?\[{_PROMPT}[ \t]?(.*)$", re.MULTILINE)
+# A text file with Markdown structure (a heading, a fenced block, numbered answers) is a write-up
+_WRITEUP = re.compile(
+    r"^(?: {0,3}#{1,6}\s+\S| {0,3}`{3,}|\s*\d{1,2}(?:\.\d{1,2})*[.)]\s+\S.*\n(?:.*\n)*?\s*\d{1,2}(?:\.\d{1,2})*[.)]\s+\S)",
+    re.MULTILINE,
+)
 _OUT = re.compile(rf"^[ \t]*Out ?\[{_PROMPT}[ \t]?(.*)$")
 _CONTINUATION = re.compile(r"^[ \t]*\.\.\.:(?: |$)")  # IPython console "   ...: "
 _MAGIC_LINE = re.compile(r"^([ \t]*)[%!].*$", re.MULTILINE)
@@ -221,6 +226,8 @@ def _parse(text: str, suffix: str, name: str) -> _Parsed:
             raise NotANotebookError(name, "an HTML page, not a notebook (save the raw .ipynb)")
         raise json_error or NotANotebookError(name, _NO_NOTEBOOK)
     parsed = _parse_text(text, kind, name)
+    if kind == "md" and not _FENCE.search(text) and suffix not in _TEXT_SUFFIXES:
+        parsed = parsed.with_note("no code found: read as a Markdown write-up")
     if suffix == ".ipynb":
         return parsed.with_note(
             f"the file is named .ipynb but is not JSON; read as {parsed.format}"
@@ -239,7 +246,7 @@ def _text_kind(text: str, suffix: str) -> str | None:
         return "transcript"
     if _PERCENT.search(text):
         return "py"
-    if _FENCE.search(text):
+    if _FENCE.search(text) or (suffix in (".txt", "") and _WRITEUP.search(text)):
         return "md"
     return None
 

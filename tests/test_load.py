@@ -262,6 +262,24 @@ def test_plain_markdown_with_python_fences() -> None:
     assert sources(nb, "markdown")[-1] == "```\noutput, not code\n```"
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "# Exercises\n\n1.1 not a zero matrix\n",
+        "My answers:\n\n1. +1 and -1 on the diagonal\n2. no error in PyTorch\n",
+        "Matmul answer:\n```\nW @ X.reshape(-1)\n```\n",
+    ],
+)
+def test_a_text_file_of_written_answers_is_read_as_a_markdown_write_up(
+    tmp_path: Path, text: str
+) -> None:
+    nb = load(write(tmp_path, "answers.txt", text))
+
+    assert nb.format == "md" and not nb.code_cells
+    assert nb.notes == ("no code found: read as a Markdown write-up",)
+    assert text.split("\n")[0] in nb.cells[0].source
+
+
 # --------------------------------------------------------------------------- transcripts
 
 
