@@ -67,6 +67,13 @@ _ANSWER_MARK = re.compile(
     r"^\s*(?:[-*•]\s+)?(?:\*\*)?\s*(?:答案?|回答|解答|answer|ans\.?|a)\s*(?:\*\*)?\s*:",
     re.IGNORECASE,
 )
+# Words just before a question's wording that make the line refer to it, not ask it
+_COMPARED = re.compile(
+    r"(?:\b(?:same|similar|identical|equal)\s+(?:as|to)|\b(?:like|unlike|than|versus|vs\.?)"
+    r"|\bas\s+(?:in|for|with|when)|\bcompared?\s+(?:to|with))\W+(?:\w+\W+){0,2}$"
+    r"|(?:和|与|跟|同)\s*$",
+    re.IGNORECASE,
+)
 _LABEL_TAIL = re.compile(r"^[\s*_.:)\]\-–—>=]+")
 _STRING_START = re.compile(r"^[rRbBuUfF]{0,2}(\"\"\"|\'\'\'|\"|\')")
 
@@ -251,6 +258,8 @@ class _Matcher:
         best: tuple[int, str] | None = None
         for eid, rx in self.wording:
             m = rx.search(line)
+            if m and _COMPARED.search(line[: m.start()]):
+                continue  # "Same as transposing K.": an answer that refers to another question
             if m and (best is None or len(m.group(0)) > best[0]):
                 best = (len(m.group(0)), eid)
         if best is not None:
@@ -329,7 +338,8 @@ def _scan_markdown(
 ) -> _Section | None:
     kept: list[str] = []
     first = True
-    for line in source.splitlines():
+    lines = source.splitlines()
+    for n, line in enumerate(lines):
         if not line.strip():
             kept.append(line)
             continue
@@ -343,8 +353,13 @@ def _scan_markdown(
         titled = first and (_words_in(norm) <= 12 or question)
         # "**Ex 1.1** ...", "2.4: ...", "（2）...": a label that cannot be an answer's own words
         numbered = titled or heading is not None or bool(_LABEL_LINE.match(norm))
-        # "Minimum kernel size for a derivative of order d (...):" over a table or a list
-        caption = norm.rstrip().rstrip("*_").rstrip().endswith(":") and _words_in(norm) <= 20
+        # "Minimum kernel size for a derivative of order d (...):" over a table or a list, or
+        # ending the cell (over the code that follows)
+        caption = (
+            norm.rstrip().rstrip("*_").rstrip().endswith(":")
+            and _words_in(norm) <= 20
+            and _opens_block(lines, n)
+        )
         structural = (
             numbered or bool(_LIST.match(norm) or _SUB_LABEL.match(norm)) or question or caption
         )
@@ -401,6 +416,12 @@ def _scan_markdown(
         kept.append(line)
     _flush(current, index, kept)
     return current
+
+
+def _opens_block(lines: Sequence[str], n: int) -> bool:
+    """Whether line ``n`` is followed by a table or a list, or is the cell's last line."""
+    rest = [ln for ln in lines[n + 1 :] if ln.strip()]
+    return not rest or rest[0].lstrip().startswith("|") or bool(_LIST.match(_nfkc(rest[0])))
 
 
 def _answer_on_label_line(line: str, via: str, heading: bool) -> str:

@@ -298,8 +298,11 @@ def test_a_caption_ending_in_a_colon_names_the_table_under_it(rubric: Rubric) ->
             "| order | kernel | size |\n|---|---|---|\n| d-th | (-1)^(d-k) C(d, k) | d + 1 |"
         ),
         md("Some thoughts on the blur kernel:\n\nit averages."),
+        md("### 1.1 apply K"),
+        md("Not a zero matrix. Unlike the transposed image:\n\nthe diagonal gives +1 and -1."),
     )
     a = locate(notebook, rubric, "d2l-1.0")
+    assert "+1 and -1" in a["diagonal-apply-kernel"].prose  # a colon inside an answer
     assert "d + 1" in a["derivative-kernel-size"].prose
     assert "d + 1" not in a["corr2d-as-matmul"].prose
     assert "averages" in a["blur-kernel"].prose  # a caption naming another question
@@ -359,3 +362,17 @@ def test_a_numbered_comment_right_under_code_opens_its_answer_a_plain_one_does_n
     assert "still detected" in a["diagonal-transpose-input"].prose
     assert "pattern below" in a["diagonal-transpose-input"].prose  # no heading: stays in 1.2
     assert "still detected" not in a["diagonal-apply-kernel"].prose
+
+
+def test_an_answer_that_compares_with_another_question_stays_where_it_is(rubric: Rubric) -> None:
+    notebook = nb(
+        md("### 1.2 What happens if you transpose X?"),
+        md("Same as applying K."),
+        md("**Q1.3** same as transposing X, the diagonal is still detected"),
+        md("### 2.2 Second derivative"),
+        md("结果和转置K一样。"),
+    )
+    a = locate(notebook, rubric, "d2l-1.0")
+    assert a["diagonal-transpose-input"].prose == "Same as applying K."
+    assert "still detected" in a["diagonal-transpose-kernel"].prose  # its number, not X's words
+    assert "一样" in a["second-derivative-kernel"].prose
