@@ -80,10 +80,8 @@ _FENCE = re.compile(r"^( {0,3})(`{3,})[ \t]*(?:python3?|py|ipython3?)[ \t]*$", r
 _PROMPT = r"[ \t]*(?:(?:\d+|None|\*)[ \t]*)?\]:"
 _IN = re.compile(rf"^[ \t]*In ?\[{_PROMPT}[ \t]?(.*)$", re.MULTILINE)
 # A text file with Markdown structure (a heading, a fenced block, numbered answers) is a write-up
-_WRITEUP = re.compile(
-    r"^(?: {0,3}#{1,6}\s+\S| {0,3}`{3,}|\s*\d{1,2}(?:\.\d{1,2})*[.)]\s+\S.*\n(?:.*\n)*?\s*\d{1,2}(?:\.\d{1,2})*[.)]\s+\S)",
-    re.MULTILINE,
-)
+_WRITEUP = re.compile(r"^ {0,3}(?:#{1,6}[ \t]+\S|`{3,})", re.MULTILINE)
+_NUMBERED = re.compile(r"^[ \t]*\d{1,2}(?:\.\d{1,2})*[.)][ \t]+\S", re.MULTILINE)
 _OUT = re.compile(rf"^[ \t]*Out ?\[{_PROMPT}[ \t]?(.*)$")
 _CONTINUATION = re.compile(r"^[ \t]*\.\.\.:(?: |$)")  # IPython console "   ...: "
 _MAGIC_LINE = re.compile(r"^([ \t]*)[%!].*$", re.MULTILINE)
@@ -246,9 +244,13 @@ def _text_kind(text: str, suffix: str) -> str | None:
         return "transcript"
     if _PERCENT.search(text):
         return "py"
-    if _FENCE.search(text) or (suffix in (".txt", "") and _WRITEUP.search(text)):
+    if _FENCE.search(text) or (suffix in (".txt", "") and _is_writeup(text)):
         return "md"
     return None
+
+
+def _is_writeup(text: str) -> bool:
+    return bool(_WRITEUP.search(text)) or len(_NUMBERED.findall(text, 0, 200_000)) >= 2
 
 
 def _parse_text(text: str, kind: str, name: str) -> _Parsed:
