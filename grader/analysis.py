@@ -259,3 +259,40 @@ def missing_imports(sources: list[str]) -> list[str]:
         defined |= f.defines
         used |= f.uses
     return [line for name, line in COMMON_IMPORTS.items() if name in used - defined]
+
+
+def shown_by(source: str, origin: str, position: int, printed: int) -> str:
+    """The statement of ``source`` that displayed its ``position``-th value: the last
+    expression for a result, the ``position``-th top-level ``print(<one value>)`` for a
+    printed array when the cell's ``printed`` arrays match its prints one to one (no print
+    in a loop or a function). Otherwise (or when it does not parse) the whole source: one
+    cell that prints ``corr2d(X, K)`` and ``corr2d(X.T, K)`` shows each under its own line."""
+    source = _parseable(source)
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return source
+    body = tree.body
+    if origin == "result":
+        last = body[-1] if body and isinstance(body[-1], ast.Expr) else None
+        return (ast.get_source_segment(source, last) or source) if last is not None else source
+    if origin != "printed":
+        return source
+    prints = [s for s in body if isinstance(s, ast.Expr) and _is_print(s.value)]
+    every = sum(1 for node in ast.walk(tree) if _is_print(node))
+    one_value = all(
+        sum(not isinstance(a, ast.Constant) for a in s.value.args) == 1  # type: ignore[attr-defined]
+        for s in prints
+    )
+    if every != len(prints) or not one_value or printed != len(prints):
+        return source
+    return ast.get_source_segment(source, prints[position]) or source
+
+
+def _is_print(node: ast.AST) -> bool:
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "print"
+        and not node.keywords
+    )

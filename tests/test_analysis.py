@@ -46,3 +46,13 @@ def test_indentation_lost() -> None:
     assert analysis.indentation_lost("for i in range(3):\nprint(i)\n")
     assert not analysis.indentation_lost("for i in range(3):\n    print(i)\n")
     assert not analysis.indentation_lost("x = 1\ny = 2\n")
+
+
+def test_shown_by_names_the_print_or_expression_that_showed_a_value() -> None:
+    cell = "X = eye(6)\nprint('1.1', corr2d(X, K))\nprint(corr2d(X.T, K))\ncorr2d(X, K.T)"
+    assert analysis.shown_by(cell, "printed", 0, 2) == "print('1.1', corr2d(X, K))"
+    assert analysis.shown_by(cell, "printed", 1, 2) == "print(corr2d(X.T, K))"
+    assert analysis.shown_by(cell, "result", 0, 2) == "corr2d(X, K.T)"
+    looped = "for k in (K, K.T):\n    print(corr2d(X, k))\nprint(corr2d(X.T, K))"
+    assert analysis.shown_by(looped, "printed", 0, 3) == looped  # prints in a loop: the cell
+    assert analysis.shown_by(cell, "printed", 0, 3) == cell  # arrays and prints do not match

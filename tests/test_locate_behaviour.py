@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 from fakes import FakeRun, corr2d
 
 from grader.model import Array, Cell, CellRun, Execution, ExerciseResult, Notebook, Value
@@ -517,3 +518,35 @@ def test_the_learned_weight_shown_is_judged_not_the_target_kernel_beside_it(
     text = " ".join(r["learn-kernel"].feedback)
     assert r["learn-kernel"].status == "pass"
     assert "shown in cell 2" in text and "`K`" not in text
+
+
+def test_one_cell_printing_all_three_results_answers_each_question(rubric: Rubric) -> None:
+    # a blog's layout: the image and its three results in one cell, the questions after it
+    band = np.tril(np.ones((6, 6)))  # not symmetric: each result differs
+    outs = [corr2d(band, K), corr2d(band.T, K), corr2d(band, K.T)]
+    text = "\n".join(str(torch.tensor(o, dtype=torch.float32)) for o in outs)
+    r = grade(
+        rubric,
+        [
+            *SECTION,
+            md("#### Construct an image X with diagonal edges."),
+            code(
+                "X = torch.tril(torch.ones(6, 6))\nprint(corr2d(X, K))\n"
+                "print(corr2d(X.t(), K))\nprint(corr2d(X, K.t()))",
+                bindings={"X": band},
+                text=text,
+            ),
+            md(
+                "1. What happens if you apply the kernel K in this section to it?\n"
+                "The diagonal is detected.\n\n2. What happens if you transpose X?\n"
+                "Still detected, the sign flips.\n\n3. What happens if you transpose K?\n"
+                "Horizontal edges, still detected."
+            ),
+        ],
+    )
+    for eid, label in (
+        ("diagonal-apply-kernel", "apply-output"),
+        ("diagonal-transpose-input", "transpose-input-output"),
+        ("diagonal-transpose-kernel", "transpose-kernel-output"),
+    ):
+        assert check(r, eid, label).passed, (eid, r[eid].feedback)

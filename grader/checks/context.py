@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from .. import analysis
 from ..behaviour import Attribution, Place
 from ..errors import ProbeError
 from ..i18n import N_
@@ -214,6 +215,16 @@ class CheckContext:
                 ):
                     out.append(Candidate(arr, run.index, None, "printed", k, tier))
         return out
+
+    def shown_source(self, candidate: Candidate) -> str:
+        """The code that showed ``candidate``: its own print or expression where that can be
+        told (:func:`grader.analysis.shown_by`), else its whole cell."""
+        source = self.notebook.cells[candidate.cell].source
+        if candidate.origin not in ("result", "printed"):
+            return source
+        run = next((r for r in self.execution.cells if r.index == candidate.cell), None)
+        printed = len(parse_arrays(run.text)) if run is not None else -1
+        return analysis.shown_by(source, candidate.origin, candidate.position, printed)
 
     def failed_cells_note(self, exercise_id: str | None = None) -> str:
         """' (cell 5 raised SyntaxError: ...)' when a cell of the answer failed, else ''."""

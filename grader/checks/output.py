@@ -8,7 +8,8 @@ result among the arrays the exercise's cells displayed or printed. With
 inputs also counts (a bug in that function is charged under its own exercise). When no
 output of the exercise's cells is right, a right output displayed in another cell counts
 (:mod:`grader.behaviour`; ``evidence``: a regex that cell, or the markdown before it, must
-show; ``avoid``: a regex no such cell may match), earliest first, unless another exercise
+show; ``avoid``: a regex the code that showed it may not match: its own print or
+expression where the cell shows several, else the cell), earliest first, unless another exercise
 already took that output.
 """
 
@@ -90,11 +91,7 @@ class OutputCheck:
         avoid = spec.options.get("avoid")
         if avoid:  # a cell held only by position that does another question's work is not ours
             rx, weak = re.compile(avoid, re.IGNORECASE), set(ctx.answer().weak)
-            shown = [
-                c
-                for c in shown
-                if c.cell not in weak or not rx.search(ctx.notebook.cells[c.cell].source)
-            ]
+            shown = [c for c in shown if c.cell not in weak or not rx.search(ctx.shown_source(c))]
         choices = [self._inputs(ctx, inp) for inp in spec.options["inputs"]]
         if all(choices):
             own = self._own_function(spec, ctx)
@@ -109,9 +106,7 @@ class OutputCheck:
             ]
             if avoid:  # cells that do what another question asks are that question's
                 rx = re.compile(avoid, re.IGNORECASE)
-                elsewhere = [
-                    c for c in elsewhere if not rx.search(ctx.notebook.cells[c.cell].source)
-                ]
+                elsewhere = [c for c in elsewhere if not rx.search(ctx.shown_source(c))]
             # outside the answer, only the book's own inputs where the rubric names them (the
             # section's K, not a kernel the student redefined for another question)
             canon = [
