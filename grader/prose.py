@@ -469,7 +469,7 @@ _CLAUSE_BREAK = re.compile(
 )
 _NEGATION = re.compile(
     r"\b(?:not(?!\s+(?:only|just|sure|certain)\b)|no(?!\s+(?:doubt|matter)\b)|never|neither"
-    r"|nor|cannot|without|instead\s+of|rather\s+than"
+    r"|nor|none\s+of|cannot|without|instead\s+of|rather\s+than"
     r"|(?:is|are|was|were|do|does|did|has|have|had|ca|could|wo|would|should|must|need)n'?t)\b",
     re.IGNORECASE,
 )
