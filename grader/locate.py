@@ -419,9 +419,14 @@ def _scan_markdown(
 
 
 def _opens_block(lines: Sequence[str], n: int) -> bool:
-    """Whether line ``n`` is followed by a table or a list, or is the cell's last line."""
+    """Whether line ``n`` is followed by a table, a list or a fenced block, or is the cell's
+    last line."""
     rest = [ln for ln in lines[n + 1 :] if ln.strip()]
-    return not rest or rest[0].lstrip().startswith("|") or bool(_LIST.match(_nfkc(rest[0])))
+    return (
+        not rest
+        or rest[0].lstrip().startswith(("|", "```", "~~~"))
+        or bool(_LIST.match(_nfkc(rest[0])))
+    )
 
 
 def _answer_on_label_line(line: str, via: str, heading: bool) -> str:
