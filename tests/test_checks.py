@@ -265,6 +265,33 @@ def test_a_bare_right_size_earns_every_point_and_the_why_is_only_suggested(
     assert any("finite difference" in line for line in r.feedback)  # the advice is shown
 
 
+@pytest.mark.parametrize(
+    ("answer", "diagnosed"),
+    [
+        ("K.T detects horizontal edges; the book's stripes give a zero matrix, not ours.", False),
+        (
+            "K.T detects horizontal edges. X is not a horizontal edge, so the output is a zero "
+            "matrix.",
+            True,
+        ),
+        ("K.T 检测的是水平边缘。X 不是水平边缘，所以检测不到对角线，输出是一个全 0 的矩阵。", True),
+    ],
+)
+def test_a_denial_before_so_is_the_claims_reason_not_its_refutation(
+    rubric: Rubric, answer: str, diagnosed: bool
+) -> None:
+    notebook = nb(("markdown", "### 1.3 What happens if you transpose K?"), ("markdown", answer))
+    r = run_check(
+        rubric,
+        "diagonal-transpose-kernel",
+        "transpose-kernel-explained",
+        notebook,
+        runs_for(notebook),
+        None,
+    )
+    assert ("claims-zero-response" in r.diagnoses) is diagnosed
+
+
 def test_prose_check_missing_and_review(rubric: Rubric) -> None:
     notebook = nb(
         (

@@ -47,12 +47,28 @@ _REFUTE = re.compile(
 )
 
 
+# "..., so / 所以 <claim>": what comes before a consequence marker is its reason, not a denial
+_THEREFORE = re.compile(
+    r"\b(?:so|therefore|thus|hence|consequently)\b|所以|因此|因而|于是|故而", re.IGNORECASE
+)
+
+
 def _refuted(text: str, patterns: tuple[str, ...]) -> bool:
     """Every sentence stating the misconception also contrasts or denies it (outside the
-    words of the misconception itself)."""
+    words of the misconception itself, and after the last "so" / "所以" before it: in "K.T
+    is not a horizontal edge detector for this, so the output is all zeros" the "not" is the
+    reason for the claim, not a denial of it)."""
     sentences = re.split(r"(?<=[.!?])\s+|\n{2,}", normalise(text))
     hits = [(s, m) for s in sentences for p in patterns if (m := re.search(p, s, re.IGNORECASE))]
-    return bool(hits) and all(_REFUTE.search(s[: m.start()] + " " + s[m.end() :]) for s, m in hits)
+    return bool(hits) and all(_REFUTE.search(_around(s, m.start(), m.end())) for s, m in hits)
+
+
+def _around(sentence: str, start: int, end: int) -> str:
+    """``sentence`` without ``[start, end)`` and without what precedes a consequence marker
+    before it."""
+    before = sentence[:start]
+    cut = max((m.end() for m in _THEREFORE.finditer(before)), default=0)
+    return before[cut:] + " " + sentence[end:]
 
 
 LONG_ANSWER_WORDS = 25
