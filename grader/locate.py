@@ -74,6 +74,10 @@ _COMPARED = re.compile(
     r"|(?:和|与|跟|同)\s*$",
     re.IGNORECASE,
 )
+_QUESTION_MARK = re.compile(
+    r"^\s*(?:[-*•]\s+)?(?:\*\*)?\s*[【\[]?(?:问题?|题目|q|question)[】\]]?\s*(?:\*\*)?\s*:",
+    re.IGNORECASE,
+)
 _LABEL_TAIL = re.compile(r"^[\s*_.:)\]\-–—>=]+")
 _STRING_START = re.compile(r"^[rRbBuUfF]{0,2}(\"\"\"|\'\'\'|\"|\')")
 
@@ -365,6 +369,8 @@ def _scan_markdown(
         )
         if heading is None and _ANSWER_MARK.match(norm):  # "- 答：...", "Answer: ..."
             structural = numbered = False
+        asked = bool(_QUESTION_MARK.match(norm))  # "**问：** ...", "Q: ...", whatever its end
+        structural = structural or asked
         first = False
         row = _table_row(line)
         if row is not None:  # | question (or its number) | answer |: a row is a line of its own
@@ -403,7 +409,7 @@ def _scan_markdown(
             hit = None  # the answer mentions its own topic ("Blurring reduces noise")
         if hit is not None:
             _flush(current, index, kept)
-            rest = _answer_on_label_line(line, hit[1], heading is not None)
+            rest = "" if asked else _answer_on_label_line(line, hit[1], heading is not None)
             kept = [rest] if rest else []
             current = _Section(hit[0], hit[1], level, cells=[index], opener=index)
             sections.append(current)

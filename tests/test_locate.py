@@ -381,9 +381,12 @@ def test_an_answer_that_compares_with_another_question_stays_where_it_is(rubric:
 def test_answers_after_a_list_of_questions_follow_their_captions(rubric: Rubric) -> None:
     notebook = nb(
         md(
-            "#### 构建一个具有对角线边缘的图像X\n\n1. 如果将本节中举例的卷积核K应用于X，会发生什么情况？\n"
-            "2. 如果转置X会发生什么？\n3. 如果转置K会发生什么？\n\n使用原卷积核的输出为：\n\n"
-            "```text\ntensor([[-1., 0.], [1., -1.]])\n```\n\n对角线边缘被检测到了。\n\n转置X后：\n\n"
+            "#### 构建一个具有对角线边缘的图像X\n\n"
+            "1. 如果将本节中举例的卷积核K应用于X，会发生什么情况？\n"
+            "2. 如果转置X会发生什么？\n3. 如果转置K会发生什么？\n\n"
+            "使用原卷积核的输出为：\n\n"
+            "```text\ntensor([[-1., 0.], [1., -1.]])\n```\n\n对角线边缘被检测到了。\n\n"
+            "转置X后：\n\n"
             "```text\ntensor([[-1., 0.], [1., -1.]])\n```\n\n结果一样。"
         ),
         md("With the original kernel:\n\n```\ntensor([[1., 0.]])\n```\n\nit finds the diagonal."),

@@ -550,3 +550,21 @@ def test_one_cell_printing_all_three_results_answers_each_question(rubric: Rubri
         ("diagonal-transpose-kernel", "transpose-kernel-output"),
     ):
         assert check(r, eid, label).passed, (eid, r[eid].feedback)
+
+
+def test_a_kernel_passed_inline_to_corr2d_is_judged_when_nothing_named_is_right(
+    rubric: Rubric,
+) -> None:
+    x = np.arange(6.0)
+    source = "x = torch.arange(6.0)\ncorr2d((x ** 2).reshape(1, -1), torch.tensor([[1., -2., 1.]]))"
+    cells = [md("### 2.2 Second derivative"), code(source, bindings={"x": x})]
+    r = grade(rubric, cells)
+    got = check(r, "second-derivative-kernel", "second-derivative-kernel")
+    assert got.passed and "written in the code of cell 2" in " ".join(got.feedback)
+    named = [
+        md("### 2.2 Second derivative"),
+        code("K2 = torch.ones(1, 3)\n" + source, bindings={"x": x, "K2": np.ones((1, 3))}),
+    ]
+    assert not check(
+        grade(rubric, named), "second-derivative-kernel", "second-derivative-kernel"
+    ).passed

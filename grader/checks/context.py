@@ -26,6 +26,7 @@ from ..rubric import CheckSpec, ExerciseSpec, Reference, Rubric
 from ..tensor_text import parse_arrays
 from ..values import as_array, decode, encode
 from .base import allclose
+from .literals import inline_arrays
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -75,7 +76,7 @@ class Candidate:
     value: FloatArray
     cell: int  # 0-based notebook index
     name: str | None  # the binding's name, None for displayed/printed values
-    origin: str  # "binding" | "result" | "printed" | "pasted" | "written" (not computed)
+    origin: str  # "binding" | "result" | "printed" | "inline" | "pasted" | "written"
     position: int = 0  # which result / printed array of the cell (0 for bindings)
     tier: int = 0  # 0: in the answer's own cells; else found by behaviour (see Place.tier)
 
@@ -184,6 +185,27 @@ class CheckContext:
                     for arr in parse_arrays(text):
                         out.append(Candidate(arr, i, None, origin, k))
                         k += 1
+        return out
+
+    def inline(self, exercise_ids: Sequence[str] | None = None) -> list[Candidate]:
+        """Arrays written inline in the given exercises' code cells that ran cleanly
+        (``corr2d(x, torch.tensor([[1., -2., 1.]]))``, ``torch.ones(1, n)``): origin
+        "inline", read from the source (:mod:`grader.checks.literals`), never evaluated."""
+        out: list[Candidate] = []
+        runs = {r.index: r for r in self.execution.cells}
+        for eid in exercise_ids or [self.exercise.id]:
+            for i in self.answer(eid).code_cells:
+                run = runs.get(i)
+                if run is None or run.error is not None:
+                    continue
+                scalars = {
+                    k: float(v)
+                    for k, v in self.env(i).items()
+                    if isinstance(v, int) and not isinstance(v, bool)
+                }
+                source = self.notebook.cells[i].source
+                for k, arr in enumerate(inline_arrays(source, scalars)):
+                    out.append(Candidate(arr, i, None, "inline", k))
         return out
 
     def claim(self, candidate: Candidate) -> None:

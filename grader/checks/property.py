@@ -95,6 +95,10 @@ class PropertyCheck:
                         s[0].cell,
                     ),
                 )
+        if (best is None or best[1] < 1.0) and not any(s[0].name in names for s in scored):
+            # nothing named and right: a kernel passed inline to corr2d in these cells
+            inline = self._inline(spec, ctx, sources, min_size)
+            best = inline if inline is not None else best
         found = None
         if best is None or best[1] < 1.0:
             found = self._elsewhere(spec, ctx, sources, min_size)
@@ -182,6 +186,21 @@ class PropertyCheck:
         return ctx.result(spec, frac, lines, diags)
 
     @staticmethod
+    def _inline(
+        spec: CheckSpec, ctx: CheckContext, sources: list[str], min_size: int
+    ) -> tuple[Candidate, float, str, tuple[str, ...]] | None:
+        """The last array written inline in the answer's code that the predicate fully
+        accepts."""
+        predicate = spec.options["predicate"]
+        for c in reversed(ctx.inline(sources)):
+            if c.value.size < min_size:
+                continue
+            frac, msg, diags = judge(ctx, predicate, c.value)
+            if frac >= 1.0:
+                return c, frac, msg, diags
+        return None
+
+    @staticmethod
     def _elsewhere(
         spec: CheckSpec, ctx: CheckContext, sources: list[str], min_size: int
     ) -> tuple[Candidate, float, str, tuple[str, ...]] | None:
@@ -208,6 +227,7 @@ def _where(c: Candidate, what: str) -> str:
         "binding": N_("the {what} assigned in cell {cell}"),
         "result": N_("the {what} displayed in cell {cell}"),
         "printed": N_("the {what} printed in cell {cell}"),
+        "inline": N_("the {what} written in the code of cell {cell}"),
     }[c.origin]
     return where.format(what=what, cell=c.cell + 1)
 
@@ -215,6 +235,10 @@ def _where(c: Candidate, what: str) -> str:
 def _label(c: Candidate, what: str) -> str:
     if c.name:
         return f"`{c.name}`"
+    if c.origin == "inline":
+        return N_("the {what} written in the code of cell {cell}").format(
+            what=what, cell=c.cell + 1
+        )
     return N_("the {what} shown in cell {cell}").format(what=what, cell=c.cell + 1)
 
 
