@@ -32,16 +32,17 @@ _HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.*)$")
 # read as ASCII; Chinese numbering ("练习1", "第1题", "1、") and no space after "1." count too.
 _LIST = re.compile(r"^\s*(?:[-*•]|\d+[.)、])(?:\s+|(?=[\u3400-\u9fff]))")
 _NUMBER = re.compile(
-    r"^\s*(?:#+\s*)?(?:\*\*)?\s*(?:exercises?|ex\.?|q(?:uestion)?\.?|problem|task|part"
-    r"|练习|习题|问题|第)?\s*"
-    r"(\d{1,2})题?(?:\s*[.)]?\s*(?:\(?([0-9]{1,2}|[a-d])\)?))?(?:[.):*、]|\s|$|(?=[\u3400-\u9fff]))",
+    r"^\s*(?:#+\s*)?(?:\*\*)?\s*[【\[]?\s*(?:exercises?|ex\.?|q(?:uestion)?\.?|problem|task|part"
+    r"|思考题|课后习?题|练习题?|习题|问题|题目|第)?\s*"
+    r"(\d{1,2})题?(?:\s*[.)]?\s*(?:\(?([0-9]{1,2}|[a-d])\)?))?"
+    r"(?:[.):*、】\]]|\s|$|(?=[\u3400-\u9fff]))",
     re.IGNORECASE,
 )
 _SUB = re.compile(r"^\s*(?:#+\s*)?(?:\*\*)?\s*（\s*(\d)\s*）")
 _CODE_COMMENT = re.compile(r"^\s*#+\s?(.*)$")
 _LABELLED = re.compile(
     r"\s*(?:\*\*)?(?:exercises?\b|ex\b\.?|q(?:uestion)?\.?\s*\d|problem\b|task\b|part\b"
-    r"|练习|习题|问题|第\s*\d|（\s*\d|\d{1,2}(?:\.\d{1,2})?(?:[.):\s、]|$))",
+    r"|[【\[]?(?:思考题|课后习?题|练习|习题|问题|题目)|第\s*\d|（\s*\d|\d{1,2}(?:\.\d{1,2})?(?:[.):\s、]|$))",
     re.IGNORECASE,
 )
 # Inside a long cell a comment opens a new answer only when it reads like a heading: a label
@@ -49,7 +50,7 @@ _LABELLED = re.compile(
 _HEADING_COMMENT = re.compile(
     r"\s*(?:\*\*)?(?:(?:exercises?|ex\.?|q(?:uestion)?\.?|problem|task|part)\s*\d"
     r"|\d{1,2}\.\d{1,2}\b|\d{1,2}[.)、]\s*\S|\d{1,2}(?:\.\d{1,2})?\s*$"
-    r"|练习\s*\d|习题\s*\d|第\s*\d|（\s*\d)",
+    r"|(?:思考题|练习|习题|题目)\s*\d|第\s*\d|（\s*\d)",
     re.IGNORECASE,
 )
 _SUB_LABEL = re.compile(
@@ -58,7 +59,8 @@ _SUB_LABEL = re.compile(
     re.IGNORECASE,
 )
 _LABEL_LINE = re.compile(
-    r"^\s*(?:[-*]\s+)?(?:\*\*)?\s*(?:(?:exercises?|ex\.?|q(?:uestion)?\.?|problem|task|练习|习题)"
+    r"^\s*(?:[-*]\s+)?(?:\*\*)?\s*[【\[]?\s*(?:(?:exercises?|ex\.?|q(?:uestion)?\.?|problem|task"
+    r"|思考题|课后习?题|练习题?|习题|题目)"
     r"\s*\d|\d{1,2}\.\d{1,2}\b|第\s*\d+\s*题|[(（]\s*\d\s*[)）])",
     re.IGNORECASE,
 )
@@ -194,9 +196,19 @@ def _literal_prefix(pattern: str) -> str:
 
 
 def _nfkc(text: str) -> str:
-    """Full-width forms as ASCII, traditional characters as simplified ones:
-    "（1）如果轉置Ｘ？" -> "(1)如果转置X?"."""
-    return text if text.isascii() else simplified(unicodedata.normalize("NFKC", text))
+    """Full-width forms as ASCII, traditional characters as simplified ones, a Chinese
+    numeral after a question label as a digit: "（1）如果轉置Ｘ？" -> "(1)如果转置X?",
+    "第二题" -> "第2题" (not "一、课本代码", a part of the notes)."""
+    if text.isascii():
+        return text
+    text = simplified(unicodedata.normalize("NFKC", text))
+    return _CN_NUMBERED.sub(lambda m: m.group(1) + str(_CN_DIGITS.index(m.group(2)) + 1), text)
+
+
+_CN_DIGITS = "一二三四五六七八九"
+_CN_NUMBERED = re.compile(
+    r"(第|思考题|练习|习题|题目)\s*([一二三四五六七八九])(?=题|\s*[:.、】\]\s]|$)"
+)
 
 
 def _words_in(line: str) -> int:

@@ -396,3 +396,19 @@ def test_answers_after_a_list_of_questions_follow_their_captions(rubric: Rubric)
     assert "finds the diagonal" in a["diagonal-apply-kernel"].prose
     assert "结果一样" in a["diagonal-transpose-input"].prose
     assert "对角线边缘被检测到了" not in a["diagonal-transpose-kernel"].prose
+
+
+def test_chinese_question_labels_and_numerals(rubric: Rubric) -> None:
+    notebook = nb(
+        md("## 一、课本代码复现"),
+        code("X = torch.ones((6, 8))"),
+        md("## 第二题\n在我们创建的Conv2D自动求导时，有什么错误消息？\n\n没有报错。"),
+        md("说明一下。\n\n### 思考题 1.1：把本节的 K 用到这个 X 上会怎样？"),
+        md("不是全 0。"),
+        md("**【练习1.3】** 如果转置K会发生什么？\n\n检测水平边缘。"),
+    )
+    a = locate(notebook, rubric, "d2l-zh-2.0")
+    assert not a["diagonal-edges"].found  # "一、" numbers a part of the notes, not question 1
+    assert "没有报错" in a["autograd-error"].prose
+    assert a["diagonal-apply-kernel"].prose == "不是全 0。"
+    assert "水平边缘" in a["diagonal-transpose-kernel"].prose
