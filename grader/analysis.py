@@ -50,7 +50,7 @@ def strip_installs(source: str) -> tuple[str, tuple[str, ...]]:
     return _INSTALL_LINE.sub(lambda m: f"{m.group(1)}pass  # grader: skipped", source), found
 
 
-def _parseable(source: str) -> str:
+def parseable(source: str) -> str:
     """Source with IPython magics and shell lines blanked, for ast."""
     return _MAGIC_LINE.sub(lambda m: f"{m.group(1)}pass", source)
 
@@ -67,7 +67,7 @@ def facts(source: str) -> CellFacts:
 
 def _facts(source: str) -> CellFacts:
     try:
-        tree = ast.parse(_parseable(source))
+        tree = ast.parse(parseable(source))
     except SyntaxError as exc:
         names, modules = _regex_imports(source)
         return CellFacts(
@@ -218,7 +218,7 @@ def after_failed_import(source: str, module: str) -> str | None:
     """The rest of a cell after the top-level import of ``module`` that failed, with the
     lines before it blanked (line numbers kept), or None if there is nothing to continue."""
     try:
-        tree = ast.parse(_parseable(source))
+        tree = ast.parse(parseable(source))
     except SyntaxError:
         return None
     for node in tree.body:
@@ -267,7 +267,7 @@ def shown_by(source: str, origin: str, position: int, printed: int) -> str:
     printed array when the cell's ``printed`` arrays match its prints one to one (no print
     in a loop or a function). Otherwise (or when it does not parse) the whole source: one
     cell that prints ``corr2d(X, K)`` and ``corr2d(X.T, K)`` shows each under its own line."""
-    source = _parseable(source)
+    source = parseable(source)
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError):

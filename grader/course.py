@@ -33,7 +33,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from .analysis import _parseable
+from .analysis import parseable
 from .errors import GraderError, LocatedError, RubricError
 from .model import CellRun, Execution
 
@@ -192,7 +192,7 @@ def _bound_by_imports(sources: Iterable[str], modules: frozenset[str]) -> set[st
     names: set[str] = set()
     for source in sources:
         try:
-            tree = ast.parse(_parseable(source))
+            tree = ast.parse(parseable(source))
         except SyntaxError:
             continue
         for node in ast.walk(tree):

@@ -16,6 +16,7 @@ and code comments (the student's words, minus the question text itself).
 
 from __future__ import annotations
 
+import ast
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
@@ -522,6 +523,7 @@ def _scan_code(
     if current is not None:
         current.cells.append(index)
     strings = _string_lines(source)
+    said = _printed_sentences(source)
     blank = True
     for n, line in enumerate(lines):
         m = _CODE_COMMENT.match(line)
@@ -548,6 +550,8 @@ def _scan_code(
             current.prose.append(m.group(1))
         elif n in strings and line.strip():
             current.prose.append(line.strip())
+        elif n in said:  # print("1.1: not a zero matrix, ...")
+            current.prose.append(said[n])
     return current
 
 
@@ -597,6 +601,36 @@ def _string_lines(source: str) -> set[int]:
             end = next((k for k in range(n + 1, len(lines)) if quote in lines[k]), len(lines) - 1)
         out.update(range(n, end + 1))
         n = end + 1
+    return out
+
+
+def _printed_sentences(source: str) -> dict[int, str]:
+    """The sentences a cell prints as its answer (``print("1.2答：还是能检测到…")``): each
+    top-level ``print`` of string literals only that says something (three words, or four
+    Chinese characters), by the 0-based line of the call."""
+    if "print" not in source:
+        return {}
+    try:
+        tree = ast.parse(analysis.parseable(source))
+    except (SyntaxError, ValueError):
+        return {}
+    out: dict[int, str] = {}
+    for stmt in tree.body:
+        call = stmt.value if isinstance(stmt, ast.Expr) else None
+        if not (
+            isinstance(call, ast.Call)
+            and isinstance(call.func, ast.Name)
+            and call.func.id == "print"
+        ):
+            continue
+        if not call.args or not all(
+            isinstance(a, ast.Constant) and isinstance(a.value, str) for a in call.args
+        ):
+            continue  # print("X =", X): a label for a value, not an answer
+        said = [a.value.strip() for a in call.args if isinstance(a, ast.Constant)]
+        text = " ".join(t for t in said if t)
+        if len(text.split()) >= 3 or _words_in(text) - len(text.split()) >= 2:
+            out[stmt.lineno - 1] = text
     return out
 
 

@@ -412,3 +412,14 @@ def test_chinese_question_labels_and_numerals(rubric: Rubric) -> None:
     assert "没有报错" in a["autograd-error"].prose
     assert a["diagonal-apply-kernel"].prose == "不是全 0。"
     assert "水平边缘" in a["diagonal-transpose-kernel"].prose
+
+
+def test_a_printed_sentence_is_the_students_words_a_printed_label_is_not(rubric: Rubric) -> None:
+    script = (
+        "# 1.2 transpose X\nprint(corr2d(X.T, K))\n"
+        "print('1.2: still detected, the sign flips (the edge goes 0 -> 1)')\n"
+        "print('grad_fn:', out.grad_fn)\n"
+    )
+    a = locate(nb(code(script)), rubric, "d2l-1.0")
+    assert "still detected, the sign flips" in a["diagonal-transpose-input"].prose
+    assert "grad_fn" not in a["diagonal-transpose-input"].prose
