@@ -627,7 +627,7 @@ def _printed_sentences(source: str) -> dict[int, str]:
             isinstance(a, ast.Constant) and isinstance(a.value, str) for a in call.args
         ):
             continue  # print("X =", X): a label for a value, not an answer
-        said = [a.value.strip() for a in call.args if isinstance(a, ast.Constant)]
+        said = [str(a.value).strip() for a in call.args if isinstance(a, ast.Constant)]
         text = " ".join(t for t in said if t)
         if len(text.split()) >= 3 or _words_in(text) - len(text.split()) >= 2:
             out[stmt.lineno - 1] = text
