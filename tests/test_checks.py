@@ -275,6 +275,11 @@ def test_a_bare_right_size_earns_every_point_and_the_why_is_only_suggested(
             True,
         ),
         ("K.T 检测的是水平边缘。X 不是水平边缘，所以检测不到对角线，输出是一个全 0 的矩阵。", True),
+        (
+            "K.T detects horizontal edges. The book says ... zero matrix, but that was its "
+            "vertical stripes.",
+            False,
+        ),
     ],
 )
 def test_a_denial_before_so_is_the_claims_reason_not_its_refutation(

@@ -76,7 +76,9 @@ def grade(
     for i, (kind, _, left) in enumerate(cells):
         if kind != "code":
             continue
-        results: tuple[Value, ...] = tuple(arr(v) for v in left.get("results", []))
+        results: tuple[Value, ...] = tuple(
+            v if isinstance(v, bool) else arr(v) for v in left.get("results", [])
+        )
         bindings: dict[str, Value] = {k: arr(v) for k, v in left.get("bindings", {}).items()}
         runs.append(CellRun(index=i, text=left.get("text", ""), results=results, bindings=bindings))
     execution = Execution(cells=tuple(runs), seconds=0.1)
@@ -568,3 +570,24 @@ def test_a_kernel_passed_inline_to_corr2d_is_judged_when_nothing_named_is_right(
     assert not check(
         grade(rubric, named), "second-derivative-kernel", "second-derivative-kernel"
     ).passed
+
+
+def test_a_result_shown_equal_to_an_earlier_one_is_that_result(rubric: Rubric) -> None:
+    r = grade(
+        rubric,
+        [
+            *SECTION,
+            md("### 1. Construct an image X with diagonal edges"),
+            code("X = torch.eye(6)", bindings={"X": EYE}),
+            md("### 1.1 apply K"),
+            code(
+                "Y1 = corr2d(X, K)\nY1", bindings={"Y1": corr2d(EYE, K)}, results=[corr2d(EYE, K)]
+            ),
+            md("### 1.2 What happens if you transpose X?"),
+            code("torch.equal(corr2d(X.t(), K), Y1)", results=[True]),
+            md("### 1.3 What happens if you transpose K?"),
+            code("torch.equal(corr2d(X, K.T), Y1)", results=[False]),  # shapes differ
+        ],
+    )
+    assert check(r, "diagonal-transpose-input", "transpose-input-output").passed
+    assert not check(r, "diagonal-transpose-kernel", "transpose-kernel-output").passed

@@ -15,6 +15,7 @@ already took that output.
 
 from __future__ import annotations
 
+import ast
 import itertools
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -24,6 +25,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from .. import analysis
 from ..errors import ProbeError
 from ..i18n import N_
 from ..model import CheckResult
@@ -89,6 +91,8 @@ class OutputCheck:
         evidence = spec.options.get("evidence")
         shown = [c for c in ctx.candidates(None, evidence) if c.origin in ("result", "printed")]
         avoid = spec.options.get("avoid")
+        if not shown:  # torch.equal(corr2d(X.T, K), Y1) -> True: the result is Y1's value
+            shown = _shown_equal(ctx, evidence, avoid)
         if avoid:  # a cell held only by position that does another question's work is not ours
             rx, weak = re.compile(avoid, re.IGNORECASE), set(ctx.answer().weak)
             shown = [c for c in shown if c.cell not in weak or not rx.search(ctx.shown_source(c))]
@@ -270,3 +274,47 @@ class OutputCheck:
 def _outputs(reference: Callable[..., Any], inputs: tuple[Any, ...]) -> tuple[FloatArray, ...]:
     """The acceptable outputs for the student's inputs (read-only: they are remembered)."""
     return tuple(frozen_array(e) for e in reference(*inputs))
+
+
+_EQUALITY = frozenset({"equal", "allclose", "array_equal", "isclose"})
+
+
+def _shown_equal(ctx: CheckContext, evidence: str | None, avoid: str | None) -> list[Candidate]:
+    """Results a cell of the answer shows by equality: it displays ``True`` for
+    ``torch.equal(<computation>, <name>)`` (or ``allclose``) where ``<name>`` holds an array:
+    the computation's value is that array. The computation must show the check's
+    ``evidence`` and not its ``avoid``. Read from the source with ``ast``; nothing runs."""
+    out: list[Candidate] = []
+    runs = {r.index: r for r in ctx.execution.cells}
+    for i in ctx.answer().code_cells:
+        run = runs.get(i)
+        if run is None or run.error is not None or not run.results or run.results[-1] is not True:
+            continue
+        source = ctx.notebook.cells[i].source
+        try:
+            tree = ast.parse(analysis.parseable(source))
+        except (SyntaxError, ValueError):
+            continue
+        last = tree.body[-1] if tree.body else None
+        call = last.value if isinstance(last, ast.Expr) else None
+        if not isinstance(call, ast.Call) or len(call.args) < 2:
+            continue
+        func = call.func
+        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+        if name not in _EQUALITY:
+            continue
+        env = ctx.env(i)
+        for this, other in (call.args[:2], call.args[1::-1]):
+            if not isinstance(other, ast.Name):
+                continue
+            value = as_array(env.get(other.id)) if other.id in env else None
+            text = ast.get_source_segment(analysis.parseable(source), this) or ""
+            if value is None or value.ndim < 1:
+                continue
+            if evidence and not re.search(evidence, text, re.IGNORECASE):
+                continue
+            if avoid and re.search(avoid, text, re.IGNORECASE):
+                continue
+            out.append(Candidate(value, i, None, "result", len(run.results)))
+            break
+    return out

@@ -58,7 +58,7 @@ def _refuted(text: str, patterns: tuple[str, ...]) -> bool:
     words of the misconception itself, and after the last "so" / "所以" before it: in "K.T
     is not a horizontal edge detector for this, so the output is all zeros" the "not" is the
     reason for the claim, not a denial of it)."""
-    sentences = re.split(r"(?<=[.!?])\s+|\n{2,}", normalise(text))
+    sentences = re.split(r"(?<=[.!?])(?<!\.\.\.)\s+|\n{2,}", normalise(text))  # not at "..."
     hits = [(s, m) for s in sentences for p in patterns if (m := re.search(p, s, re.IGNORECASE))]
     return bool(hits) and all(_REFUTE.search(_around(s, m.start(), m.end())) for s, m in hits)
 
