@@ -65,6 +65,7 @@ _LABEL_LINE = re.compile(
     r"\s*\d|\d{1,2}\.\d{1,2}\b|第\s*\d+\s*题|[(（]\s*\d\s*[)）])",
     re.IGNORECASE,
 )
+_NUMBERED_ITEM = re.compile(r"^\s*\d{1,2}[.)、]")
 # A line the student marks as an answer is never a question, whatever words it uses
 _ANSWER_MARK = re.compile(
     r"^\s*(?:[-*•]\s+)?(?:\*\*)?\s*(?:答案?|回答|解答|answer|ans\.?|a)\s*(?:\*\*)?\s*:",
@@ -131,9 +132,15 @@ def detect_edition(notebook: Notebook, rubric: Rubric) -> Edition | None:
         for ed, signals in rubric.editions.items()
     }
     ranked = sorted(scores.items(), key=lambda kv: kv[1], reverse=True)
-    if not ranked or ranked[0][1] == 0 or (len(ranked) > 1 and ranked[0][1] == ranked[1][1]):
+    if not ranked or ranked[0][1] == 0:
         return None
-    best = ranked[0][0]
+    tied = [ed for ed, n in ranked if n == ranked[0][1]]
+    if len(tied) > 1 and "d2l-zh-2.0" in tied and set(tied) <= {"d2l-zh-2.0", "d2l-0.17"}:
+        # the Chinese book carries 0.17's "6.2" and code: a tie in a Chinese notebook is it
+        tied = ["d2l-zh-2.0"] if has_cjk(text) else tied
+    if len(tied) > 1:
+        return None
+    best = tied[0]
     for edition in EDITIONS:
         if edition == best:
             return edition
@@ -240,6 +247,9 @@ class _Matcher:
                 if edition is None or ed == edition:
                     self.numbers.setdefault(num, e.id)
                     self.number_of.setdefault(e.id, num)
+
+    def patterns(self, exercise: str) -> list[re.Pattern[str]]:
+        return [rx for eid, rx in self.wording if eid == exercise]
 
     def sub(self, line: str, current: _Section | None) -> tuple[str, str] | None:
         """A sub-question label alone ("(b)", "**b)**", "Part (c)") names question N.b
@@ -369,7 +379,13 @@ def _scan_markdown(
         first_line = first
         titled = first and (_words_in(norm) <= 12 or question)
         # "**Ex 1.1** ...", "2.4: ...", "（2）...": a label that cannot be an answer's own words
-        numbered = titled or heading is not None or bool(_LABEL_LINE.match(norm))
+        # "2. 没报错。…" opening a cell that is not a numbered list: its number names question 2
+        lone = (
+            first
+            and bool(_LIST.match(norm))
+            and not any(_NUMBERED_ITEM.match(ln) for ln in lines[n + 1 :])
+        )
+        numbered = titled or lone or heading is not None or bool(_LABEL_LINE.match(norm))
         # "Minimum kernel size for a derivative of order d (...):" over a table or a list, or
         # ending the cell (over the code that follows)
         caption = (
@@ -422,7 +438,13 @@ def _scan_markdown(
             hit = None  # the answer mentions its own topic ("Blurring reduces noise")
         if hit is not None:
             _flush(current, index, kept)
-            rest = "" if asked else _answer_on_label_line(line, hit[1], heading is not None)
+            rest = (
+                ""
+                if asked
+                else _answer_on_label_line(
+                    line, hit[1], heading is not None, matcher.patterns(hit[0])
+                )
+            )
             kept = [rest] if rest else []
             current = _Section(hit[0], hit[1], level, cells=[index], opener=index)
             sections.append(current)
@@ -448,10 +470,13 @@ def _opens_block(lines: Sequence[str], n: int) -> bool:
     )
 
 
-def _answer_on_label_line(line: str, via: str, heading: bool) -> str:
+def _answer_on_label_line(
+    line: str, via: str, heading: bool, wording: Sequence[re.Pattern[str]] = ()
+) -> str:
     """What follows the label on the line that names a question: "**Q1.1** not a zero
     matrix", "2.4. d+1", "(b) same thing", "What happens if you transpose K? Vertical edges."
-    The question's own words are not the answer, and neither is a heading's title."""
+    The question's own words are not the answer, and neither is a heading's title.
+    ``wording``: the patterns of the question it names."""
     if heading:
         return ""
     if via == "number":
@@ -465,6 +490,12 @@ def _answer_on_label_line(line: str, via: str, heading: bool) -> str:
         lead = _LEAD.match(norm)
         if "?" in norm:
             rest = norm.rsplit("?", 1)[1]
+        elif label is not None and not any(
+            (m := rx.search(norm)) is not None and m.start() <= 3 for rx in wording
+        ):
+            # "1.2 不变（eye对称，X.T==X），还是能检出": after the number come the student's
+            # words, in which the question's wording only occurs
+            rest = norm
         elif lead is not None:  # "Transpose K: ...", "二阶导数：[1, -2, 1]"
             rest = norm[lead.end() :]
         else:
