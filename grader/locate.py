@@ -366,6 +366,7 @@ def _scan_markdown(
     kept: list[str] = []
     first = True
     lines = source.splitlines()
+    outline = _outline(lines)
     for n, line in enumerate(lines):
         if not line.strip():
             kept.append(line)
@@ -429,6 +430,9 @@ def _scan_markdown(
             hit = matcher.sub(line, current)
         if hit is None and numbered:
             hit = matcher.sub_question(line, current.exercise if current else None)
+        if hit is None and n in outline:  # "    2. ..." under "1. ..." of a nested answer list
+            eid = matcher.numbers.get(outline[n])
+            hit = (eid, "number") if eid is not None else None
         if (
             hit is not None
             and current is not None
@@ -457,6 +461,36 @@ def _scan_markdown(
         kept.append(line)
     _flush(current, index, kept)
     return current
+
+
+def _outline(lines: Sequence[str]) -> dict[int, str]:
+    """Question numbers by position in a nested numbered list that mirrors the exercises:
+    "1. ..." / "    1. ..." / "    2. ..." / "2. ..." read as 1, 1.1, 1.2, 2 (students and
+    Markdown number every item "1." alike, so the position counts, not the digit). Only a
+    list with at least three top-level items and a nested one is such an outline; a list
+    of points inside one answer is not."""
+    items = [
+        (n, len(m.group(1).expandtabs(4)))
+        for n, ln in enumerate(lines)
+        if (m := _OUTLINE_ITEM.match(ln))
+    ]
+    if not items:
+        return {}
+    top = min(indent for _, indent in items)
+    out: dict[int, str] = {}
+    major = minor = 0
+    for n, indent in items:
+        if indent <= top + 1:
+            major, minor = major + 1, 0
+            out[n] = str(major)
+        elif major:
+            minor += 1
+            out[n] = f"{major}.{minor}"
+    nested = any("." in v for v in out.values())
+    return out if major >= 3 and nested else {}
+
+
+_OUTLINE_ITEM = re.compile(r"^(\s*)\d{1,2}[.)]\s+\S")
 
 
 def _opens_block(lines: Sequence[str], n: int) -> bool:
@@ -488,19 +522,34 @@ def _answer_on_label_line(
         if label is not None:  # "**Ex 1.1** apply $K$: not a zero matrix"
             norm = _LABEL_TAIL.sub("", norm[label.end() :])
         lead = _LEAD.match(norm)
+        body = norm if label is not None else _LIST.sub("", norm, count=1)
+        titled = any((m := rx.search(body)) is not None and m.start() <= 3 for rx in wording)
         if "?" in norm:
             rest = norm.rsplit("?", 1)[1]
-        elif label is not None and not any(
-            (m := rx.search(norm)) is not None and m.start() <= 3 for rx in wording
-        ):
+        elif label is not None and not titled:
             # "1.2 不变（eye对称，X.T==X），还是能检出": after the number come the student's
             # words, in which the question's wording only occurs
             rest = norm
         elif lead is not None:  # "Transpose K: ...", "二阶导数：[1, -2, 1]"
             rest = norm[lead.end() :]
+        elif label is None and (_words_in(body) > 12 or _says_more(body, wording)):
+            # "3. Transposing K gives [[1], [-1]], which takes differences between ...": a
+            # sentence that mentions the question is the answer (a copy of the question
+            # itself is dropped when the answer is judged)
+            rest = body
         else:
-            rest = ""
+            rest = ""  # a title: "1.3 Transpose K", "Minimum size of a kernel for order d"
     return _LABEL_TAIL.sub("", rest).strip()
+
+
+def _says_more(body: str, wording: Sequence[re.Pattern[str]]) -> bool:
+    """Whether a line that names a question says more than its title: four words outside
+    the question's wording ("Transposing K gives [[1], [-1]], which ..."), not "Transpose K"."""
+    spans = [m.span() for rx in wording if (m := rx.search(body)) is not None]
+    if not spans:
+        return _words_in(body) >= 4
+    start, end = min(spans)
+    return _words_in(body[:start] + " " + body[end:]) >= 4
 
 
 # A short lead-in before a colon: "Transpose K:", "K.T:", "a. 二阶导数：" (NFKC-folded)

@@ -423,3 +423,24 @@ def test_a_printed_sentence_is_the_students_words_a_printed_label_is_not(rubric:
     a = locate(nb(code(script)), rubric, "d2l-1.0")
     assert "still detected, the sign flips" in a["diagonal-transpose-input"].prose
     assert "grad_fn" not in a["diagonal-transpose-input"].prose
+
+
+def test_a_nested_answer_list_is_read_as_the_exercises_outline(rubric: Rubric) -> None:
+    notebook = nb(
+        md(
+            "## Answers\n\n1. Image: `D = torch.eye(8)`.\n"
+            "    1. It gives +1 on the diagonal and -1 below it.\n"
+            "    1. Nothing changes, D.T == D.\n"
+            "    1. Transposing K gives [[1], [-1]], which takes differences between rows.\n"
+            "2. Kernels by hand\n    1. The derivative along v.\n"
+            "3. No error message at all in PyTorch.\n4. im2col."
+        ),
+        md("### 2.3 Blur\n\n1. It averages.\n2. It removes noise."),  # a list inside one answer
+    )
+    a = locate(notebook, rubric, "d2l-1.0")
+    assert "+1 on the diagonal" in a["diagonal-apply-kernel"].prose
+    assert "Nothing changes" in a["diagonal-transpose-input"].prose
+    assert a["diagonal-transpose-kernel"].prose.startswith("Transposing K gives")
+    assert "derivative along v" in a["directional-edge-kernel"].prose
+    assert "No error message" in a["autograd-error"].prose
+    assert "removes noise" in a["blur-kernel"].prose and not a["diagonal-edges"].cells[1:]

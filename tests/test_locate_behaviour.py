@@ -591,3 +591,33 @@ def test_a_result_shown_equal_to_an_earlier_one_is_that_result(rubric: Rubric) -
     )
     assert check(r, "diagonal-transpose-input", "transpose-input-output").passed
     assert not check(r, "diagonal-transpose-kernel", "transpose-kernel-output").passed
+
+
+def test_the_students_conv2d_run_without_error_elsewhere_answers_the_autograd_question(
+    rubric: Rubric,
+) -> None:
+    cells = [
+        *SECTION,
+        code("net = nn.Conv2d(1, 1, (1, 2))\nl.sum().backward()"),  # the section's loop
+        md("## Answers\n\n3. No error in PyTorch: autograd records the in-place writes."),
+    ]
+    r = grade(rubric, cells)
+    assert not check(r, "autograd-error", "autograd-evidence").passed
+    r = grade(rubric, [*cells, code("net = Conv2D((1, 2))\nnet(X).sum().backward()")])
+    got = check(r, "autograd-error", "autograd-evidence")
+    assert got.passed and "cell 7" in " ".join(got.feedback)
+
+
+def test_a_drawn_image_is_preferred_to_a_models_output_of_it(rubric: Rubric) -> None:
+    out = corr2d(EYE, K) * 0.37 + 0.1  # net(D): the same diagonal, many values
+    r = grade(
+        rubric,
+        [
+            *SECTION,
+            md("## Exercises"),
+            code("D = torch.eye(6)\nD", bindings={"D": EYE}, results=[EYE]),
+            code("out = net(D)", bindings={"out": out}),
+        ],
+    )
+    feedback = " ".join(r["diagonal-edges"].feedback)
+    assert r["diagonal-edges"].status == "pass" and "`D`" in feedback

@@ -44,6 +44,7 @@ class ErrorCheck:
         accept={"type": "array", "items": _KIND},
         explain={"type": "array", "items": _KIND},
         works={"type": "string"},
+        evidence={"type": "string"},
     )
 
     def validate(self, spec: CheckSpec, reference: Reference | None) -> None:
@@ -87,6 +88,10 @@ class ErrorCheck:
                         1.0,
                         [N_("Cell {cell} runs it without an error.").format(cell=r.index + 1)],
                     )
+        if works and not errors:
+            found = self._elsewhere(spec, ctx, works)
+            if found is not None:
+                return found
         if errors:
             lines = []
             for err in errors[:2]:
@@ -109,3 +114,27 @@ class ErrorCheck:
             ],
             found=bool(runs),
         )
+
+    @staticmethod
+    def _elsewhere(spec: CheckSpec, ctx: CheckContext, works: str) -> CheckResult | None:
+        """Code matching ``works`` that ran cleanly in a cell outside the answer that the
+        text gives to no other question (:mod:`grader.behaviour`) and that shows the check's
+        ``evidence`` (the section's own training loop calls backward() too, but not on the
+        student's Conv2D). It only credits; its cell joins the answer."""
+        evidence = spec.options.get("evidence")
+        if evidence is None:
+            return None
+        eid = ctx.exercise.id
+        runs = {r.index: r for r in ctx.execution.cells}
+        for place in ctx.attribution.places([eid]):
+            run = runs.get(place.cell)
+            source = ctx.notebook.cells[place.cell].source
+            if run is None or run.error is not None or not re.search(works, source):
+                continue
+            if not ctx.attribution.shows(place.cell, evidence, eid):
+                continue
+            note = N_("Found it by what your code does: cell {cell} runs it without an error.")
+            note = note.format(cell=place.cell + 1)
+            ctx.adopt(place.cell, note)
+            return ctx.result(spec, 1.0, [note])
+        return None

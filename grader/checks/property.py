@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+import numpy as np
+
 from ..i18n import N_
 from ..model import CheckResult
 from ..rubric import CheckSpec, Reference
@@ -212,7 +214,16 @@ class PropertyCheck:
         # an assigned value before a displayed one (K applied to a diagonal image displays
         # another diagonal image), the student's usual names first
         shown = bool(spec.options.get("prefer_shown", False))
-        found.sort(key=lambda c: (c.tier, (c.origin != "binding") != shown, c.name not in names))
+        # ... and what the student made over what a model computed from it: a drawn image
+        # (torch.eye(8): 2 distinct values) before net(D), which shows the same diagonal
+        found.sort(
+            key=lambda c: (
+                c.tier,
+                (c.origin != "binding") != shown,
+                c.name not in names,
+                min(len(np.unique(c.value)), 16),
+            )
+        )
         for c in found:
             if c.value.size < min_size:
                 continue
