@@ -282,11 +282,16 @@ class _Matcher:
         if not structural:
             return None
         line = _nfkc(line)
+        # an explicit label ("1.3)", "Exercise 3", "第2题"), not a list's bare "1."
+        label = _NUMBER.match(line) if numbered and _LABEL_LINE.match(line) else None
+        num = _number(line) if label is not None else None
         best: tuple[int, str] | None = None
         for eid, rx in self.wording:
             m = rx.search(line)
             if m and _COMPARED.search(line[: m.start()]):
                 continue  # "Same as transposing K.": an answer that refers to another question
+            if m and label is not None and num in self.numbers and m.start() > label.end() + 3:
+                continue  # "1.3) K.T ... corr2d(X.T, K.T)": the label names it, not words inside
             if m and (best is None or len(m.group(0)) > best[0]):
                 best = (len(m.group(0)), eid)
         if best is not None:
@@ -623,6 +628,11 @@ def _scan_code(
             if hit is not None and (current is None or hit[0] != current.exercise):
                 current = _Section(hit[0], hit[1], 7, cells=[index], opener=index)
                 sections.append(current)
+        if n in said and _PRINTED_LABEL.match(said[n]):  # print("1.2) the edge is ...")
+            hit = matcher.match(said[n], True, True)
+            if hit is not None and (current is None or hit[0] != current.exercise):
+                current = _Section(hit[0], hit[1], 7, cells=[index], opener=index)
+                sections.append(current)
         blank = not line.strip() or (m is not None and blank)
         if current is None:
             continue
@@ -651,6 +661,12 @@ def string_blocks(source: str) -> list[str]:
 # "1.2 transpose X", "Exercise 3: autograd": a label even right under a line of code
 _NUMBERED_COMMENT = re.compile(
     r"\s*(?:(?:exercises?|ex\.?|q(?:uestion)?\.?|problem|task)\s*\d|\d{1,2}\.\d{1,2}\s+[^\W\d])",
+    re.IGNORECASE,
+)
+# A printed answer that starts with its question's number: "1.2) ...", "Q3: ...", "4.1答：..."
+_PRINTED_LABEL = re.compile(
+    r"\s*(?:(?:exercises?|ex\.?|q(?:uestion)?\.?|problem|练习|习题)\s*\d|\d{1,2}\.\d{1,2}\s*[):：.、答]"
+    r"|\d{1,2}\s*[):：、]|\d{1,2}\s*答)",
     re.IGNORECASE,
 )
 # "# ------ learning a kernel": a comment drawn as a rule is a heading, even without a number

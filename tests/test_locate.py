@@ -444,3 +444,15 @@ def test_a_nested_answer_list_is_read_as_the_exercises_outline(rubric: Rubric) -
     assert "derivative along v" in a["directional-edge-kernel"].prose
     assert "No error message" in a["autograd-error"].prose
     assert "removes noise" in a["blur-kernel"].prose and not a["diagonal-edges"].cells[1:]
+
+
+def test_a_printed_answer_with_its_number_opens_its_question(rubric: Rubric) -> None:
+    cells = [
+        code(
+            "print(corr2d(Xd, K.T))\nprint('1.3) K.T compares vertical neighbours, so '\n"
+            "      'corr2d(X.T, K.T) == corr2d(X, K).T and the diagonal is still found.')"
+        ),
+    ]
+    a = locate(nb(md("### Exercise 1"), *cells), rubric, "d2l-1.0")
+    assert a["diagonal-transpose-kernel"].code_cells == (1,)  # its number, not X.T inside
+    assert "still found" in a["diagonal-transpose-kernel"].prose
