@@ -17,6 +17,7 @@ and code comments (the student's words, minus the question text itself).
 from __future__ import annotations
 
 import ast
+import html
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
@@ -31,7 +32,7 @@ from .text.fold import fold, has_cjk, simplified
 _HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.*)$")
 # Lines are matched in NFKC form, so full-width digits and punctuation ("１．", "（1）", "？")
 # read as ASCII; Chinese numbering ("练习1", "第1题", "1、") and no space after "1." count too.
-_LIST = re.compile(r"^\s*(?:[-*•]|\d+[.)、])(?:\s+|(?=[\u3400-\u9fff]))")
+_LIST = re.compile(r"^\s*(?:[-*•]|(?:\*\*)?\d+[.)、](?:\*\*)?)(?:\s+|(?=[\u3400-\u9fff]))")
 _NUMBER = re.compile(
     r"^\s*(?:#+\s*)?(?:\*\*)?\s*[【\[]?\s*(?:exercises?|ex\.?|q(?:uestion)?\.?|problem|task|part"
     r"|思考题|课后习?题|练习题?|习题|问题|题目|第)?\s*"
@@ -370,7 +371,7 @@ def _scan_markdown(
 ) -> _Section | None:
     kept: list[str] = []
     first = True
-    lines = source.splitlines()
+    lines = _dehtml(source).splitlines()
     outline = _outline(lines)
     for n, line in enumerate(lines):
         if not line.strip():
@@ -466,6 +467,36 @@ def _scan_markdown(
         kept.append(line)
     _flush(current, index, kept)
     return current
+
+
+_HTML_TAG = re.compile(
+    r"<\s*(/?)\s*(h[1-6]|p|br|b|strong|i|em|code|details|summary|div|span|li|ul|ol|u|font|center"
+    r"|blockquote|hr)\b[^>]*>",
+    re.IGNORECASE,
+)
+
+
+def _dehtml(source: str) -> str:
+    """Markdown cells written in HTML (``<p><b>1.1</b> ...</p>``, ``<details><summary>``,
+    ``<h3>``, ``&times;``) as the plain Markdown they stand for."""
+    if "<" not in source or not _HTML_TAG.search(source):
+        return html.unescape(source) if "&" in source else source
+
+    def tag(m: re.Match[str]) -> str:
+        closing, name = m.group(1), m.group(2).lower()
+        if name in ("b", "strong"):
+            return "**"
+        if name == "code":
+            return "`"
+        if name[0] == "h" and name[1:].isdigit():
+            return "\n" if closing else "\n" + "#" * int(name[1]) + " "
+        if name == "li":
+            return "" if closing else "\n- "
+        if name in ("p", "br", "div", "details", "summary", "ul", "ol", "blockquote", "hr"):
+            return "\n"
+        return ""
+
+    return html.unescape(_HTML_TAG.sub(tag, source))
 
 
 def _outline(lines: Sequence[str]) -> dict[int, str]:

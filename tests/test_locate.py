@@ -456,3 +456,22 @@ def test_a_printed_answer_with_its_number_opens_its_question(rubric: Rubric) -> 
     a = locate(nb(md("### Exercise 1"), *cells), rubric, "d2l-1.0")
     assert a["diagonal-transpose-kernel"].code_cells == (1,)  # its number, not X.T inside
     assert "still found" in a["diagonal-transpose-kernel"].prose
+
+
+def test_markdown_written_in_html_is_read_as_markdown(rubric: Rubric) -> None:
+    notebook = nb(
+        md(
+            "<hr>\n<h2>Exercises</h2>\n<p><b>1.</b> Construct an image <code>X</code> with "
+            "diagonal edges.</p>"
+        ),
+        code("Xd = torch.eye(8)"),
+        md("<p><b>1.3</b> What happens if you transpose <code>K</code>?</p>"),
+        md(
+            "<details open>\n<summary><b>Answer 1.3</b></summary>\n<br>\nIt reacts to "
+            "<b>vertical</b> change: the output is 7&times;8.\n</details>"
+        ),
+    )
+    a = locate(notebook, rubric, "d2l-1.0")
+    assert a["diagonal-edges"].code_cells == (1,)
+    prose = a["diagonal-transpose-kernel"].prose
+    assert "It reacts to **vertical** change: the output is 7×8." in prose and "<" not in prose

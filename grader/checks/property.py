@@ -86,14 +86,20 @@ class PropertyCheck:
                 # (a learned kernel from the cell that trains, not the section's given K)
                 # With `prefer_shown`, what the student displayed wins a tie: the learned
                 # weight shown, not the target K = [[1, -1]] assigned in the same cell.
+                # The exercise's own cells before those of `from` exercises (the image
+                # `Xd` under "1." before `Y1 = corr2d(Xd, K)` under "1.1", which shows a
+                # diagonal too), and a drawn value (few distinct entries) before a computed one.
                 shows = ctx.attribution.shows
                 shown = bool(spec.options.get("prefer_shown", False))
+                own = set(ctx.answer().code_cells)
                 best = max(
                     scored,
                     key=lambda s: (
                         s[1],
                         shows(s[0].cell, evidence),
+                        s[0].cell in own,
                         (s[0].origin == "binding") != shown,
+                        -min(len(np.unique(s[0].value)), 16),
                         s[0].cell,
                     ),
                 )
