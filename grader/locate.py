@@ -371,7 +371,7 @@ def _scan_markdown(
 ) -> _Section | None:
     kept: list[str] = []
     first = True
-    lines = _dehtml(source).splitlines()
+    lines = _answers_unquoted(_dehtml(source).splitlines())
     outline = _outline(lines)
     for n, line in enumerate(lines):
         if not line.strip():
@@ -497,6 +497,26 @@ def _dehtml(source: str) -> str:
         return ""
 
     return html.unescape(_HTML_TAG.sub(tag, source))
+
+
+_QUOTED_ANSWER = re.compile(
+    r"^\s*>\s?(?=\s*(?:\*\*)?\s*(?:answer|ans\.?|a|答案?|解答|回答)\s*(?:\*\*)?\s*[:：])",
+    re.IGNORECASE,
+)
+
+
+def _answers_unquoted(lines: list[str]) -> list[str]:
+    """A blockquote that starts with an answer mark ("> **A:** ...", "> 答：...") is the
+    student's own answer set off, not a quotation: its lines lose the ">"."""
+    out: list[str] = []
+    quoted = False
+    for line in lines:
+        if _QUOTED_ANSWER.match(line):
+            quoted = True
+        elif not line.lstrip().startswith(">"):
+            quoted = False
+        out.append(re.sub(r"^\s*>\s?", "", line) if quoted else line)
+    return out
 
 
 def _outline(lines: Sequence[str]) -> dict[int, str]:
