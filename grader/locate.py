@@ -34,7 +34,7 @@ _HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.*)$")
 # read as ASCII; Chinese numbering ("练习1", "第1题", "1、") and no space after "1." count too.
 _LIST = re.compile(r"^\s*(?:[-*•]|(?:\*\*)?\d+[.)、](?:\*\*)?)(?:\s+|(?=[\u3400-\u9fff]))")
 _NUMBER = re.compile(
-    r"^\s*(?:#+\s*)?(?:\*\*)?\s*[【\[]?\s*(?:exercises?|ex\.?|q(?:uestion)?\.?|problem|task|part"
+    r"^\s*(?:#+\s*)?(?:[-*•]\s+)?(?:\*\*)?\s*[【\[]?\s*(?:exercises?|ex\.?|q(?:uestion)?\.?|problem|task|part"
     r"|思考题|课后习?题|练习题?|习题|问题|题目|第)?\s*"
     r"(\d{1,2})题?(?:\s*[.)]?\s*(?:\(?([0-9]{1,2}|[a-d])\)?))?"
     r"(?:[.):*、】\]]|\s|$|(?=[\u3400-\u9fff]))",
@@ -66,6 +66,7 @@ _LABEL_LINE = re.compile(
     r"\s*\d|\d{1,2}\.\d{1,2}\b|第\s*\d+\s*题|[(（]\s*\d\s*[)）])",
     re.IGNORECASE,
 )
+_BULLET = re.compile(r"^\s*[-*•]\s")
 _NUMBERED_ITEM = re.compile(r"^\s*\d{1,2}[.)、]")
 # A line the student marks as an answer is never a question, whatever words it uses
 _ANSWER_MARK = re.compile(
@@ -227,12 +228,14 @@ def _words_in(line: str) -> int:
 
 
 def _number(text: str) -> str | None:
-    m = _NUMBER.match(_nfkc(text))
+    norm = _nfkc(text)
+    m = _NUMBER.match(norm)
     if not m:
         return None
     major, minor = m.group(1), m.group(2)
     if minor is None:
-        return major
+        # "- 1.1 not zero" names 1.1; "- 1 for white->black" is a value, not question 1
+        return None if _BULLET.match(norm) else major
     if minor.isalpha():
         minor = str(ord(minor.lower()) - ord("a") + 1)
     return f"{major}.{minor}"
@@ -588,6 +591,8 @@ def _answer_on_label_line(
             rest = norm
         elif lead is not None:  # "Transpose K: ...", "二阶导数：[1, -2, 1]"
             rest = norm[lead.end() :]
+        elif label is not None and _says_more(norm, wording):
+            rest = norm  # "1.3 K.T = [[1],[-1]] = vertical difference → ..."
         elif label is None and (_words_in(body) > 12 or _says_more(body, wording)):
             # "3. Transposing K gives [[1], [-1]], which takes differences between ...": a
             # sentence that mentions the question is the answer (a copy of the question
@@ -595,17 +600,19 @@ def _answer_on_label_line(
             rest = body
         else:
             rest = ""  # a title: "1.3 Transpose K", "Minimum size of a kernel for order d"
-    return _LABEL_TAIL.sub("", rest).strip()
+    rest = _LABEL_TAIL.sub("", rest).strip()
+    if rest.count("**") % 2:  # "1.1 **not** zero": the label's tail took the answer's "**"
+        rest = rest.replace("**", "", 1)
+    return rest
 
 
 def _says_more(body: str, wording: Sequence[re.Pattern[str]]) -> bool:
     """Whether a line that names a question says more than its title: four words outside
     the question's wording ("Transposing K gives [[1], [-1]], which ..."), not "Transpose K"."""
-    spans = [m.span() for rx in wording if (m := rx.search(body)) is not None]
-    if not spans:
-        return _words_in(body) >= 4
-    start, end = min(spans)
-    return _words_in(body[:start] + " " + body[end:]) >= 4
+    rest = body
+    for rx in wording:  # every piece of the question's wording, not only the first
+        rest = rx.sub(" ", rest)
+    return _words_in(rest) >= 4
 
 
 # A short lead-in before a colon: "Transpose K:", "K.T:", "a. 二阶导数：" (NFKC-folded)

@@ -475,3 +475,23 @@ def test_markdown_written_in_html_is_read_as_markdown(rubric: Rubric) -> None:
     assert a["diagonal-edges"].code_cells == (1,)
     prose = a["diagonal-transpose-kernel"].prose
     assert "It reacts to **vertical** change: the output is 7×8." in prose and "<" not in prose
+
+
+def test_bulleted_dotted_labels_name_their_questions_a_bulleted_bare_number_does_not(
+    rubric: Rubric,
+) -> None:
+    notebook = nb(
+        md("- 1 for white->black, -1 for black->white. ok."),
+        md(
+            "- 1.1 **not** zero. each row: +1 where the band ends.\n"
+            "- 1.3 K.T = [[1],[-1]] = vertical difference → horizontal-edge detector, still "
+            "detects the diagonal (corr2d(X, K.T) == corr2d(X.T, K).T)"
+        ),
+    )
+    a = locate(notebook, rubric, "d2l-1.0")
+    assert not a["diagonal-edges"].found
+    assert a["diagonal-apply-kernel"].prose.startswith("not** zero") is False
+    assert a["diagonal-apply-kernel"].prose.startswith("not zero") or "**not** zero" in (
+        a["diagonal-apply-kernel"].prose
+    )
+    assert "vertical difference" in a["diagonal-transpose-kernel"].prose
