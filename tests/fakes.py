@@ -63,6 +63,8 @@ class FakeRun(Run):
 def _plain(value: Value) -> Any:
     if isinstance(value, Array):
         return np.array(value.data)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value  # a size (n_h, n_w) stays an int, as in the real probe
     arr = as_array(value)
     return value if arr is None else arr
 

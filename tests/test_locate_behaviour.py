@@ -621,3 +621,39 @@ def test_a_drawn_image_is_preferred_to_a_models_output_of_it(rubric: Rubric) -> 
     )
     feedback = " ".join(r["diagonal-edges"].feedback)
     assert r["diagonal-edges"].status == "pass" and "`D`" in feedback
+
+
+def _toeplitz(K: Any, n_h: int, n_w: int) -> Any:
+    K = np.asarray(K, dtype=np.float64)
+    k_h, k_w = K.shape
+    o_h, o_w = n_h - k_h + 1, n_w - k_w + 1
+    W = np.zeros((o_h * o_w, n_h * n_w))
+    for i in range(o_h):
+        for j in range(o_w):
+            for a in range(k_h):
+                W[i * o_w + j, (i + a) * n_w + j : (i + a) * n_w + j + k_w] = K[a]
+    return W
+
+
+@pytest.mark.parametrize("fixed", [False, True])
+def test_a_function_that_builds_the_matrix_answers_the_matmul_question(
+    rubric: Rubric, fixed: bool
+) -> None:
+    def toeplitz_matrix(K: Any, n_h: int, n_w: int) -> Any:
+        if fixed:  # hard-coded for the book's 3x3 input and 2x2 kernel
+            return _toeplitz(K, 3, 3)
+        return _toeplitz(K, n_h, n_w)
+
+    source = (
+        "def toeplitz_matrix(K, n_h, n_w):\n    W = torch.zeros((n_h - 1) * (n_w - 1), n_h * n_w)\n"
+        "    return W\n\nW = toeplitz_matrix(K, 3, 3)\n(W @ X.reshape(-1)).reshape(2, 2)\n"
+    )
+    r = grade(
+        rubric,
+        [md("### 4. Cross-correlation as a matrix multiplication"), code(source)],
+        {"toeplitz_matrix": toeplitz_matrix},
+    )
+    got = check(r, "corr2d-as-matmul", "matmul-equals-corr2d")
+    assert "builds the matrix W" in " ".join(got.feedback)
+    assert got.passed is not fixed and (0 < got.score < got.max_score) is fixed
+    assert check(r, "corr2d-as-matmul", "uses-matrix-product").passed

@@ -24,6 +24,7 @@ from .. import analysis
 from ..i18n import N_
 from ..model import CheckResult
 from ..rubric import CheckSpec, Reference
+from . import matrix_form
 from .base import (
     NAMES,
     TOLERANCE,
@@ -73,6 +74,7 @@ class FunctionCheck:
         kind={"enum": ["torch", "numpy"]},
         search={"enum": ["notebook", "exercise"]},
         evidence={"type": "string"},
+        matrix_form={"type": "boolean"},
     )
 
     def validate(self, spec: CheckSpec, reference: Reference | None) -> None:
@@ -100,6 +102,10 @@ class FunctionCheck:
             how = "elsewhere"  # the note says where and how it was found
         if found is not None:
             ctx.attribution.claim(("function", found), ctx.exercise.id)
+        if found is None and spec.options.get("matrix_form") and "reference" in spec.options:
+            built = self._builder(spec, ctx, cases)
+            if built is not None:
+                return built
         if found is None:
             why = ctx.failed_cells_note()
             msg = (
@@ -120,6 +126,39 @@ class FunctionCheck:
             fraction = 0.0
         feedback, diagnoses = self._explain(spec, ctx, found, how, judged)
         return ctx.result(spec, fraction, [note, *feedback] if note else feedback, diagnoses)
+
+    @staticmethod
+    def _builder(
+        spec: CheckSpec, ctx: CheckContext, cases: Sequence[tuple[Any, ...]]
+    ) -> CheckResult | None:
+        """A function that returns the matrix W of the cross-correlation for a kernel and an
+        input shape (:mod:`grader.checks.matrix_form`): the answer's own functions first,
+        then those in cells no other question holds that show the check's ``evidence``."""
+        eid = ctx.exercise.id
+        evidence = spec.options.get("evidence")
+        names = [n for n in ctx.answer().defines if n in set(ctx.functions())]
+        where: dict[str, int] = {}
+        for place in ctx.attribution.places([eid]):
+            if ctx.attribution.shows(place.cell, evidence, eid):
+                for name in analysis.facts(ctx.notebook.cells[place.cell].source).functions:
+                    where.setdefault(name, place.cell)
+        names += [
+            n for n in where if n not in names and not ctx.attribution.taken(("function", n), eid)
+        ]
+        dtype = spec.options.get("dtypes", DTYPES)[0]
+        reference = ctx.reference.function(spec.options["reference"])
+        pairs = [tuple(c[:2]) for c in cases if len(c) >= 2]
+        built = matrix_form.find_builder(ctx, names, pairs, reference, dtype)
+        if built is None:
+            return None
+        ctx.attribution.claim(("function", built.function), eid)
+        line = N_(
+            "`{fn}` builds the matrix W of the cross-correlation: W @ vec(X) equals "
+            "corr2d(X, K) on {passed} of {total} hidden test inputs."
+        ).format(fn=built.function, passed=built.passed, total=built.total)
+        if built.function in where and built.function not in ctx.answer().defines:
+            ctx.adopt(where[built.function], line)
+        return ctx.result(spec, built.passed / built.total, [line])
 
     @staticmethod
     def _elsewhere(

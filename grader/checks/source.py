@@ -49,8 +49,32 @@ def _functions(
             tree = ast.parse(source)
         except SyntaxError:
             return None
+        # A function that builds the matrix and the cell's own code that multiplies by it
+        # ("W = toeplitz_matrix(K, 3, 3); W @ X.reshape(-1)") use the product together.
+        top = [n for n in tree.body if not isinstance(n, ast.FunctionDef | ast.ClassDef)]
+        applied = {
+            node.id
+            for stmt in top
+            if _uses(stmt, operators, calls)
+            for node in ast.walk(stmt)
+            if isinstance(node, ast.Name)
+        }
+        assigned = {
+            target.id: stmt.value
+            for stmt in top
+            if isinstance(stmt, ast.Assign)
+            for target in stmt.targets
+            if isinstance(target, ast.Name)
+        }
+        called = {
+            name
+            for var in applied
+            if var in assigned
+            for node in ast.walk(assigned[var])
+            if isinstance(node, ast.Name) and (name := node.id)
+        } | applied
         return tuple(
-            (node.name, _uses(node, operators, calls))
+            (node.name, _uses(node, operators, calls) or node.name in called)
             for node in tree.body
             if isinstance(node, ast.FunctionDef)
         )
