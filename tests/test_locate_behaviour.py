@@ -657,3 +657,26 @@ def test_a_function_that_builds_the_matrix_answers_the_matmul_question(
     assert "builds the matrix W" in " ".join(got.feedback)
     assert got.passed is not fixed and (0 < got.score < got.max_score) is fixed
     assert check(r, "corr2d-as-matmul", "uses-matrix-product").passed
+
+
+def test_a_result_shown_equal_to_the_books_computation_or_computed_but_not_shown_counts(
+    rubric: Rubric,
+) -> None:
+    r = grade(
+        rubric,
+        [
+            *SECTION,
+            md("### 1. Construct an image X with diagonal edges"),
+            code("X = torch.eye(6)", bindings={"X": EYE}),
+            md("### 1.2 What happens if you transpose X?"),
+            code("torch.equal(corr2d(X.t(), K), corr2d(X, K))", results=[True]),
+            md("### 1.3 What happens if you transpose K?"),
+            code(
+                "Y13 = corr2d(X, K.t())\nY13.shape",
+                bindings={"Y13": corr2d(EYE, K.T)},
+                results=[(5, 6)],
+            ),
+        ],
+    )
+    assert check(r, "diagonal-transpose-input", "transpose-input-output").passed
+    assert check(r, "diagonal-transpose-kernel", "transpose-kernel-output").passed

@@ -91,8 +91,9 @@ class OutputCheck:
         evidence = spec.options.get("evidence")
         shown = [c for c in ctx.candidates(None, evidence) if c.origin in ("result", "printed")]
         avoid = spec.options.get("avoid")
-        if not shown:  # torch.equal(corr2d(X.T, K), Y1) -> True: the result is Y1's value
-            shown = _shown_equal(ctx, evidence, avoid)
+        if not any(c.value.ndim >= 2 for c in shown):  # no matrix shown (Y13.shape, True)
+            # torch.equal(corr2d(X.T, K), Y1) -> True: the result is Y1's value
+            shown += _shown_equal(ctx, evidence, avoid) or _computed(ctx, evidence, avoid)
         if avoid:  # a cell held only by position that does another question's work is not ours
             rx, weak = re.compile(avoid, re.IGNORECASE), set(ctx.answer().weak)
             shown = [c for c in shown if c.cell not in weak or not rx.search(ctx.shown_source(c))]
@@ -305,9 +306,7 @@ def _shown_equal(ctx: CheckContext, evidence: str | None, avoid: str | None) -> 
             continue
         env = ctx.env(i)
         for this, other in (call.args[:2], call.args[1::-1]):
-            if not isinstance(other, ast.Name):
-                continue
-            value = as_array(env.get(other.id)) if other.id in env else None
+            value = _operand(ctx, other, env)
             text = ast.get_source_segment(analysis.parseable(source), this) or ""
             if value is None or value.ndim < 1:
                 continue
@@ -317,4 +316,69 @@ def _shown_equal(ctx: CheckContext, evidence: str | None, avoid: str | None) -> 
                 continue
             out.append(Candidate(value, i, None, "result", len(run.results)))
             break
+    return out
+
+
+def _operand(ctx: CheckContext, node: ast.expr, env: Mapping[str, Any]) -> FloatArray | None:
+    """The value of an equality's other side when it is plain: a bound array, its transpose
+    (``Y.T``, ``Y.t()``), or ``corr2d(A, B)`` of such operands, computed with the rubric's
+    reference ``corr2d`` (never the student's code)."""
+    if isinstance(node, ast.Name):
+        return as_array(env[node.id]) if node.id in env else None
+    if isinstance(node, ast.Attribute) and node.attr == "T":
+        inner = _operand(ctx, node.value, env)
+        return inner.T if inner is not None else None
+    if not isinstance(node, ast.Call):
+        return None
+    func = node.func
+    if isinstance(func, ast.Attribute) and func.attr == "t" and not node.args:
+        inner = _operand(ctx, func.value, env)
+        return inner.T if inner is not None else None
+    if (
+        isinstance(func, ast.Name)
+        and func.id == "corr2d"
+        and len(node.args) == 2
+        and ctx.reference.has("corr2d")
+    ):
+        args = [_operand(ctx, a, env) for a in node.args]
+        if any(a is None or a.ndim != 2 for a in args):
+            return None
+        x, k = args
+        assert x is not None and k is not None
+        if k.shape[0] > x.shape[0] or k.shape[1] > x.shape[1]:
+            return None
+        return np.asarray(ctx.reference.function("corr2d")(x, k), dtype=np.float64)
+    return None
+
+
+def _computed(ctx: CheckContext, evidence: str | None, avoid: str | None) -> list[Candidate]:
+    """Results the answer's own cells computed but did not display: ``Y13 = corr2d(X,
+    K.t())`` followed by ``Y13.shape, torch.equal(Y13, ...)``. The assignment must show the
+    check's ``evidence`` and not its ``avoid``; cells held only by position do not count."""
+    out: list[Candidate] = []
+    weak = set(ctx.answer().weak)
+    runs = {r.index: r for r in ctx.execution.cells}
+    for i in ctx.answer().code_cells:
+        run = runs.get(i)
+        if i in weak or run is None or run.error is not None:
+            continue
+        source = analysis.parseable(ctx.notebook.cells[i].source)
+        try:
+            tree = ast.parse(source)
+        except (SyntaxError, ValueError):
+            continue
+        for stmt in tree.body:
+            if not (isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Call)):
+                continue
+            text = ast.get_source_segment(source, stmt.value) or ""
+            if evidence and not re.search(evidence, text, re.IGNORECASE):
+                continue
+            if avoid and re.search(avoid, text, re.IGNORECASE):
+                continue
+            for target in stmt.targets:
+                if not isinstance(target, ast.Name) or target.id not in run.bindings:
+                    continue
+                arr = as_array(run.bindings[target.id])
+                if arr is not None and arr.ndim == 2:
+                    out.append(Candidate(arr, i, target.id, "result", len(run.results)))
     return out
