@@ -354,13 +354,14 @@ def _operand(ctx: CheckContext, node: ast.expr, env: Mapping[str, Any]) -> Float
 def _computed(ctx: CheckContext, evidence: str | None, avoid: str | None) -> list[Candidate]:
     """Results the answer's own cells computed but did not display: ``Y13 = corr2d(X,
     K.t())`` followed by ``Y13.shape, torch.equal(Y13, ...)``. The assignment must show the
-    check's ``evidence`` and not its ``avoid``; cells held only by position do not count."""
+    check's ``evidence`` and not its ``avoid``; a cell held only by position counts only
+    for a check that declares evidence."""
     out: list[Candidate] = []
     weak = set(ctx.answer().weak)
     runs = {r.index: r for r in ctx.execution.cells}
     for i in ctx.answer().code_cells:
         run = runs.get(i)
-        if i in weak or run is None or run.error is not None:
+        if (i in weak and not evidence) or run is None or run.error is not None:
             continue
         source = analysis.parseable(ctx.notebook.cells[i].source)
         try:
