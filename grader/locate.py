@@ -16,14 +16,12 @@ and code comments (the student's words, minus the question text itself).
 
 from __future__ import annotations
 
-import ast
-import html
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from . import analysis
+from . import analysis, markup
 from .load import FEEDBACK_TAG
 from .model import EDITIONS, Edition, Notebook
 from .rubric import ExerciseSpec, Rubric
@@ -85,7 +83,6 @@ _QUESTION_MARK = re.compile(
     re.IGNORECASE,
 )
 _LABEL_TAIL = re.compile(r"^[\s*_.:)\]\-–—>=]+")
-_STRING_START = re.compile(r"^[rRbBuUfF]{0,2}(\"\"\"|\'\'\'|\"|\')")
 
 
 @dataclass(frozen=True)
@@ -219,12 +216,6 @@ _CN_DIGITS = "一二三四五六七八九"
 _CN_NUMBERED = re.compile(
     r"(第|思考题|练习|习题|题目)\s*([一二三四五六七八九])(?=题|\s*[:.、】\]\s]|$)"
 )
-
-
-def _words_in(line: str) -> int:
-    """Words in a line; Chinese has no spaces, so two CJK characters count as one word."""
-    cjk = sum(1 for ch in line if "\u3400" <= ch <= "\u9fff")
-    return len(line.split()) + cjk // 2
 
 
 def _number(text: str) -> str | None:
@@ -374,8 +365,8 @@ def _scan_markdown(
 ) -> _Section | None:
     kept: list[str] = []
     first = True
-    lines = _answers_unquoted(_dehtml(source).splitlines())
-    outline = _outline(lines)
+    lines = markup.answers_unquoted(markup.dehtml(source).splitlines())
+    outline = markup.outline(lines)
     for n, line in enumerate(lines):
         if not line.strip():
             kept.append(line)
@@ -387,7 +378,7 @@ def _scan_markdown(
         norm = _nfkc(line)
         question = norm.rstrip().rstrip("*_").rstrip().endswith("?")  # "**Question?**" too
         first_line = first
-        titled = first and (_words_in(norm) <= 12 or question)
+        titled = first and (markup.words_in(norm) <= 12 or question)
         # "**Ex 1.1** ...", "2.4: ...", "（2）...": a label that cannot be an answer's own words
         # "2. 没报错。…" opening a cell that is not a numbered list: its number names question 2
         lone = (
@@ -400,7 +391,7 @@ def _scan_markdown(
         # ending the cell (over the code that follows)
         caption = (
             norm.rstrip().rstrip("*_").rstrip().endswith(":")
-            and _words_in(norm) <= 20
+            and markup.words_in(norm) <= 20
             and _opens_block(lines, n)
         )
         structural = (
@@ -411,7 +402,7 @@ def _scan_markdown(
         asked = bool(_QUESTION_MARK.match(norm))  # "**问：** ...", "Q: ...", whatever its end
         structural = structural or asked
         first = False
-        row = _table_row(line)
+        row = markup.table_row(line)
         if row is not None:  # | question (or its number) | answer |: a row is a line of its own
             label, rest = row
             hit = matcher.match(label, True, True) if label else None
@@ -472,86 +463,6 @@ def _scan_markdown(
     return current
 
 
-_HTML_TAG = re.compile(
-    r"<\s*(/?)\s*(h[1-6]|p|br|b|strong|i|em|code|details|summary|div|span|li|ul|ol|u|font|center"
-    r"|blockquote|hr)\b[^>]*>",
-    re.IGNORECASE,
-)
-
-
-def _dehtml(source: str) -> str:
-    """Markdown cells written in HTML (``<p><b>1.1</b> ...</p>``, ``<details><summary>``,
-    ``<h3>``, ``&times;``) as the plain Markdown they stand for."""
-    if "<" not in source or not _HTML_TAG.search(source):
-        return html.unescape(source) if "&" in source else source
-
-    def tag(m: re.Match[str]) -> str:
-        closing, name = m.group(1), m.group(2).lower()
-        if name in ("b", "strong"):
-            return "**"
-        if name == "code":
-            return "`"
-        if name[0] == "h" and name[1:].isdigit():
-            return "\n" if closing else "\n" + "#" * int(name[1]) + " "
-        if name == "li":
-            return "" if closing else "\n- "
-        if name in ("p", "br", "div", "details", "summary", "ul", "ol", "blockquote", "hr"):
-            return "\n"
-        return ""
-
-    return html.unescape(_HTML_TAG.sub(tag, source))
-
-
-_QUOTED_ANSWER = re.compile(
-    r"^\s*>\s?(?=\s*(?:\*\*)?\s*(?:answer|ans\.?|a|答案?|解答|回答)\s*(?:\*\*)?\s*[:：])",
-    re.IGNORECASE,
-)
-
-
-def _answers_unquoted(lines: list[str]) -> list[str]:
-    """A blockquote that starts with an answer mark ("> **A:** ...", "> 答：...") is the
-    student's own answer set off, not a quotation: its lines lose the ">"."""
-    out: list[str] = []
-    quoted = False
-    for line in lines:
-        if _QUOTED_ANSWER.match(line):
-            quoted = True
-        elif not line.lstrip().startswith(">"):
-            quoted = False
-        out.append(re.sub(r"^\s*>\s?", "", line) if quoted else line)
-    return out
-
-
-def _outline(lines: Sequence[str]) -> dict[int, str]:
-    """Question numbers by position in a nested numbered list that mirrors the exercises:
-    "1. ..." / "    1. ..." / "    2. ..." / "2. ..." read as 1, 1.1, 1.2, 2 (students and
-    Markdown number every item "1." alike, so the position counts, not the digit). Only a
-    list with at least three top-level items and a nested one is such an outline; a list
-    of points inside one answer is not."""
-    items = [
-        (n, len(m.group(1).expandtabs(4)))
-        for n, ln in enumerate(lines)
-        if (m := _OUTLINE_ITEM.match(ln))
-    ]
-    if not items:
-        return {}
-    top = min(indent for _, indent in items)
-    out: dict[int, str] = {}
-    major = minor = 0
-    for n, indent in items:
-        if indent <= top + 1:
-            major, minor = major + 1, 0
-            out[n] = str(major)
-        elif major:
-            minor += 1
-            out[n] = f"{major}.{minor}"
-    nested = any("." in v for v in out.values())
-    return out if major >= 3 and nested else {}
-
-
-_OUTLINE_ITEM = re.compile(r"^(\s*)\d{1,2}[.)]\s+\S")
-
-
 def _opens_block(lines: Sequence[str], n: int) -> bool:
     """Whether line ``n`` is followed by a table, a list or a fenced block, or is the cell's
     last line."""
@@ -593,7 +504,7 @@ def _answer_on_label_line(
             rest = norm[lead.end() :]
         elif label is not None and _says_more(norm, wording):
             rest = norm  # "1.3 K.T = [[1],[-1]] = vertical difference → ..."
-        elif label is None and (_words_in(body) > 12 or _says_more(body, wording)):
+        elif label is None and (markup.words_in(body) > 12 or _says_more(body, wording)):
             # "3. Transposing K gives [[1], [-1]], which takes differences between ...": a
             # sentence that mentions the question is the answer (a copy of the question
             # itself is dropped when the answer is judged)
@@ -612,7 +523,7 @@ def _says_more(body: str, wording: Sequence[re.Pattern[str]]) -> bool:
     rest = body
     for rx in wording:  # every piece of the question's wording, not only the first
         rest = rx.sub(" ", rest)
-    return _words_in(rest) >= 4
+    return markup.words_in(rest) >= 4
 
 
 # A short lead-in before a colon: "Transpose K:", "K.T:", "a. 二阶导数：" (NFKC-folded)
@@ -622,23 +533,9 @@ _LEAD = re.compile(r"^\s*(?:[-*]\s+)?(?:\*\*)?([^:?]{1,24}?)(?:\*\*)?\s*:\s*")
 def _lead_in(line: str) -> str | None:
     """The lead-in of a line shaped "<a few words>: <answer>", or None."""
     m = _LEAD.match(_nfkc(line))
-    if m is None or _words_in(m.group(1)) > 3:
+    if m is None or markup.words_in(m.group(1)) > 3:
         return None
     return m.group(1)
-
-
-_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?\s*$")
-
-
-def _table_row(line: str) -> tuple[str, str] | None:
-    """(first cell, the other cells) of a markdown table row; ``("", "")`` for the rule
-    under the header; None for other lines."""
-    if not line.lstrip().startswith("|"):
-        return None
-    if _TABLE_RULE.match(line):
-        return "", ""
-    cells = [c.strip() for c in line.strip().strip("|").split("|")]
-    return cells[0], " | ".join(c for c in cells[1:] if c)
 
 
 def _scan_code(
@@ -665,8 +562,8 @@ def _scan_code(
             break
     if current is not None:
         current.cells.append(index)
-    strings = _string_lines(source)
-    said = _printed_sentences(source)
+    strings = markup.string_lines(source)
+    said = markup.printed_sentences(source)
     blank = True
     for n, line in enumerate(lines):
         m = _CODE_COMMENT.match(line)
@@ -703,19 +600,6 @@ def _scan_code(
     return current
 
 
-def string_blocks(source: str) -> list[str]:
-    """The text of each top-level triple-quoted string of a code cell (see _string_lines)."""
-    lines = source.splitlines()
-    blocks: list[list[str]] = []
-    last = -2
-    for n in sorted(_string_lines(source)):
-        if n != last + 1:
-            blocks.append([])
-        blocks[-1].append(lines[n])
-        last = n
-    return ["\n".join(b) for b in blocks]
-
-
 # "1.2 transpose X", "Exercise 3: autograd": a label even right under a line of code
 _NUMBERED_COMMENT = re.compile(
     r"\s*(?:(?:exercises?|ex\.?|q(?:uestion)?\.?|problem|task)\s*\d|\d{1,2}\.\d{1,2}\s+[^\W\d])",
@@ -734,58 +618,6 @@ _RULED = re.compile(r"^\s*[-=*~#]{3,}\s*\S")
 def _undecorated(comment: str) -> str:
     """A comment without the rule students draw around headings: "-- 1.1 apply K --"."""
     return comment.strip().strip("-=*~_#").strip()
-
-
-def _string_lines(source: str) -> set[int]:
-    """0-based numbers of the lines of top-level string statements (docstrings, outputs
-    pasted as strings), found by the tokenizer-free rule: a line at column 0 that opens a
-    triple-quoted string, up to the line that closes it."""
-    out: set[int] = set()
-    lines = source.splitlines()
-    n = 0
-    while n < len(lines):
-        m = _STRING_START.match(lines[n])
-        if m is None or len(m.group(1)) != 3:
-            n += 1
-            continue
-        quote = m.group(1)
-        rest = lines[n][m.end() :]
-        end = n
-        if quote not in rest:
-            end = next((k for k in range(n + 1, len(lines)) if quote in lines[k]), len(lines) - 1)
-        out.update(range(n, end + 1))
-        n = end + 1
-    return out
-
-
-def _printed_sentences(source: str) -> dict[int, str]:
-    """The sentences a cell prints as its answer (``print("1.2答：还是能检测到…")``): each
-    top-level ``print`` of string literals only that says something (three words, or four
-    Chinese characters), by the 0-based line of the call."""
-    if "print" not in source:
-        return {}
-    try:
-        tree = ast.parse(analysis.parseable(source))
-    except (SyntaxError, ValueError):
-        return {}
-    out: dict[int, str] = {}
-    for stmt in tree.body:
-        call = stmt.value if isinstance(stmt, ast.Expr) else None
-        if not (
-            isinstance(call, ast.Call)
-            and isinstance(call.func, ast.Name)
-            and call.func.id == "print"
-        ):
-            continue
-        if not call.args or not all(
-            isinstance(a, ast.Constant) and isinstance(a.value, str) for a in call.args
-        ):
-            continue  # print("X =", X): a label for a value, not an answer
-        said = [str(a.value).strip() for a in call.args if isinstance(a, ast.Constant)]
-        text = " ".join(t for t in said if t)
-        if len(text.split()) >= 3 or _words_in(text) - len(text.split()) >= 2:
-            out[stmt.lineno - 1] = text
-    return out
 
 
 PLACEHOLDERS = frozenset(

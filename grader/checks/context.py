@@ -20,7 +20,8 @@ from .. import analysis
 from ..behaviour import Attribution, Place
 from ..errors import ProbeError
 from ..i18n import N_
-from ..locate import Answer, string_blocks
+from ..locate import Answer
+from ..markup import string_blocks
 from ..model import Array, CheckResult, Edition, Execution, Notebook, Value
 from ..rubric import CheckSpec, ExerciseSpec, Reference, Rubric
 from ..tensor_text import parse_arrays

@@ -11,7 +11,7 @@ the markdown just before it, must show). A predicate returns ``(fraction, messag
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -199,14 +199,7 @@ class PropertyCheck:
     ) -> tuple[Candidate, float, str, tuple[str, ...]] | None:
         """The last array written inline in the answer's code that the predicate fully
         accepts."""
-        predicate = spec.options["predicate"]
-        for c in reversed(ctx.inline(sources)):
-            if c.value.size < min_size:
-                continue
-            frac, msg, diags = judge(ctx, predicate, c.value)
-            if frac >= 1.0:
-                return c, frac, msg, diags
-        return None
+        return _first_right(ctx, spec.options["predicate"], reversed(ctx.inline(sources)), min_size)
 
     @staticmethod
     def _elsewhere(
@@ -230,13 +223,20 @@ class PropertyCheck:
                 min(len(np.unique(c.value)), 16),
             )
         )
-        for c in found:
-            if c.value.size < min_size:
-                continue
-            frac, msg, diags = judge(ctx, predicate, c.value)
-            if frac >= 1.0:
-                return c, frac, msg, diags
-        return None
+        return _first_right(ctx, predicate, found, min_size)
+
+
+def _first_right(
+    ctx: CheckContext, predicate: str, candidates: Iterable[Candidate], min_size: int
+) -> tuple[Candidate, float, str, tuple[str, ...]] | None:
+    """The first candidate (of at least ``min_size`` entries) the predicate fully accepts."""
+    for c in candidates:
+        if c.value.size < min_size:
+            continue
+        frac, msg, diags = judge(ctx, predicate, c.value)
+        if frac >= 1.0:
+            return c, frac, msg, diags
+    return None
 
 
 def _where(c: Candidate, what: str) -> str:
