@@ -504,10 +504,14 @@ def _answer_on_label_line(
             rest = norm[lead.end() :]
         elif label is not None and _says_more(norm, wording):
             rest = norm  # "1.3 K.T = [[1],[-1]] = vertical difference → ..."
-        elif label is None and (markup.words_in(body) > 12 or _says_more(body, wording)):
+        elif (
+            label is None
+            and _about(body, wording)
+            and (markup.words_in(body) > 12 or _says_more(body, wording))
+        ):
             # "3. Transposing K gives [[1], [-1]], which takes differences between ...": a
-            # sentence that mentions the question is the answer (a copy of the question
-            # itself is dropped when the answer is judged)
+            # sentence about the question is the answer (a copy of the question itself is
+            # dropped when the answer is judged)
             rest = body
         else:
             rest = ""  # a title: "1.3 Transpose K", "Minimum size of a kernel for order d"
@@ -515,6 +519,14 @@ def _answer_on_label_line(
     if rest.count("**") % 2:  # "1.1 **not** zero": the label's tail took the answer's "**"
         rest = rest.replace("**", "", 1)
     return rest
+
+
+def _about(body: str, wording: Sequence[re.Pattern[str]]) -> bool:
+    """Whether the question's words open the sentence (its subject: "Transposing K gives
+    ..."), not a mention deep inside notes ("... for example detecting edges, blurring
+    images, or sharpening them")."""
+    starts = [m.start() for rx in wording if (m := rx.search(body)) is not None]
+    return bool(starts) and markup.words_in(body[: min(starts)]) <= 2
 
 
 def _says_more(body: str, wording: Sequence[re.Pattern[str]]) -> bool:

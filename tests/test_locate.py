@@ -495,3 +495,15 @@ def test_bulleted_dotted_labels_name_their_questions_a_bulleted_bare_number_does
         a["diagonal-apply-kernel"].prose
     )
     assert "vertical difference" in a["diagonal-transpose-kernel"].prose
+
+
+def test_a_mention_deep_in_notes_is_not_an_answer(rubric: Rubric) -> None:
+    notebook = nb(
+        md(
+            "## Discussions\n\n- The core computation is a cross-correlation.\n"
+            " - Convolutions can be used for many purposes, for example detecting edges and "
+            "lines, blurring images, or sharpening them."
+        )
+    )
+    a = locate(notebook, rubric, "d2l-1.0")
+    assert a["blur-kernel"].prose == ""
