@@ -680,3 +680,19 @@ def test_a_result_shown_equal_to_the_books_computation_or_computed_but_not_shown
     )
     assert check(r, "diagonal-transpose-input", "transpose-input-output").passed
     assert check(r, "diagonal-transpose-kernel", "transpose-kernel-output").passed
+
+
+def test_a_matrix_built_for_one_input_size_is_diagnosed_as_fixed_shape(rubric: Rubric) -> None:
+    def kernel_to_matrix(K: Any) -> Any:
+        return _toeplitz(K, 3, 3)  # the book's 3x3 input, hard-coded
+
+    r = grade(
+        rubric,
+        [
+            md("### 4. Cross-correlation as a matrix multiplication"),
+            code("def kernel_to_matrix(K):\n    W = torch.zeros(4, 9)\n    return W\n"),
+        ],
+        {"kernel_to_matrix": kernel_to_matrix},
+    )
+    got = check(r, "corr2d-as-matmul", "matmul-equals-corr2d")
+    assert 0 < got.score < got.max_score and got.diagnoses == ("matmul-fixed-shape",)

@@ -22,6 +22,7 @@ from .context import CheckContext
 
 # argument forms for a case (X, K), by the function's positional arity
 _FORMS: dict[int, tuple[Callable[[Any, Any], tuple[Any, ...]], ...]] = {
+    1: (lambda X, K: (K,),),  # the shape fixed inside (right for one input size at most)
     2: (lambda X, K: (K, tuple(X.shape)), lambda X, K: (K, X)),
     3: (lambda X, K: (K, int(X.shape[0]), int(X.shape[1])),),
 }
