@@ -696,3 +696,25 @@ def test_a_matrix_built_for_one_input_size_is_diagnosed_as_fixed_shape(rubric: R
     )
     got = check(r, "corr2d-as-matmul", "matmul-equals-corr2d")
     assert 0 < got.score < got.max_score and got.diagnoses == ("matmul-fixed-shape",)
+
+
+def test_a_matrix_typed_for_the_books_example_is_diagnosed_as_fixed_shape(rubric: Rubric) -> None:
+    X3 = np.arange(9.0).reshape(3, 3)
+    K2 = np.array([[0.0, 1.0], [2.0, 3.0]])
+    W = _toeplitz(K2, 3, 3)
+    source = "W = torch.tensor([[0., 1., 0., 2., 3., 0., 0., 0., 0.], ...])\ntorch.matmul(W, X3.reshape(-1))"
+    r = grade(
+        rubric,
+        [
+            md("### 4. Cross-correlation as a matrix multiplication"),
+            code(source, bindings={"W": W, "X3": X3, "K2": K2}),
+        ],
+    )
+    got = check(r, "corr2d-as-matmul", "matmul-equals-corr2d")
+    assert got.score == 0 and got.diagnoses == ("matmul-fixed-shape",)
+    unrolled = "cols = im2col(X3, 2, 2)\ncols @ K2.reshape(-1)"  # the input unrolled: no W
+    r = grade(
+        rubric,
+        [md("### 4. matmul"), code(unrolled, bindings={"cols": W.T[:4], "X3": X3, "K2": K2})],
+    )
+    assert check(r, "corr2d-as-matmul", "matmul-equals-corr2d").diagnoses == ()

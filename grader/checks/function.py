@@ -13,6 +13,7 @@ one shape).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -24,6 +25,7 @@ from .. import analysis
 from ..i18n import N_
 from ..model import CheckResult
 from ..rubric import CheckSpec, Reference
+from ..values import as_array
 from . import matrix_form
 from .base import (
     NAMES,
@@ -103,7 +105,7 @@ class FunctionCheck:
         if found is not None:
             ctx.attribution.claim(("function", found), ctx.exercise.id)
         if found is None and spec.options.get("matrix_form") and "reference" in spec.options:
-            built = self._builder(spec, ctx, cases)
+            built = self._builder(spec, ctx, cases) or self._hard_coded(spec, ctx)
             if built is not None:
                 return built
         if found is None:
@@ -163,6 +165,40 @@ class FunctionCheck:
             ctx.adopt(where[built.function], line)
         lines = [line, *(ctx.diagnosis(d) for d in diagnoses)]
         return ctx.result(spec, built.passed / built.total, lines, diagnoses)
+
+    @staticmethod
+    def _hard_coded(spec: CheckSpec, ctx: CheckContext) -> CheckResult | None:
+        """No function, but a cell of the answer multiplies a matrix it binds by an input it
+        binds ("W @ X.reshape(-1)", a 4×9 W typed for the book's 3×3 input and 2×2 kernel)
+        and gets the reference's result: the idea shown for one shape, diagnosed as such, no
+        points."""
+        diagnoses = [d.id for d in ctx.iter_diagnoses("shapes")]
+        reference = ctx.reference.function(spec.options["reference"])
+        for cell in ctx.answer().code_cells:
+            source = ctx.notebook.cells[cell].source
+            env = {k: a for k, v in ctx.env(cell).items() if (a := as_array(v)) is not None}
+            mats = {k: a for k, a in env.items() if a.ndim == 2 and min(a.shape) > 1}
+            for w, W in mats.items():
+                for x, X in mats.items():
+                    if X.size != W.shape[1] or not re.search(
+                        rf"\b{re.escape(w)}\s*@\s*{re.escape(x)}\b"
+                        rf"|matmul\(\s*{re.escape(w)}\s*,\s*{re.escape(x)}\b",
+                        source,
+                    ):
+                        continue
+                    for k, K in mats.items():
+                        if k in (w, x) or K.shape[0] > X.shape[0] or K.shape[1] > X.shape[1]:
+                            continue
+                        want = np.asarray(reference(X, K), dtype=np.float64).reshape(-1)
+                        if want.size != W.shape[0] or not same(W @ X.reshape(-1), want, 1e-4, 1e-4):
+                            continue
+                        line = N_(
+                            "The matrix in cell {cell} reproduces corr2d for one input "
+                            "shape only; write a function that builds it for any shape."
+                        ).format(cell=cell + 1)
+                        feedback = [line, *(ctx.diagnosis(d) for d in diagnoses)]
+                        return ctx.result(spec, 0.0, feedback, diagnoses)
+        return None
 
     @staticmethod
     def _elsewhere(
