@@ -702,7 +702,10 @@ def test_a_matrix_typed_for_the_books_example_is_diagnosed_as_fixed_shape(rubric
     X3 = np.arange(9.0).reshape(3, 3)
     K2 = np.array([[0.0, 1.0], [2.0, 3.0]])
     W = _toeplitz(K2, 3, 3)
-    source = "W = torch.tensor([[0., 1., 0., 2., 3., 0., 0., 0., 0.], ...])\ntorch.matmul(W, X3.reshape(-1))"
+    source = (
+        "W = torch.tensor([[0., 1., 0., 2., 3., 0., 0., 0., 0.], ...])\n"
+        "torch.matmul(W, X3.reshape(-1))"
+    )
     r = grade(
         rubric,
         [
