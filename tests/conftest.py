@@ -4,6 +4,7 @@ command run as a subprocess, and the warm engine's kernel options and fixtures."
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -165,3 +166,10 @@ def kernel(factory: Any, tmp_path: Path) -> Iterator[Kernel]:
     k = factory.start(kernel_options(tmp_path / "wd"))
     yield k
     k.close()
+
+
+def default_sigint() -> None:
+    """``preexec_fn`` for a child a test interrupts with SIGINT: a test run started in the
+    background by a non-interactive shell (``nohup make test &``) ignores SIGINT, and the
+    child would inherit that; a terminal's Ctrl-C reaches a process whose SIGINT is default."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

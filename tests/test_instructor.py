@@ -43,7 +43,7 @@ import matplotlib.image
 import pytest
 import yaml
 from browser import chromium, console_errors, serve
-from conftest import ROOT
+from conftest import ROOT, default_sigint
 
 pytestmark = [pytest.mark.slow, pytest.mark.kernel]
 
@@ -677,6 +677,7 @@ def interrupted(tmp_path_factory: pytest.TempPathFactory) -> Interrupted:
             stdout=stdout,
             stderr=stderr,
             start_new_session=True,  # its own process group, as a terminal job
+            preexec_fn=default_sigint,
         )
     try:
         deadline = time.monotonic() + 240

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import default_sigint
 
 from grader.errors import SandboxUnavailable
 from grader.execute import sandbox
@@ -182,6 +183,7 @@ def start_spawner(spec: SandboxSpec, mode: sandbox.Mode, marker: str) -> subproc
         stdout=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        preexec_fn=default_sigint,
         cwd=spec.workdir,
     )
     assert proc.stdout is not None
