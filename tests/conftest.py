@@ -3,6 +3,7 @@ command run as a subprocess, and the warm engine's kernel options and fixtures."
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
@@ -173,3 +174,19 @@ def default_sigint() -> None:
     background by a non-interactive shell (``nohup make test &``) ignores SIGINT, and the
     child would inherit that; a terminal's Ctrl-C reaches a process whose SIGINT is default."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@functools.cache
+def _course_grader(engine: str) -> Any:
+    from grader.execute import executor
+    from grader.pipeline import Grader
+
+    return Grader(load_rubric(RUBRIC), executor(engine, sandbox="auto"))
+
+
+@functools.cache
+def graded_submission(path: Path, engine: str, run: int = 1) -> Any:
+    """``path`` graded with the course's rubric by ``engine`` (sandbox auto), once per test
+    session and run number: the corpus checks (test_corpus.py) and the engine comparison
+    (test_engines_equivalence.py) share the nbclient grading of every corpus file."""
+    return _course_grader(engine).grade_path(path)

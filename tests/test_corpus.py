@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import graded_submission
 
 from grader import corpus
 from grader.corpus import Expectation, describe_submission, split_key
@@ -44,12 +45,9 @@ def grade_corpus(engine: str = "nbclient") -> dict[str, SubmissionResult]:
     Returns ``{file name: SubmissionResult}``. Cached, so tests in other modules that import
     this function (e.g. to compare engines or reporters on real results) share the run.
     """
-    from grader.execute import executor
-    from grader.pipeline import Grader
-    from grader.rubric import load_rubric
-
-    grader = Grader(load_rubric(RUBRIC), executor(engine))
-    return {name: grader.grade_path(CORPUS / name) for name in EXPECTED}
+    # shared with the engine comparison (test_engines_equivalence.py), which grades the same
+    # files with the same engine
+    return {name: graded_submission(CORPUS / name, engine) for name in EXPECTED}
 
 
 @functools.cache

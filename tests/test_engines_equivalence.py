@@ -18,13 +18,12 @@ text with the numbers masked must match (each such case is printed with ``-s``).
 
 from __future__ import annotations
 
-import functools
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CORPUS, ROOT, RUBRIC, SHARED
+from conftest import CORPUS, ROOT, SHARED, graded_submission
 
 from grader.model import SubmissionResult
 
@@ -51,18 +50,8 @@ def _submissions() -> dict[str, Path]:
 SUBMISSIONS = _submissions()
 
 
-@functools.cache
-def _grader(engine: str) -> Any:
-    from grader.execute import executor
-    from grader.pipeline import Grader
-    from grader.rubric import load_rubric
-
-    return Grader(load_rubric(RUBRIC), executor(engine, sandbox="auto"))
-
-
-@functools.cache
 def graded(name: str, engine: str, run: int = 1) -> SubmissionResult:
-    result: SubmissionResult = _grader(engine).grade_path(SUBMISSIONS[name])
+    result: SubmissionResult = graded_submission(SUBMISSIONS[name], engine, run)
     return result
 
 
