@@ -18,12 +18,13 @@ text with the numbers masked must match (each such case is printed with ``-s``).
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CORPUS, ROOT, SHARED, graded_submission
+from conftest import CORPUS, ROOT, RUBRIC, SHARED, graded_submission
 
 from grader.model import SubmissionResult
 
@@ -51,8 +52,22 @@ SUBMISSIONS = _submissions()
 
 
 def graded(name: str, engine: str, run: int = 1) -> SubmissionResult:
+    if engine == "warm" and run == 1:
+        return _warm_batch()[name]
     result: SubmissionResult = graded_submission(SUBMISSIONS[name], engine, run)
     return result
+
+
+@functools.cache
+def _warm_batch() -> dict[str, SubmissionResult]:
+    """Every submission graded by the warm engine in one batch (two workers), the way a class
+    is graded with it."""
+    from grader.batch import BatchConfig, grade_many
+
+    names = list(SUBMISSIONS)
+    config = BatchConfig(str(RUBRIC), engine="warm", jobs=2, gradebook=None, sandbox="auto")
+    results = grade_many(config, [str(SUBMISSIONS[n]) for n in names])
+    return dict(zip(names, results, strict=True))
 
 
 def verdict(result: SubmissionResult) -> dict[str, Any]:
