@@ -28,12 +28,14 @@ from .rubric import ExerciseSpec, Rubric
 from .text.fold import fold, has_cjk, simplified
 
 _HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.*)$")
+# Chinese words that label a question ("思考题 1.1", "【练习1.1】", "课后习题2")
+_ZH_LABEL = r"思考题|课后习?题|练习题?|习题|题目"
 # Lines are matched in NFKC form, so full-width digits and punctuation ("１．", "（1）", "？")
 # read as ASCII; Chinese numbering ("练习1", "第1题", "1、") and no space after "1." count too.
 _LIST = re.compile(r"^\s*(?:[-*•]|(?:\*\*)?\d+[.)、](?:\*\*)?)(?:\s+|(?=[\u3400-\u9fff]))")
 _NUMBER = re.compile(
     r"^\s*(?:#+\s*)?(?:[-*•]\s+)?(?:\*\*)?\s*[【\[]?\s*(?:exercises?|ex\.?|q(?:uestion)?\.?|problem|task|part"
-    r"|思考题|课后习?题|练习题?|习题|问题|题目|第)?\s*"
+    rf"|{_ZH_LABEL}|问题|第)?\s*"
     r"(\d{1,2})题?(?:\s*[.)]?\s*(?:\(?([0-9]{1,2}|[a-d])\)?))?"
     r"(?:[.):*、】\]]|\s|$|(?=[\u3400-\u9fff]))",
     re.IGNORECASE,
@@ -42,7 +44,7 @@ _SUB = re.compile(r"^\s*(?:#+\s*)?(?:\*\*)?\s*（\s*(\d)\s*）")
 _CODE_COMMENT = re.compile(r"^\s*#+\s?(.*)$")
 _LABELLED = re.compile(
     r"\s*(?:\*\*)?(?:exercises?\b|ex\b\.?|q(?:uestion)?\.?\s*\d|problem\b|task\b|part\b"
-    r"|[【\[]?(?:思考题|课后习?题|练习|习题|问题|题目)|第\s*\d|（\s*\d|\d{1,2}(?:\.\d{1,2})?(?:[.):\s、]|$))",
+    rf"|[【\[]?(?:{_ZH_LABEL}|问题)|第\s*\d|（\s*\d|\d{{1,2}}(?:\.\d{{1,2}})?(?:[.):\s、]|$))",
     re.IGNORECASE,
 )
 # Inside a long cell a comment opens a new answer only when it reads like a heading: a label
@@ -60,7 +62,7 @@ _SUB_LABEL = re.compile(
 )
 _LABEL_LINE = re.compile(
     r"^\s*(?:[-*]\s+)?(?:\*\*)?\s*[【\[]?\s*(?:(?:exercises?|ex\.?|q(?:uestion)?\.?|problem|task"
-    r"|思考题|课后习?题|练习题?|习题|题目)"
+    rf"|{_ZH_LABEL})"
     r"\s*\d|\d{1,2}\.\d{1,2}\b|第\s*\d+\s*题|[(（]\s*\d\s*[)）])",
     re.IGNORECASE,
 )
