@@ -9,7 +9,8 @@ It does two things, both returning plain JSON-able data:
 * ``capture(names)`` after each student cell: the value the cell displayed and the values
   of the names it assigned, as encoded plain data (small arrays, numbers, strings).
 * ``handle(request)`` for checks: call a student function on given inputs, build and run a
-  student ``nn.Module``, list the namespace, read values.
+  student ``nn.Module``, rerun a cell's own statements as a function of numbers it bound
+  (``replay``), list the namespace, read values.
 
 Encoding of a value (``enc``)::
 
@@ -398,6 +399,25 @@ class Probe:
         fn = self._lookup(req["target"])
         args = [decode(a) for a in req.get("args", [])]
         return self._call_reply(float(req.get("timeout", 5.0)), fn, *args)
+
+    def op_replay(self, req):  # type: ignore[no-untyped-def]
+        """Run statements of a student cell as a function of names the cell bound to numbers
+        (``K_v = v1 * Dx + v2 * Dy`` after ``v1, v2 = 0.28, 0.96``) and return ``result``.
+        The statements are the student's own; their names stay local to the call, so the
+        namespace is not changed."""
+        params = [str(p) for p in req.get("params", [])]
+        result = str(req.get("result", ""))
+        if not result.isidentifier() or not all(p.isidentifier() for p in params):
+            raise ValueError("bad replay request")
+        body = str(req.get("body", "")).strip("\n")
+        _ast.parse(body)  # a SyntaxError is the reply, before anything is defined
+        lines = [f"def __grader_replay({', '.join(params)}):"]
+        lines += ["    " + line for line in body.splitlines()]
+        lines.append(f"    return {result}")
+        scope = {}
+        exec(compile("\n".join(lines), "<answer>", "exec"), self.ns, scope)
+        args = [decode(a) for a in req.get("args", [])]
+        return self._call_reply(float(req.get("timeout", 5.0)), scope["__grader_replay"], *args)
 
     def op_module(self, req):  # type: ignore[no-untyped-def]
         """Build a student nn.Module, set its parameters, run forward (and backward)."""

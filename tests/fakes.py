@@ -6,6 +6,7 @@ test_engines_equivalence.py.) ``FakeRun`` batches nothing: its ``probe_many`` is
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -15,6 +16,7 @@ from grader.checks import CheckContext
 from grader.execute.kernel import Run
 from grader.locate import Answer, locate
 from grader.model import Array, CellRun, Edition, Execution, Notebook, Value
+from grader.probe import Probe
 from grader.rubric import Rubric
 from grader.values import as_array, decode, encode
 
@@ -22,9 +24,15 @@ from grader.values import as_array, decode, encode
 class FakeRun(Run):
     """Answers probe requests by calling ``functions`` (numpy in, numpy out)."""
 
-    def __init__(self, functions: Mapping[str, Callable[..., Any]], alive: bool = True) -> None:
+    def __init__(
+        self,
+        functions: Mapping[str, Callable[..., Any]],
+        alive: bool = True,
+        namespace: Mapping[str, Any] | None = None,
+    ) -> None:
         self.functions = dict(functions)
         self._alive = alive
+        self.namespace = dict(namespace or {})  # what ``replay`` reads, as the real probe
         self.requests: list[dict[str, Any]] = []
 
     @property
@@ -57,6 +65,8 @@ class FakeRun(Run):
             except Exception as exc:
                 return {"ok": False, "ename": type(exc).__name__, "evalue": str(exc)}
             return {"ok": True, "value": encode(np.asarray(out, dtype=np.float64))}
+        if op == "replay":  # the real probe's code, over the test's own namespace
+            return Probe(self.namespace).handle(json.dumps(request))
         return {"ok": False, "ename": "ProbeError", "evalue": f"fake has no {op}"}
 
 

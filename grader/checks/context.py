@@ -327,6 +327,28 @@ class CheckContext:
         ]
         return [self._outcome(reply) for reply in self._requests(reqs)]
 
+    def replay_many(
+        self,
+        params: Sequence[str],
+        body: str,
+        result: str,
+        calls: Sequence[Sequence[Any]],
+        kind: str = "torch",
+    ) -> list[CallOutcome]:
+        """Run the student's statements ``body`` as a function of ``params`` returning
+        ``result``, in their process, for each argument list (:mod:`grader.checks.rebuild`)."""
+        reqs = [
+            {
+                "op": "replay",
+                "params": list(params),
+                "body": body,
+                "result": result,
+                "args": [encode(a, kind) for a in args],
+            }
+            for args in calls
+        ]
+        return [self._outcome(reply) for reply in self._requests(reqs)]
+
     def module(
         self,
         name: str,

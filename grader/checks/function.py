@@ -23,10 +23,10 @@ import numpy as np
 
 from .. import analysis
 from ..i18n import N_
-from ..model import CheckResult
+from ..model import Array, CheckResult
 from ..rubric import CheckSpec, Reference
 from ..values import as_array
-from . import matrix_form
+from . import matrix_form, rebuild
 from .base import (
     NAMES,
     TOLERANCE,
@@ -77,6 +77,7 @@ class FunctionCheck:
         search={"enum": ["notebook", "exercise"]},
         evidence={"type": "string"},
         matrix_form={"type": "boolean"},
+        rebuild={"type": "boolean"},
     )
 
     def validate(self, spec: CheckSpec, reference: Reference | None) -> None:
@@ -108,6 +109,10 @@ class FunctionCheck:
             built = self._builder(spec, ctx, cases) or self._hard_coded(spec, ctx)
             if built is not None:
                 return built
+        if found is None and spec.options.get("rebuild"):
+            rebuilt = self._rebuilt(spec, ctx, cases)
+            if rebuilt is not None:
+                return rebuilt
         if found is None:
             why = ctx.failed_cells_note()
             msg = (
@@ -200,6 +205,71 @@ class FunctionCheck:
                         return ctx.result(spec, 0.0, feedback, diagnoses)
         return None
 
+    def _rebuilt(
+        self, spec: CheckSpec, ctx: CheckContext, cases: Sequence[tuple[Any, ...]]
+    ) -> CheckResult | None:
+        """No function, but a value the answer built from numbers it bound
+        (``K_v = v1 * Dx + v2 * Dy`` after ``v1, v2 = 0.28, 0.96``, :mod:`.rebuild`): the
+        student's statements are rerun in their process for each case and judged like a
+        function's outputs, provided they give back the notebook's own value for the
+        notebook's own numbers. A value typed out for the numbers the cell binds, built from
+        none of them, is judged for those numbers alone and earns half the points."""
+        vectors = [c[0] for c in cases if len(c) == 1 and np.ndim(c[0]) == 1]
+        if not vectors or len(vectors) < len(cases):
+            return None  # cases must be one vector each (v), like the values bound
+        size = int(np.size(vectors[0]))
+        kind = spec.options.get("kind", "torch")
+        found: list[rebuild.Instance] = []
+        outer: frozenset[str] = frozenset()
+        for cell in ctx.answer().code_cells:
+            source = ctx.notebook.cells[cell].source
+            found += rebuild.find(cell, source, ctx.env(cell), size, outer)
+            outer |= rebuild.literal_names(source)
+        best: tuple[float, rebuild.Instance, list[_Case]] | None = None
+        for inst in (i for i in found if i.body):
+            replay = partial(_replay, ctx, inst, kind)
+            own = replay([(np.asarray(inst.bound),)])[0].array
+            if own is None or not same(own, inst.value, 1e-4, 1e-5):
+                continue  # the statements do not give the notebook's value back
+            judged = self._judge(spec, ctx, inst.target, cases, call=replay)
+            fraction = sum(c.fraction for c in judged) / len(judged)
+            if best is None or fraction > best[0]:
+                best = (fraction, inst, judged)
+        if best is not None and best[0] > 0:
+            fraction, inst, judged = best
+            if spec.options.get("scoring", "fraction") == "all" and fraction < 1:
+                fraction = 0.0
+            lead = N_(
+                "Judged `{name}` (cell {cell}) as a function of {params}: your statements "
+                "that build it were rerun for each hidden test input."
+            ).format(name=inst.target, cell=inst.cell + 1, params=", ".join(inst.params))
+            feedback, diagnoses = self._explain(spec, ctx, inst.target, "rebuilt", judged)
+            return ctx.result(spec, fraction, [lead, *feedback], diagnoses)
+        for inst in (i for i in found if not i.body):
+            held = [CallOutcome(True, Array(frozen_array(inst.value)))]
+            judged = self._judge(
+                spec, ctx, inst.target, [(np.asarray(inst.bound),)], call=partial(_same, held)
+            )
+            if judged[0].fraction < 1:
+                continue
+            fraction = 0.0 if spec.options.get("scoring", "fraction") == "all" else 0.5
+            line = N_(
+                "`{name}` (cell {cell}) is right for the numbers your cell binds ({params} = "
+                "{bound}), but it is typed out for them only: build it from {params}, or write "
+                "a function, so that it can be tested on other inputs."
+            ).format(
+                name=inst.target,
+                cell=inst.cell + 1,
+                params=", ".join(inst.params),
+                bound=", ".join(f"{x:g}" for x in inst.bound),
+            )
+            return ctx.result(spec, fraction, [line])
+        if best is not None:
+            _, inst, judged = best
+            feedback, diagnoses = self._explain(spec, ctx, inst.target, "rebuilt", judged)
+            return ctx.result(spec, 0.0, feedback, diagnoses)
+        return None
+
     @staticmethod
     def _elsewhere(
         spec: CheckSpec, ctx: CheckContext, params: int | None, behaves: Callable[[str], bool]
@@ -228,8 +298,15 @@ class FunctionCheck:
 
     # ------------------------------------------------------------------ judging
     def _judge(
-        self, spec: CheckSpec, ctx: CheckContext, fn: str, cases: Sequence[tuple[Any, ...]]
+        self,
+        spec: CheckSpec,
+        ctx: CheckContext,
+        fn: str,
+        cases: Sequence[tuple[Any, ...]],
+        call: Callable[[Sequence[tuple[Any, ...]]], list[CallOutcome]] | None = None,
     ) -> list[_Case]:
+        """Each case's output (``fn`` called in the student's process, or ``call``) judged
+        against the reference or by the predicate."""
         rtol, atol = (float(x) for x in tolerance(spec))
         dtypes = spec.options.get("dtypes", DTYPES)
         kind = spec.options.get("kind", "torch")
@@ -238,8 +315,10 @@ class FunctionCheck:
         calls = []
         for i, case in enumerate(cases):
             args = tuple(_as_dtype(a, dtypes[i % len(dtypes)]) for a in case)
-            calls.append(_spread(args, ctx, fn) if spec.options.get("spread") else args)
-        outcomes = ctx.call_many(fn, calls, kind)  # one round trip, in order
+            spread = call is None and spec.options.get("spread")
+            calls.append(_spread(args, ctx, fn) if spread else args)
+        # one round trip, in order
+        outcomes = ctx.call_many(fn, calls, kind) if call is None else call(calls)
         out: list[_Case] = []
         for i, (case, outcome) in enumerate(zip(cases, outcomes, strict=True)):
             got = outcome.array
@@ -333,6 +412,18 @@ def _as_dtype(arg: Any, dtype: str) -> Any:
     if isinstance(arg, np.ndarray) and arg.dtype.kind == "f":
         return arg.astype(dtype)
     return arg
+
+
+def _replay(
+    ctx: CheckContext, inst: rebuild.Instance, kind: str, calls: Sequence[tuple[Any, ...]]
+) -> list[CallOutcome]:
+    """Rerun ``inst``'s statements for each case (one vector: v, or its components)."""
+    args = [c if inst.vector else tuple(float(x) for x in c[0]) for c in calls]
+    return ctx.replay_many(inst.params, inst.body, inst.target, args, kind)
+
+
+def _same(outcomes: list[CallOutcome], calls: Sequence[tuple[Any, ...]]) -> list[CallOutcome]:
+    return outcomes
 
 
 def _spread(args: tuple[Any, ...], ctx: CheckContext, fn: str) -> tuple[Any, ...]:
