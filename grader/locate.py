@@ -56,10 +56,11 @@ _HEADING_COMMENT = re.compile(
     re.IGNORECASE,
 )
 _SUB_LABEL = re.compile(
-    r"^\s*(?:#+\s*)?(?:[-*]\s+)?(?:\*\*)?\s*(?:part\s*)?(?:\(([a-d])\)|([a-d])[).])(?:\*\*)?"
-    r"[.:]?(?:\s|$)",
+    r"^\s*(?:#+\s*)?(?:[-*]\s+)?(?:\*\*)?\s*(?:part\s*)?"
+    r"(?:\(([a-d]|i{1,3}|iv)\)|([a-d]|i{1,3}|iv)[).])(?:\*\*)?[.:]?(?:\s|$)",
     re.IGNORECASE,
 )
+_ROMAN = {"i": 1, "ii": 2, "iii": 3, "iv": 4}
 _LABEL_LINE = re.compile(
     r"^\s*(?:[-*]\s+)?(?:\*\*)?\s*[【\[]?\s*(?:(?:exercises?|ex\.?|q(?:uestion)?\.?|problem|task"
     rf"|{_ZH_LABEL})"
@@ -256,7 +257,8 @@ class _Matcher:
         if m is None or current is None or current.exercise not in self.number_of:
             return None
         major, _, minor = self.number_of[current.exercise].partition(".")
-        sub = ord((m.group(1) or m.group(2)).lower()) - ord("a") + 1
+        letter = (m.group(1) or m.group(2)).lower()
+        sub = _ROMAN.get(letter) or ord(letter) - ord("a") + 1  # (i) = (a), (ii) = (b)
         if minor and (not minor.isdigit() or sub != int(minor) + 1):
             return None  # under 2.3, "(b) a Gaussian" is a list of the answer, not 2.2
         num = f"{major}.{sub}"
@@ -541,7 +543,10 @@ def _says_more(body: str, wording: Sequence[re.Pattern[str]]) -> bool:
 
 
 # A short lead-in before a colon: "Transpose K:", "K.T:", "a. 二阶导数：" (NFKC-folded)
-_LEAD = re.compile(r"^\s*(?:[-*]\s+)?(?:\*\*)?([^:?]{1,24}?)(?:\*\*)?\s*:\s*")
+# or an arrow: "(iii) degree d -> d+1"
+_LEAD = re.compile(
+    r"^\s*(?:[-*]\s+)?(?:\*\*)?([^:?]{1,24}?)(?:\*\*)?\s*(?::|->|→|=>|⇒)\s*"
+)
 
 
 def _lead_in(line: str) -> str | None:
@@ -560,13 +565,15 @@ def _scan_code(
     after a blank line opens the next answer the way a markdown heading would; each answer
     gets the comments and top-level strings (pasted outputs, explanations) under it."""
     lines = source.splitlines()
+    strings = markup.string_lines(source)
     lead = 0
-    for n, line in enumerate(lines[:3]):  # a leading comment may name the exercise
+    for n, line in enumerate(lines[:3]):  # a leading comment or docstring may name it
         m = _CODE_COMMENT.match(line)
-        if not m:
+        opened = _string_opener(lines, n, strings)
+        if not m and opened is None:
             break
         lead = n + 1
-        comment = _undecorated(m.group(1))  # "# ==== Exercise 1: ... ===="
+        comment = _undecorated(m.group(1) if m else opened or "")  # "# ==== Exercise 1 ===="
         if not _LABELLED.match(comment):  # "# 2.3 blur", "# Exercise 4": not any comment
             continue
         hit = matcher.match(comment, True, True)
@@ -576,7 +583,6 @@ def _scan_code(
             break
     if current is not None:
         current.cells.append(index)
-    strings = markup.string_lines(source)
     said = markup.printed_sentences(source)
     blank = True
     for n, line in enumerate(lines):
@@ -597,6 +603,12 @@ def _scan_code(
             if hit is not None and (current is None or hit[0] != current.exercise):
                 current = _Section(hit[0], hit[1], 7, cells=[index], opener=index)
                 sections.append(current)
+        opened = _string_opener(lines, n, strings) if n >= lead and blank else None
+        if opened is not None and _HEADING_COMMENT.match(_undecorated(opened)):
+            hit = matcher.match(_undecorated(opened), True, True)  # """Ex 2.1 ...
+            if hit is not None and (current is None or hit[0] != current.exercise):
+                current = _Section(hit[0], hit[1], 7, cells=[index], opener=index)
+                sections.append(current)
         if n in said and _PRINTED_LABEL.match(said[n]):  # print("1.2) the edge is ...")
             hit = matcher.match(said[n], True, True)
             if hit is not None and (current is None or hit[0] != current.exercise):
@@ -607,8 +619,8 @@ def _scan_code(
             continue
         if m is not None and line.strip() not in PLACEHOLDERS:
             current.prose.append(m.group(1))
-        elif n in strings and line.strip():
-            current.prose.append(line.strip())
+        elif n in strings and line.strip().strip("\"'"):
+            current.prose.append(_STRING_QUOTES.sub("", line).strip())
         elif n in said:  # print("1.1: not a zero matrix, ...")
             current.prose.append(said[n])
     return current
@@ -627,6 +639,18 @@ _PRINTED_LABEL = re.compile(
 )
 # "# ------ learning a kernel": a comment drawn as a rule is a heading, even without a number
 _RULED = re.compile(r"^\s*[-=*~#]{3,}\s*\S")
+
+
+_STRING_QUOTES = re.compile(r"""^\s*[rRuUbBfF]{0,2}(?:\"\"\"|\'\'\')\s*""")
+
+
+def _string_opener(lines: Sequence[str], n: int, strings: set[int]) -> str | None:
+    """The text on the first line of a top-level triple-quoted string (a docstring heading
+    a cell: '\"\"\"Ex 1.1  Apply K.'), or None if line ``n`` does not open one."""
+    if n not in strings or (n - 1) in strings:
+        return None
+    text = _STRING_QUOTES.sub("", lines[n])
+    return re.sub(r"""(?:\"\"\"|\'\'\')\s*$""", "", text).strip()
 
 
 def _undecorated(comment: str) -> str:

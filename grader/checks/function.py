@@ -132,6 +132,19 @@ class FunctionCheck:
         if spec.options.get("scoring", "fraction") == "all" and fraction < 1:
             fraction = 0.0
         feedback, diagnoses = self._explain(spec, ctx, found, how, judged)
+        if spec.options.get("spread") and _takes_angle(ctx, found, probe[:1]):
+            note = " ".join(
+                filter(
+                    None,
+                    [
+                        note,
+                        N_(
+                            "`{fn}` takes an angle: it was called with the angle of each hidden direction "
+                            "v, atan2(v2, v1)."
+                        ).format(fn=found),
+                    ],
+                )
+            )
         return ctx.result(spec, fraction, [note, *feedback] if note else feedback, diagnoses)
 
     @staticmethod
@@ -319,6 +332,8 @@ class FunctionCheck:
             calls.append(_spread(args, ctx, fn) if spread else args)
         # one round trip, in order
         outcomes = ctx.call_many(fn, calls, kind) if call is None else call(calls)
+        if call is None and spec.options.get("spread") and _takes_angle(ctx, fn, calls, outcomes):
+            outcomes = ctx.call_many(fn, [(_angle(c[0]),) for c in calls], kind)
         out: list[_Case] = []
         for i, (case, outcome) in enumerate(zip(cases, outcomes, strict=True)):
             got = outcome.array
@@ -424,6 +439,26 @@ def _replay(
 
 def _same(outcomes: list[CallOutcome], calls: Sequence[tuple[Any, ...]]) -> list[CallOutcome]:
     return outcomes
+
+
+def _takes_angle(
+    ctx: CheckContext,
+    fn: str,
+    calls: Sequence[tuple[Any, ...]],
+    outcomes: Sequence[CallOutcome] | None = None,
+) -> bool:
+    """``f(theta)`` for a direction: one parameter, every call with the vector v raised."""
+    if ctx.namespace().get(fn, {}).get("params") != 1 or not calls:
+        return False
+    if not all(len(c) == 1 and np.shape(c[0]) == (2,) for c in calls):
+        return False
+    if outcomes is None:
+        outcomes = ctx.call_many(fn, calls, "torch")
+    return not any(o.ok for o in outcomes)
+
+
+def _angle(v: Any) -> float:
+    return float(np.arctan2(float(v[1]), float(v[0])))
 
 
 def _spread(args: tuple[Any, ...], ctx: CheckContext, fn: str) -> tuple[Any, ...]:

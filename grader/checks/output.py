@@ -28,7 +28,7 @@ import numpy as np
 from .. import analysis
 from ..errors import ProbeError
 from ..i18n import N_
-from ..model import CheckResult
+from ..model import Array, CheckResult, Value
 from ..rubric import CheckSpec, Reference
 from ..values import as_array
 from .base import (
@@ -89,7 +89,11 @@ class OutputCheck:
     def run(self, spec: CheckSpec, ctx: CheckContext) -> CheckResult:
         what = spec.options.get("what", "result")
         evidence = spec.options.get("evidence")
-        shown = [c for c in ctx.candidates(None, evidence) if c.origin in ("result", "printed")]
+        shown = [
+            c
+            for c in ctx.candidates(None, evidence)
+            if c.origin in ("result", "printed") and not _truth_table(ctx, c)
+        ]
         avoid = spec.options.get("avoid")
         if not any(c.value.ndim >= 2 for c in shown):  # no matrix shown (Y13.shape, True)
             # torch.equal(corr2d(X.T, K), Y1) -> True: the result is Y1's value
@@ -289,7 +293,9 @@ def _shown_equal(ctx: CheckContext, evidence: str | None, avoid: str | None) -> 
     runs = {r.index: r for r in ctx.execution.cells}
     for i in ctx.answer().code_cells:
         run = runs.get(i)
-        if run is None or run.error is not None or not run.results or run.results[-1] is not True:
+        if run is None or run.error is not None or not run.results:
+            continue
+        if not _all_true(run.results[-1]):
             continue
         source = ctx.notebook.cells[i].source
         try:
@@ -297,15 +303,12 @@ def _shown_equal(ctx: CheckContext, evidence: str | None, avoid: str | None) -> 
         except (SyntaxError, ValueError):
             continue
         last = tree.body[-1] if tree.body else None
-        call = last.value if isinstance(last, ast.Expr) else None
-        if not isinstance(call, ast.Call) or len(call.args) < 2:
-            continue
-        func = call.func
-        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-        if name not in _EQUALITY:
+        shown = last.value if isinstance(last, ast.Expr) else None
+        sides = _equality_sides(shown)
+        if sides is None:
             continue
         env = ctx.env(i)
-        for this, other in (call.args[:2], call.args[1::-1]):
+        for this, other in (sides, sides[::-1]):
             value = _operand(ctx, other, env)
             text = ast.get_source_segment(analysis.parseable(source), this) or ""
             if value is None or value.ndim < 1:
@@ -317,6 +320,36 @@ def _shown_equal(ctx: CheckContext, evidence: str | None, avoid: str | None) -> 
             out.append(Candidate(value, i, None, "result", len(run.results)))
             break
     return out
+
+
+def _all_true(value: Value) -> bool:
+    """``True``, or a boolean array of all ``True`` (``A == B`` shown elementwise)."""
+    if value is True:
+        return True
+    return isinstance(value, Array) and value.data.dtype == np.bool_ and bool(value.data.all())
+
+
+def _truth_table(ctx: CheckContext, candidate: Candidate) -> bool:
+    """Whether a displayed value is a boolean array (``c2d(X.t(), K) == c2d(X, K)``): the
+    answer to "are they equal?", not a result of the operation."""
+    if candidate.origin != "result":
+        return False
+    run = next((r for r in ctx.execution.cells if r.index == candidate.cell), None)
+    if run is None or candidate.position >= len(run.results):
+        return False
+    value = run.results[candidate.position]
+    return isinstance(value, Array) and value.data.dtype == np.bool_
+
+
+def _equality_sides(node: ast.expr | None) -> tuple[ast.expr, ast.expr] | None:
+    """The two sides of ``torch.equal(a, b)`` (``allclose``, ...) or of ``a == b``."""
+    if isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.ops[0], ast.Eq):
+        return node.left, node.comparators[0]
+    if not isinstance(node, ast.Call) or len(node.args) < 2:
+        return None
+    func = node.func
+    name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+    return (node.args[0], node.args[1]) if name in _EQUALITY else None
 
 
 def _operand(ctx: CheckContext, node: ast.expr, env: Mapping[str, Any]) -> FloatArray | None:
@@ -334,12 +367,7 @@ def _operand(ctx: CheckContext, node: ast.expr, env: Mapping[str, Any]) -> Float
     if isinstance(func, ast.Attribute) and func.attr == "t" and not node.args:
         inner = _operand(ctx, func.value, env)
         return inner.T if inner is not None else None
-    if (
-        isinstance(func, ast.Name)
-        and func.id == "corr2d"
-        and len(node.args) == 2
-        and ctx.reference.has("corr2d")
-    ):
+    if isinstance(func, ast.Name) and len(node.args) == 2 and ctx.reference.has("corr2d"):
         args = [_operand(ctx, a, env) for a in node.args]
         if any(a is None or a.ndim != 2 for a in args):
             return None
@@ -347,8 +375,23 @@ def _operand(ctx: CheckContext, node: ast.expr, env: Mapping[str, Any]) -> Float
         assert x is not None and k is not None
         if k.shape[0] > x.shape[0] or k.shape[1] > x.shape[1]:
             return None
-        return np.asarray(ctx.reference.function("corr2d")(x, k), dtype=np.float64)
+        want = np.asarray(ctx.reference.function("corr2d")(x, k), dtype=np.float64)
+        if func.id != "corr2d" and not _correlates(ctx, func.id, x, k, want):
+            return None
+        return want
     return None
+
+
+def _correlates(
+    ctx: CheckContext, name: str, x: FloatArray, k: FloatArray, want: FloatArray
+) -> bool:
+    """Whether the student's ``name`` (``c2d``, ``xcorr``) is a cross-correlation on these
+    inputs: called in their process, judged here."""
+    try:
+        got = ctx.call(name, [x, k]).array
+    except ProbeError:
+        return False
+    return got is not None and got.shape == want.shape and bool(np.allclose(got, want, atol=1e-4))
 
 
 def _computed(ctx: CheckContext, evidence: str | None, avoid: str | None) -> list[Candidate]:
