@@ -246,6 +246,23 @@ class _Matcher:
                     self.numbers.setdefault(num, e.id)
                     self.number_of.setdefault(e.id, num)
 
+        # "2" after "**Q2** design kernels": the question whose sub-questions "a)", "b)" name
+        self.group: str | None = None
+
+    def parent(self, line: str) -> str | None:
+        """The number of a question that has only sub-questions ("**Q2** design kernels",
+        "Exercise 2" in the 1.0 list) when ``line`` is its label, else None."""
+        norm = _nfkc(line)
+        num = _number(norm) if _LABEL_LINE.match(norm) else None
+        if num is None or "." in num or num in self.numbers or f"{num}.1" not in self.numbers:
+            return None
+        return num
+
+    def opened(self, exercise: str) -> None:
+        """An answer opened: a group of sub-questions ends where another question starts."""
+        if self.number_of.get(exercise, "").split(".")[0] != self.group:
+            self.group = None
+
     def patterns(self, exercise: str) -> list[re.Pattern[str]]:
         return [rx for eid, rx in self.wording if eid == exercise]
 
@@ -254,11 +271,18 @@ class _Matcher:
         (letters count from a = 1) under an open answer of exercise N, or the next one
         under N.a."""
         m = _SUB_LABEL.match(line)
-        if m is None or current is None or current.exercise not in self.number_of:
+        if m is None:
             return None
-        major, _, minor = self.number_of[current.exercise].partition(".")
         letter = (m.group(1) or m.group(2)).lower()
         sub = _ROMAN.get(letter) or ord(letter) - ord("a") + 1  # (i) = (a), (ii) = (b)
+        if self.group is not None and (
+            current is None or self.number_of.get(current.exercise, "").split(".")[0] != self.group
+        ):  # "**Q2** design kernels", then "**a)** direction v ...": 2.1
+            num = f"{self.group}.{sub}"
+            return (self.numbers[num], "number") if num in self.numbers else None
+        if current is None or current.exercise not in self.number_of:
+            return None
+        major, _, minor = self.number_of[current.exercise].partition(".")
         if minor and (not minor.isdigit() or sub != int(minor) + 1):
             return None  # under 2.3, "(b) a Gaussian" is a list of the answer, not 2.2
         num = f"{major}.{sub}"
@@ -437,6 +461,10 @@ def _scan_markdown(
         if hit is None and n in outline:  # "    2. ..." under "1. ..." of a nested answer list
             eid = matcher.numbers.get(outline[n])
             hit = (eid, "number") if eid is not None else None
+        if hit is None and numbered and (group := matcher.parent(line)) is not None:
+            _flush(current, index, kept)  # "**Q2** design kernels": its "a)" is 2.1
+            kept, current, matcher.group = [], None, group
+            continue
         if (
             hit is not None
             and current is not None
@@ -456,6 +484,7 @@ def _scan_markdown(
             kept = [rest] if rest else []
             current = _Section(hit[0], hit[1], level, cells=[index], opener=index)
             sections.append(current)
+            matcher.opened(hit[0])
             continue  # the question line itself is not the student's answer
         if heading is not None and current is not None and level <= current.level:
             _flush(current, index, kept)
@@ -544,9 +573,7 @@ def _says_more(body: str, wording: Sequence[re.Pattern[str]]) -> bool:
 
 # A short lead-in before a colon: "Transpose K:", "K.T:", "a. 二阶导数：" (NFKC-folded)
 # or an arrow: "(iii) degree d -> d+1"
-_LEAD = re.compile(
-    r"^\s*(?:[-*]\s+)?(?:\*\*)?([^:?]{1,24}?)(?:\*\*)?\s*(?::|->|→|=>|⇒)\s*"
-)
+_LEAD = re.compile(r"^\s*(?:[-*]\s+)?(?:\*\*)?([^:?]{1,24}?)(?:\*\*)?\s*(?::|->|→|=>|⇒)\s*")
 
 
 def _lead_in(line: str) -> str | None:
