@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import ast
 import builtins
+import io
 import itertools
 import re
+import tokenize
 from dataclasses import dataclass
 
 from .memo import Memo
@@ -48,6 +50,22 @@ def strip_installs(source: str) -> tuple[str, tuple[str, ...]]:
     if not found:
         return source, ()
     return _INSTALL_LINE.sub(lambda m: f"{m.group(1)}pass  # grader: skipped", source), found
+
+
+def without_comments(source: str) -> str:
+    """Source with its comments removed (``# out.sum().backward()  # 会报错`` is not a call);
+    strings are kept. Lines the tokenizer cannot read lose only whole-line comments."""
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        return "\n".join(ln for ln in source.splitlines() if not ln.lstrip().startswith("#"))
+    lines = source.splitlines(keepends=True)
+    for tok in reversed(tokens):
+        if tok.type == tokenize.COMMENT:
+            row, col = tok.start
+            line = lines[row - 1]
+            lines[row - 1] = line[:col] + line[tok.end[1] :]
+    return "".join(lines)
 
 
 def parseable(source: str) -> str:

@@ -40,7 +40,8 @@ _NUMBER = re.compile(
     r"(?:[.):*、】\]]|\s|$|(?=[\u3400-\u9fff]))",
     re.IGNORECASE,
 )
-_SUB = re.compile(r"^\s*(?:#+\s*)?(?:\*\*)?\s*（\s*(\d)\s*）")
+# "（2）", "(2)", "②" (read as "(2)" by _nfkc): sub-question 2 of the open question
+_SUB = re.compile(r"^\s*(?:#+\s*)?(?:\*\*)?\s*\(\s*(\d)\s*\)")
 _CODE_COMMENT = re.compile(r"^\s*#+\s?(.*)$")
 _LABELLED = re.compile(
     r"\s*(?:\*\*)?(?:exercises?\b|ex\b\.?|q(?:uestion)?\.?\s*\d|problem\b|task\b|part\b"
@@ -211,10 +212,12 @@ def _nfkc(text: str) -> str:
     "第二题" -> "第2题" (not "一、课本代码", a part of the notes)."""
     if text.isascii():
         return text
+    text = _CIRCLED.sub(lambda m: f"（{ord(m.group(0)) - 0x245F}）", text)  # ② -> (2)
     text = simplified(unicodedata.normalize("NFKC", text))
     return _CN_NUMBERED.sub(lambda m: m.group(1) + str(_CN_DIGITS.index(m.group(2)) + 1), text)
 
 
+_CIRCLED = re.compile("[\u2460-\u2468]")  # ① .. ⑨
 _CN_DIGITS = "一二三四五六七八九"
 _CN_NUMBERED = re.compile(
     r"(第|思考题|练习|习题|题目)\s*([一二三四五六七八九])(?=题|\s*[:.、】\]\s]|$)"
@@ -291,11 +294,21 @@ class _Matcher:
     def sub_question(self, line: str, current: str | None) -> tuple[str, str] | None:
         """ "（2）" (full-width parentheses, as Chinese students number sub-questions) after
         exercise 1 or 1.x names exercise 1.2."""
-        m = _SUB.match(line)
-        if m is None or current is None or current not in self.number_of:
+        m = _SUB.match(_nfkc(line))
+        if m is None:
             return None
-        major = self.number_of[current].split(".")[0]
-        eid = self.numbers.get(f"{major}.{int(m.group(1))}")
+        n = int(m.group(1))
+        if self.group is not None and (
+            current is None or self.number_of.get(current, "").split(".")[0] != self.group
+        ):  # "**练习 4**" (only sub-questions), then "① ...": 4.1
+            eid = self.numbers.get(f"{self.group}.{n}")
+            return (eid, "number") if eid is not None else None
+        if current is None or current not in self.number_of:
+            return None
+        major, _, minor = self.number_of[current].partition(".")
+        if minor.isdigit() and n != int(minor) + 1:
+            return None  # under 2.3, "(1) a Gaussian" numbers the answer's own list
+        eid = self.numbers.get(f"{major}.{n}")
         return (eid, "number") if eid is not None else None
 
     def match(self, line: str, structural: bool, numbered: bool) -> tuple[str, str] | None:
@@ -477,8 +490,11 @@ def _scan_markdown(
             rest = (
                 ""
                 if asked
-                else _answer_on_label_line(
-                    line, hit[1], heading is not None, matcher.patterns(hit[0])
+                else _answer_on_label_line(  # an item of an answer outline: after its number
+                    line,
+                    "number" if n in outline else hit[1],
+                    heading is not None,
+                    matcher.patterns(hit[0]),
                 )
             )
             kept = [rest] if rest else []
@@ -518,10 +534,15 @@ def _answer_on_label_line(
         return ""
     if via == "number":
         m = _NUMBER.match(line) or _SUB_LABEL.match(line)
+        if m is None:  # "**練習 2**　...", "② 把 X 轉置：...": read in NFKC form
+            line = _nfkc(line)
+            m = _NUMBER.match(line) or _SUB_LABEL.match(line) or _SUB.match(line)
         rest = line[m.end() :] if m else ""
     else:
         norm = _nfkc(line)
-        label = _NUMBER.match(norm) if _LABEL_LINE.match(norm) else None
+        label = (_NUMBER.match(norm) if _LABEL_LINE.match(norm) else None) or _SUB.match(
+            norm
+        )  # "③ 得到 d 階導數的最小核大小是 d + 1"
         if label is not None:  # "**Ex 1.1** apply $K$: not a zero matrix"
             norm = _LABEL_TAIL.sub("", norm[label.end() :])
         lead = _LEAD.match(norm)

@@ -93,11 +93,18 @@ def outline(lines: Sequence[str]) -> dict[int, str]:
         elif major:
             minor += 1
             out[n] = f"{major}.{minor}"
-    nested = any("." in v for v in out.values())
+    # "    - 1.1 不是全 0" under "1. ...": nested items that carry their own numbers
+    labelled = [
+        n
+        for n, ln in enumerate(lines)
+        if (m := _LABELLED_SUB.match(ln)) and len(m.group(1).expandtabs(4)) > top + 1
+    ]
+    nested = any("." in v for v in out.values()) or bool(labelled)
     return out if major >= 3 and nested else {}
 
 
 _OUTLINE_ITEM = re.compile(r"^(\s*)\d{1,2}[.)]\s+\S")
+_LABELLED_SUB = re.compile(r"^(\s*)[-*•]\s+(?:\*\*)?\d{1,2}\.\d{1,2}\b")
 
 _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?\s*$")
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
+from .. import analysis
 from ..i18n import N_
 from ..model import CellError, CheckResult
 from ..rubric import CheckSpec, Reference
@@ -80,7 +81,8 @@ class ErrorCheck:
                     )
         works = spec.options.get("works")
         if works:
-            source = {c.index: c.source for c in ctx.notebook.cells}
+            # a call commented out ("# out.sum().backward()  # 会报错") did not run
+            source = {c.index: analysis.without_comments(c.source) for c in ctx.notebook.cells}
             for r in runs:
                 if r.error is None and re.search(works, source.get(r.index, "")):
                     return ctx.result(
@@ -128,7 +130,7 @@ class ErrorCheck:
         runs = {r.index: r for r in ctx.execution.cells}
         for place in ctx.attribution.places([eid]):
             run = runs.get(place.cell)
-            source = ctx.notebook.cells[place.cell].source
+            source = analysis.without_comments(ctx.notebook.cells[place.cell].source)
             if run is None or run.error is not None or not re.search(works, source):
                 continue
             if not ctx.attribution.shows(place.cell, evidence, eid):

@@ -133,18 +133,11 @@ class FunctionCheck:
             fraction = 0.0
         feedback, diagnoses = self._explain(spec, ctx, found, how, judged)
         if spec.options.get("spread") and _takes_angle(ctx, found, probe[:1]):
-            note = " ".join(
-                filter(
-                    None,
-                    [
-                        note,
-                        N_(
-                            "`{fn}` takes an angle: it was called with the angle of each hidden direction "
-                            "v, atan2(v2, v1)."
-                        ).format(fn=found),
-                    ],
-                )
-            )
+            angle = N_(
+                "`{fn}` takes an angle: it was called with the angle of each hidden "
+                "direction v, atan2(v2, v1)."
+            ).format(fn=found)
+            note = f"{note} {angle}" if note else angle
         return ctx.result(spec, fraction, [note, *feedback] if note else feedback, diagnoses)
 
     @staticmethod

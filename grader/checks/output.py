@@ -260,8 +260,11 @@ class OutputCheck:
         for _, arr in pool:
             if not any(a.shape == arr.shape and np.array_equal(a, arr) for a in out):
                 out.append(arr)
-        if "default" in inp and not out:
-            out.append(np.asarray(inp["default"], dtype=np.float64))
+        if "default" in inp:  # the book's own value ("the kernel K in this section") counts
+            # even when the student's `K` is now another kernel (the section's 2x2 example)
+            default = np.asarray(inp["default"], dtype=np.float64)
+            out = [a for a in out if not (a.shape == default.shape and np.array_equal(a, default))]
+            out = [*out[: MAX_PER_INPUT - 1], default]
         return out[:MAX_PER_INPUT]
 
     @staticmethod
