@@ -657,8 +657,9 @@ def _scan_code(
             if hit is not None and (current is None or hit[0] != current.exercise):
                 current = _Section(hit[0], hit[1], 7, cells=[index], opener=index)
                 sections.append(current)
-        if n in said and _PRINTED_LABEL.match(said[n]):  # print("1.2) the edge is ...")
-            hit = matcher.match(said[n], True, True)
+        printed = _undecorated(said[n]) if n in said else ""  # print("--- 1.1 apply K ---")
+        if printed and _PRINTED_LABEL.match(printed):  # print("1.2) the edge is ...")
+            hit = matcher.match(_ANSWER_LEAD.sub("", printed), True, True)
             if hit is not None and (current is None or hit[0] != current.exercise):
                 current = _Section(hit[0], hit[1], 7, cells=[index], opener=index)
                 sections.append(current)
@@ -681,10 +682,12 @@ _NUMBERED_COMMENT = re.compile(
 )
 # A printed answer that starts with its question's number: "1.2) ...", "Q3: ...", "4.1答：..."
 _PRINTED_LABEL = re.compile(
-    r"\s*(?:(?:exercises?|ex\.?|q(?:uestion)?\.?|problem|练习|习题)\s*\d|\d{1,2}\.\d{1,2}\s*[):：.、答]"
+    r"\s*(?:answer|ans\.?|答案?)?\s*"  # "ANSWER 1.1: ..."
+    r"(?:(?:exercises?|ex\.?|q(?:uestion)?\.?|problem|练习|习题)\s*\d|\d{1,2}\.\d{1,2}\s*[):：.、答]"
     r"|\d{1,2}\s*[):：、]|\d{1,2}\s*答)",
     re.IGNORECASE,
 )
+_ANSWER_LEAD = re.compile(r"^\s*(?:answer|ans\.?|答案?)\s*(?=\d)", re.IGNORECASE)
 # "# ------ learning a kernel": a comment drawn as a rule is a heading, even without a number
 _RULED = re.compile(r"^\s*[-=*~#]{3,}\s*\S")
 

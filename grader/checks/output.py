@@ -95,9 +95,12 @@ class OutputCheck:
             if c.origin in ("result", "printed") and not _truth_table(ctx, c)
         ]
         avoid = spec.options.get("avoid")
+        # torch.equal(corr2d(X.T, K), Y1) -> True: the result is Y1's value
+        equal = _shown_equal(ctx, evidence, avoid)
         if not any(c.value.ndim >= 2 for c in shown):  # no matrix shown (Y13.shape, True)
-            # torch.equal(corr2d(X.T, K), Y1) -> True: the result is Y1's value
-            shown += _shown_equal(ctx, evidence, avoid) or _computed(ctx, evidence, avoid)
+            shown += equal or _computed(ctx, evidence, avoid)
+        else:
+            shown += equal
         if avoid:  # a cell held only by position that does another question's work is not ours
             rx, weak = re.compile(avoid, re.IGNORECASE), set(ctx.answer().weak)
             shown = [c for c in shown if c.cell not in weak or not rx.search(ctx.shown_source(c))]
@@ -289,40 +292,53 @@ _EQUALITY = frozenset({"equal", "allclose", "array_equal", "isclose"})
 
 def _shown_equal(ctx: CheckContext, evidence: str | None, avoid: str | None) -> list[Candidate]:
     """Results a cell of the answer shows by equality: it displays ``True`` for
-    ``torch.equal(<computation>, <name>)`` (or ``allclose``) where ``<name>`` holds an array:
-    the computation's value is that array. The computation must show the check's
-    ``evidence`` and not its ``avoid``. Read from the source with ``ast``; nothing runs."""
+    ``torch.equal(<computation>, <name>)`` (or ``allclose``, or ``a == b`` elementwise), or
+    prints only ``True`` for such calls (``print(Y.shape, torch.equal(Y, Y1.t()))``), where
+    ``<name>`` holds an array: the computation's value is that array. The computation must
+    show the check's ``evidence`` and not its ``avoid``. Read from the source with ``ast``;
+    nothing runs."""
     out: list[Candidate] = []
     runs = {r.index: r for r in ctx.execution.cells}
     for i in ctx.answer().code_cells:
         run = runs.get(i)
-        if run is None or run.error is not None or not run.results:
+        if run is None or run.error is not None:
             continue
-        if not _all_true(run.results[-1]):
-            continue
-        source = ctx.notebook.cells[i].source
+        source = analysis.parseable(ctx.notebook.cells[i].source)
         try:
-            tree = ast.parse(analysis.parseable(source))
+            tree = ast.parse(source)
         except (SyntaxError, ValueError):
             continue
+        shown: list[ast.expr] = []
         last = tree.body[-1] if tree.body else None
-        shown = last.value if isinstance(last, ast.Expr) else None
-        sides = _equality_sides(shown)
-        if sides is None:
-            continue
+        if run.results and _all_true(run.results[-1]) and isinstance(last, ast.Expr):
+            shown.append(last.value)
+        if "True" in run.text and "False" not in run.text:  # printed checks, all True
+            for stmt in tree.body:
+                call = stmt.value if isinstance(stmt, ast.Expr) else None
+                if isinstance(call, ast.Call) and getattr(call.func, "id", "") == "print":
+                    shown += call.args
         env = ctx.env(i)
-        for this, other in (sides, sides[::-1]):
-            value = _operand(ctx, other, env)
-            text = ast.get_source_segment(analysis.parseable(source), this) or ""
-            if value is None or value.ndim < 1:
+        for node in shown:
+            sides = _equality_sides(node)
+            if sides is None:
                 continue
-            if evidence and not re.search(evidence, text, re.IGNORECASE):
-                continue
-            if avoid and re.search(avoid, text, re.IGNORECASE):
-                continue
-            out.append(Candidate(value, i, None, "result", len(run.results)))
-            break
+            for this, other in (sides, sides[::-1]):
+                value = _operand(ctx, other, env)
+                text = ast.get_source_segment(source, this) or ""
+                if value is None or value.ndim < 1 or not _calls_a_function(this):
+                    continue  # torch.equal(X.t(), X) compares images, it computes nothing
+                if evidence and not re.search(evidence, text, re.IGNORECASE):
+                    continue
+                if avoid and re.search(avoid, text, re.IGNORECASE):
+                    continue
+                out.append(Candidate(value, i, None, "result", len(run.results)))
+                break
     return out
+
+
+def _calls_a_function(node: ast.expr) -> bool:
+    """Whether ``node`` calls a function by name (``corr2d(X.t(), K)``), not only methods."""
+    return any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name) for n in ast.walk(node))
 
 
 def _all_true(value: Value) -> bool:

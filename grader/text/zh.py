@@ -227,6 +227,10 @@ _WRONG_AFTER: Final = re.compile(
     r"|^\s*(?:并)?(?:不是|并非|不算)\s*(?:最小|最少|必须|必需|必要|正确|对的)"
 )
 
+# "和 <the book's case> 不同/不一样": what the match says is contrasted, not claimed
+_CONTRAST_BEFORE: Final = re.compile(r"(?:和|跟|与|同)[^,.;]{0,24}$")
+_CONTRAST_AFTER: Final = re.compile(r"^[^,.;]{0,8}?(?:不同|不一样|不一致|相反|有区别)")
+
 _TOKENIZER: Any = None
 _LOCK = threading.Lock()
 _WORDS: Memo[str, tuple[tuple[str, int, int], ...]] = Memo(
@@ -252,6 +256,8 @@ def negated(text: str, clause_start: int, start: int, end: int, clause_end: int)
     after = text[end:clause_end]
     if _WRONG_AFTER.match(after):
         return True
+    if _CONTRAST_BEFORE.search(before) and _CONTRAST_AFTER.match(after):
+        return True  # 和正文里竖条纹转置后变成全 0 不同: the book's case, set against this one
     if not _NEGATOR_CHARS.intersection(before):
         return False  # no negator character at all: no need to segment
     tokens = words(text)
