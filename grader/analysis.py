@@ -52,6 +52,95 @@ def strip_installs(source: str) -> tuple[str, tuple[str, ...]]:
     return _INSTALL_LINE.sub(lambda m: f"{m.group(1)}pass  # grader: skipped", source), found
 
 
+def called_functions(source: str) -> tuple[tuple[str, ...], dict[str, str]]:
+    """(names a cell calls at top level, outside its own ``def`` bodies; the source of each
+    top-level ``def`` it holds, by name)."""
+    try:
+        tree = ast.parse(parseable(source))
+    except (SyntaxError, ValueError):
+        return (), {}
+    calls: list[str] = []
+    defs: dict[str, str] = {}
+    for stmt in tree.body:
+        if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
+            defs[stmt.name] = ast.get_source_segment(parseable(source), stmt) or ""
+            continue
+        for node in ast.walk(stmt):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+                calls.append(node.func.id)
+    return tuple(dict.fromkeys(calls)), defs
+
+
+def value_makers(source: str) -> tuple[str, ...]:
+    """Top-level functions of no arguments that only build and return a value
+    (``def blur_kernel(): b = torch.tensor([1., 2., 1.]); return torch.outer(b, b) / 16``):
+    straight-line code ending in ``return``, no loops, prints, plots or input. Calling one
+    is as safe as reading the value it stands for."""
+    try:
+        tree = ast.parse(parseable(source))
+    except (SyntaxError, ValueError):
+        return ()
+    out = []
+    for stmt in tree.body:
+        if not isinstance(stmt, ast.FunctionDef) or stmt.decorator_list:
+            continue
+        a = stmt.args
+        if a.args or a.posonlyargs or a.vararg or a.kwonlyargs or a.kwarg:
+            continue
+        if not stmt.body or not isinstance(stmt.body[-1], ast.Return):
+            continue
+        plain = all(
+            isinstance(s, ast.Assign | ast.AnnAssign | ast.Return | ast.Expr) for s in stmt.body
+        )
+        calls = {
+            n.func.id if isinstance(n.func, ast.Name) else getattr(n.func, "attr", "")
+            for n in ast.walk(stmt)
+            if isinstance(n, ast.Call)
+        }
+        if plain and not calls & _EFFECTS:
+            out.append(stmt.name)
+    return tuple(out)
+
+
+_EFFECTS = frozenset(
+    {
+        "print",
+        "input",
+        "show",
+        "imshow",
+        "plot",
+        "savefig",
+        "open",
+        "system",
+        "sleep",
+        "backward",
+        "step",
+        "train",
+        "fit",
+        "main",
+        "exec",
+        "eval",
+    }
+)
+
+
+def module_classes(source: str) -> tuple[str, ...]:
+    """Top-level classes a cell defines on a ``Module`` base (``class TinyConv(nn.Module)``)."""
+    try:
+        tree = ast.parse(parseable(source))
+    except (SyntaxError, ValueError):
+        return ()
+    return tuple(
+        stmt.name
+        for stmt in tree.body
+        if isinstance(stmt, ast.ClassDef)
+        and any(
+            (b.attr if isinstance(b, ast.Attribute) else getattr(b, "id", "")) == "Module"
+            for b in stmt.bases
+        )
+    )
+
+
 def without_comments(source: str) -> str:
     """Source with its comments removed (``# out.sum().backward()  # 会报错`` is not a call);
     strings are kept. Lines the tokenizer cannot read lose only whole-line comments."""

@@ -32,6 +32,7 @@ is a new :class:`~grader.locate.Answer`.
 from __future__ import annotations
 
 import re
+import textwrap
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
@@ -60,6 +61,7 @@ class Attribution:
         self._section = {ex.id for ex in rubric.exercises if ex.kind == "section"}
         self._family = _families(rubric)
         self._claims: dict[Hashable, str] = {}
+        self._defs: dict[str, str] | None = None  # top-level functions' code, by name
         # cell -> exercises holding it firmly / weakly (by the text)
         self._firm: dict[int, set[str]] = {}
         self._weak: dict[int, set[str]] = {}
@@ -149,7 +151,7 @@ class Attribution:
         if not evidence:
             return True
         rx = re.compile(evidence, re.IGNORECASE)
-        if rx.search(self.notebook.cells[cell].source):
+        if rx.search(self.notebook.cells[cell].source) or rx.search(self.runs_code(cell)):
             return True
         before = self.notebook.cells[cell - 1] if cell > 0 else None
         if before is None or before.kind == "code":
@@ -158,6 +160,27 @@ class Attribution:
             return bool(rx.search(before.source))
         own = self.answer(exercise) if exercise is not None else None
         return own is not None and before.index in own.cells and bool(rx.search(own.prose))
+
+    def runs_code(self, cell: int) -> str:
+        """The code of the notebook's functions that ``cell`` calls, and of those they call
+        (``main()`` runs ``check_section()``, which trains): a cell is what it runs."""
+        if self._defs is None:
+            self._defs = {}
+            for c in self.notebook.cells:
+                if c.kind == "code":
+                    self._defs.update(analysis.called_functions(c.source)[1])
+        todo = list(analysis.called_functions(self.notebook.cells[cell].source)[0])
+        seen: set[str] = set()
+        parts: list[str] = []
+        while todo and len(seen) < 32:
+            name = todo.pop()
+            if name in seen or name not in self._defs:
+                continue
+            seen.add(name)
+            parts.append(self._defs[name])
+            body = self._defs[name].split("\n", 1)[-1]  # its calls, not its own name
+            todo.extend(analysis.called_functions(textwrap.dedent(body))[0])
+        return "\n".join(parts)
 
     # ------------------------------------------------------------------ claims
     def claim(self, key: Hashable, exercise: str) -> None:

@@ -209,6 +209,24 @@ class CheckContext:
                     out.append(Candidate(arr, i, None, "inline", k))
         return out
 
+    def returned(self, cells: Sequence[int]) -> list[Candidate]:
+        """Arrays returned by the student's functions of no arguments that only build a
+        value (:func:`grader.analysis.value_makers`: ``def blur_kernel(): return ...``),
+        defined in ``cells`` and called in their process: origin "returned", named
+        ``blur_kernel()``."""
+        out: list[Candidate] = []
+        for i in dict.fromkeys(cells):
+            for k, fn in enumerate(analysis.value_makers(self.notebook.cells[i].source)):
+                if self.attribution.defined_in(fn) != i:
+                    continue  # redefined later: the namespace holds the later one
+                try:
+                    arr = self.call(fn, []).array
+                except ProbeError:
+                    return out
+                if arr is not None and arr.ndim >= 1:
+                    out.append(Candidate(arr, i, f"{fn}()", "returned", k))
+        return out
+
     def claim(self, candidate: Candidate) -> None:
         """``candidate`` answers this exercise: other exercises' searches skip it."""
         self.attribution.claim(candidate.key, self.exercise.id)

@@ -46,6 +46,7 @@ class ErrorCheck:
         explain={"type": "array", "items": _KIND},
         works={"type": "string"},
         evidence={"type": "string"},
+        own_module={"type": "boolean"},
     )
 
     def validate(self, spec: CheckSpec, reference: Reference | None) -> None:
@@ -82,9 +83,10 @@ class ErrorCheck:
         works = spec.options.get("works")
         if works:
             # a call commented out ("# out.sum().backward()  # 会报错") did not run
-            source = {c.index: analysis.without_comments(c.source) for c in ctx.notebook.cells}
             for r in runs:
-                if r.error is None and re.search(works, source.get(r.index, "")):
+                code = analysis.without_comments(ctx.notebook.cells[r.index].source)
+                code += "\n" + ctx.attribution.runs_code(r.index)  # check_ex3(img) trains
+                if r.error is None and re.search(works, code):
                     return ctx.result(
                         spec,
                         1.0,
@@ -131,12 +133,27 @@ class ErrorCheck:
         for place in ctx.attribution.places([eid]):
             run = runs.get(place.cell)
             source = analysis.without_comments(ctx.notebook.cells[place.cell].source)
+            source += "\n" + ctx.attribution.runs_code(place.cell)
             if run is None or run.error is not None or not re.search(works, source):
                 continue
-            if not ctx.attribution.shows(place.cell, evidence, eid):
+            if not ctx.attribution.shows(place.cell, evidence, eid) and not (
+                spec.options.get("own_module") and _builds_own_module(ctx, place.cell, source)
+            ):
                 continue
             note = N_("Found it by what your code does: cell {cell} runs it without an error.")
             note = note.format(cell=place.cell + 1)
             ctx.adopt(place.cell, note)
             return ctx.result(spec, 1.0, [note])
         return None
+
+
+def _builds_own_module(ctx: CheckContext, cell: int, code: str) -> bool:
+    """Whether ``code`` (a cell and what it runs) builds an ``nn.Module`` class the notebook
+    defines, under any name (``TinyConv((1, 2))``), not the library's ``nn.Conv2d``."""
+    classes = {
+        name
+        for c in ctx.notebook.cells
+        if c.kind == "code"
+        for name in analysis.module_classes(c.source)
+    }
+    return any(re.search(rf"\b{re.escape(name)}\s*\(", code) for name in classes)

@@ -110,6 +110,8 @@ class PropertyCheck:
         found = None
         if best is None or best[1] < 1.0:
             found = self._elsewhere(spec, ctx, sources, min_size)
+        if found is None and (best is None or best[1] < 1.0) and ctx.alive:
+            found = self._returned(spec, ctx, sources, min_size)
         if found is None and (best is None or best[1] < 1.0):
             return self._from_text(spec, ctx, sources, min_size, best)
         review = False
@@ -225,6 +227,24 @@ class PropertyCheck:
         )
         return _first_right(ctx, predicate, found, min_size)
 
+    @staticmethod
+    def _returned(
+        spec: CheckSpec, ctx: CheckContext, sources: list[str], min_size: int
+    ) -> tuple[Candidate, float, str, tuple[str, ...]] | None:
+        """A right value returned by a function of no arguments that only builds it
+        (``second_derivative_kernel()``, code organised in functions run by ``main()``),
+        defined in the answer's cells or where its answer may be; the answer's first."""
+        eid = ctx.exercise.id
+        evidence = spec.options.get("evidence")
+        cells = [i for s in sources for i in ctx.answer(s).code_cells]
+        cells += [
+            p.cell
+            for p in ctx.attribution.places(sources)
+            if ctx.attribution.shows(p.cell, evidence, eid)
+        ]
+        found = [c for c in ctx.returned(cells) if not ctx.attribution.taken(c.key, eid)]
+        return _first_right(ctx, spec.options["predicate"], found, min_size)
+
 
 def _first_right(
     ctx: CheckContext, predicate: str, candidates: Iterable[Candidate], min_size: int
@@ -245,7 +265,10 @@ def _where(c: Candidate, what: str) -> str:
         "result": N_("the {what} displayed in cell {cell}"),
         "printed": N_("the {what} printed in cell {cell}"),
         "inline": N_("the {what} written in the code of cell {cell}"),
+        "returned": N_("the {what} your function {name} in cell {cell} returns"),
     }[c.origin]
+    if c.origin == "returned":
+        return where.format(what=what, name=f"`{c.name}`", cell=c.cell + 1)
     return where.format(what=what, cell=c.cell + 1)
 
 

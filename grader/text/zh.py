@@ -231,6 +231,13 @@ _WRONG_AFTER: Final = re.compile(
 _CONTRAST_BEFORE: Final = re.compile(r"(?:和|跟|与|同)[^,.;]{0,24}$")
 _CONTRAST_AFTER: Final = re.compile(r"^[^,.;]{0,8}?(?:不同|不一样|不一致|相反|有区别)")
 
+# the sentence is about the book's own example (its vertical stripes), set apart by a
+# contrast and a colon, or named as the book's: what it says of that example is not a claim
+_BOOK_CASE: Final = re.compile(
+    r"(?:和|跟|与|同)[^.;]{0,24}(?:不同|不一样)\s*[:：]"
+    r"|(?:本节|书上|书中|书里|课本|课文|正文|原文)[^.;,]{0,6}(?:竖条纹?|条纹|竖线|竖直条)"
+)
+
 _TOKENIZER: Any = None
 _LOCK = threading.Lock()
 _WORDS: Memo[str, tuple[tuple[str, int, int], ...]] = Memo(
@@ -258,6 +265,8 @@ def negated(text: str, clause_start: int, start: int, end: int, clause_end: int)
         return True
     if _CONTRAST_BEFORE.search(before) and _CONTRAST_AFTER.match(after):
         return True  # 和正文里竖条纹转置后变成全 0 不同: the book's case, set against this one
+    if _BOOK_CASE.search(text[:start]):
+        return True  # 这与本节的竖条纹不同：竖条纹转置后……输出全为零: said of the book's example
     if not _NEGATOR_CHARS.intersection(before):
         return False  # no negator character at all: no need to segment
     tokens = words(text)
