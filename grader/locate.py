@@ -306,7 +306,7 @@ class _Matcher:
         if current is None or current not in self.number_of:
             return None
         major, _, minor = self.number_of[current].partition(".")
-        if minor.isdigit() and n != int(minor) + 1:
+        if minor.isdigit() and n <= int(minor):
             return None  # under 2.3, "(1) a Gaussian" numbers the answer's own list
         eid = self.numbers.get(f"{major}.{n}")
         return (eid, "number") if eid is not None else None
@@ -669,7 +669,8 @@ def _scan_code(
         if m is not None and line.strip() not in PLACEHOLDERS:
             current.prose.append(m.group(1))
         elif n in strings and line.strip().strip("\"'"):
-            current.prose.append(_STRING_QUOTES.sub("", line).strip())
+            text = _STRING_QUOTES.sub("", line)
+            current.prose.append(re.sub(r"""(?:\"\"\"|\'\'\')\s*$""", "", text).strip())
         elif n in said:  # print("1.1: not a zero matrix, ...")
             current.prose.append(said[n])
     return current

@@ -56,3 +56,31 @@ def test_shown_by_names_the_print_or_expression_that_showed_a_value() -> None:
     looped = "for k in (K, K.T):\n    print(corr2d(X, k))\nprint(corr2d(X.T, K))"
     assert analysis.shown_by(looped, "printed", 0, 3) == looped  # prints in a loop: the cell
     assert analysis.shown_by(cell, "printed", 0, 3) == cell  # arrays and prints do not match
+
+
+def test_comments_are_removed_but_strings_are_kept() -> None:
+    source = 'net = 1\n# out.sum().backward()  # 会报错\nx = "# kept"  # gone\n'
+    assert analysis.without_comments(source) == 'net = 1\n\nx = "# kept"  \n'
+    # code the tokenizer cannot read loses its whole-line comments only
+    assert analysis.without_comments("def f(:\n  # x.backward()\n") == "def f(:"
+
+
+def test_value_makers_are_straight_line_functions_of_no_arguments() -> None:
+    source = (
+        "def blur():\n    b = torch.tensor([1., 2., 1.])\n    return torch.outer(b, b) / 16\n"
+        "def noisy():\n    print('x')\n    return 1\n"
+        "def looped():\n    for i in range(3):\n        pass\n    return 1\n"
+        "def takes(v):\n    return v\n"
+        "def main():\n    train()\n    return 0\n"
+    )
+    assert analysis.value_makers(source) == ("blur",)
+
+
+def test_module_classes_and_the_functions_a_cell_calls() -> None:
+    source = (
+        "class TinyConv(nn.Module):\n    pass\nclass Plain:\n    pass\n"
+        "def check():\n    return TinyConv((1, 2))\nmain()\nprint(check())\n"
+    )
+    assert analysis.module_classes(source) == ("TinyConv",)
+    calls, defs = analysis.called_functions(source)
+    assert calls == ("main", "print", "check") and set(defs) == {"check"}

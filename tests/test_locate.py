@@ -507,3 +507,93 @@ def test_a_mention_deep_in_notes_is_not_an_answer(rubric: Rubric) -> None:
     )
     a = locate(notebook, rubric, "d2l-1.0")
     assert a["blur-kernel"].prose == ""
+
+
+def test_a_docstring_heading_a_code_cell_names_its_answer(rubric: Rubric) -> None:
+    notebook = nb(
+        code('"""Ex 1.1  Apply K = [1, -1].\nIt is NOT zero: +1 on the diagonal."""\nxcorr(d, k)'),
+        code('"""Ex 1.3  Transpose K.\nStill detected, shape (7, 8)."""\nxcorr(d, k.t())'),
+        code('"""A note that names nothing."""\nx = 1'),
+    )
+    a = locate(notebook, rubric, "d2l-1.0")
+    assert a["diagonal-apply-kernel"].code_cells == (0,)
+    assert "NOT zero" in a["diagonal-apply-kernel"].prose
+    assert '"""' not in a["diagonal-apply-kernel"].prose  # the quotes are not the answer
+    assert a["diagonal-transpose-kernel"].code_cells[0] == 1  # (what follows stays with it)
+    assert "Still detected" in a["diagonal-transpose-kernel"].prose
+
+
+def test_roman_sub_labels_and_an_arrow_after_the_question_words(rubric: Rubric) -> None:
+    notebook = nb(
+        md("### 4. kernels by hand\n(i) 2nd derivative: `[1, -2, 1]` (/h²)."),
+        md("(ii) integral: running sum, a kernel of ones."),
+        md("(iii) degree d -> d+1"),
+    )
+    a = locate(notebook, rubric, "d2l-0.17")
+    assert "[1, -2, 1]" in a["second-derivative-kernel"].prose
+    assert "running sum" in a["integral-kernel"].prose
+    assert a["derivative-kernel-size"].prose.strip() == "d+1"
+
+
+def test_sub_labels_after_a_question_that_has_only_sub_questions(rubric: Rubric) -> None:
+    notebook = nb(
+        md("**Q1 c)** transpose K: K.T = [[1],[-1]] finds horizontal edges."),
+        code("corr(X, K.t())"),
+        md("**Q2** design kernels\n\n**a)** direction v: the derivative along v."),
+        code("def Kv(v1, v2): ..."),
+        md("**b)** second derivative: [1, -2, 1]."),
+    )
+    a = locate(notebook, rubric, "d2l-1.0")
+    assert "derivative along v" in a["directional-edge-kernel"].prose
+    assert a["directional-edge-kernel"].code_cells == (3,)
+    assert "derivative along v" not in a["diagonal-transpose-kernel"].prose
+    assert "[1, -2, 1]" in a["second-derivative-kernel"].prose
+
+
+def test_circled_and_parenthesised_sub_questions_in_chinese(rubric: Rubric) -> None:
+    notebook = nb(
+        md(
+            "**練習 1**　我用 `torch.tril(torch.ones(6, 8))`。\n\n"
+            "① 套用 K：輸出**不是零矩陣**。\n\n② 把 X 轉置：邊緣**仍然被偵測到**。\n\n"
+            "**練習 4**\n① 二階導數的核：`[1, -2, 1]`\n③ 最小核大小是 **d + 1**。"
+        ),
+    )
+    a = locate(notebook, rubric, "d2l-zh-2.0")
+    assert "不是零矩阵" in a["diagonal-apply-kernel"].prose
+    assert "仍然被侦测到" in a["diagonal-transpose-input"].prose
+    assert "[1, -2, 1]" in a["second-derivative-kernel"].prose
+    assert "d + 1" in a["derivative-kernel-size"].prose
+
+
+def test_an_answer_outline_with_labelled_sub_items_numbers_its_top_items(
+    rubric: Rubric,
+) -> None:
+    notebook = nb(
+        md(
+            "**练习答案（简）**\n\n1. `X = torch.eye(5, 9)`，一条斜线。\n"
+            "    - 1.1 不是全 0。\n    - 1.2 照样能检测到。\n"
+            "2. 会报错：`Inplace operations are not supported`。\n"
+            "3. 把 kernel 上下左右 flip 一下，就是矩阵乘法。\n4. 手工 kernel\n    - 4.3 d+1"
+        ),
+    )
+    a = locate(notebook, rubric, "d2l-zh-2.0")
+    assert "会报错" in a["autograd-error"].prose
+    assert "flip" in a["corr2d-as-matmul"].prose
+    assert "会报错" not in a["diagonal-transpose-input"].prose
+
+
+def test_printed_answer_lines_and_ruled_printed_labels_open_their_questions(
+    rubric: Rubric,
+) -> None:
+    notebook = nb(
+        code(
+            'print("\\n--- 1.1  apply K = [1, -1] ---")\nprint(corr2d(X, K))\n'
+            'print("ANSWER 1.1: the result is NOT all zeros, K fires once per row.")\n'
+            'print("\\n--- 1.2  transpose X ---")\nprint(corr2d(X.t(), K))\n'
+            'print("ANSWER 1.2: the edge is still diagonal, so K still responds.")\n'
+        ),
+    )
+    a = locate(notebook, rubric, "d2l-0.17")
+    assert "NOT all zeros" in a["diagonal-apply-kernel"].prose
+    assert "apply K = [1, -1]" not in a["diagonal-apply-kernel"].prose  # the label line
+    assert "still responds" in a["diagonal-transpose-input"].prose

@@ -77,7 +77,7 @@ def grade(
         if kind != "code":
             continue
         results: tuple[Value, ...] = tuple(
-            v if isinstance(v, bool) else arr(v) for v in left.get("results", [])
+            v if isinstance(v, bool | Array) else arr(v) for v in left.get("results", [])
         )
         bindings: dict[str, Value] = {k: arr(v) for k, v in left.get("bindings", {}).items()}
         runs.append(CellRun(index=i, text=left.get("text", ""), results=results, bindings=bindings))
@@ -721,3 +721,122 @@ def test_a_matrix_typed_for_the_books_example_is_diagnosed_as_fixed_shape(rubric
         [md("### 4. matmul"), code(unrolled, bindings={"cols": W.T[:4], "X3": X3, "K2": K2})],
     )
     assert check(r, "corr2d-as-matmul", "matmul-equals-corr2d").diagnoses == ()
+
+
+# ------------------------------------------------------------------ shown by equality, wave 4
+
+DIAG = [
+    md("### 1. Construct an image X with diagonal edges"),
+    code("X = torch.eye(6)", bindings={"X": EYE}),
+    md("### 1.1 apply K"),
+    code("Y1 = corr2d(X, K)\nY1", bindings={"Y1": corr2d(EYE, K)}, results=[corr2d(EYE, K)]),
+]
+
+
+@pytest.mark.parametrize("correlates", [True, False])
+def test_an_elementwise_equality_shown_all_true_shows_its_result(
+    rubric: Rubric, correlates: bool
+) -> None:
+    def c2d(X: Any, K: Any) -> Any:
+        return corr2d(X, K) if correlates else corr2d(X, K) * 2
+
+    truth = Array(np.ones((6, 5), dtype=bool))  # c2d(X.t(), K) == c2d(X, K), displayed
+    r = grade(
+        rubric,
+        [
+            *SECTION,
+            *DIAG,
+            md("### 1.2 What happens if you transpose X?"),
+            code("c2d(X.t(), K) == c2d(X, K)", results=[truth]),
+        ],
+        {"c2d": c2d},
+    )
+    # the other side is computed with the rubric's corr2d, once the student's `c2d` is seen
+    # to be a cross-correlation on these inputs (asked in their process)
+    got = check(r, "diagonal-transpose-input", "transpose-input-output")
+    assert got.passed is correlates
+    assert "shapes 6×5" not in " ".join(got.feedback)  # the truth table is not a result
+
+
+@pytest.mark.parametrize("printed", ["torch.Size([5, 6]) True", "torch.Size([5, 6]) False"])
+def test_an_equality_printed_as_true_shows_its_result(rubric: Rubric, printed: str) -> None:
+    r = grade(
+        rubric,
+        [
+            *SECTION,
+            *DIAG,
+            md("### 1.3 What happens if you transpose K?"),
+            code(
+                "print(corr2d(X, K.t()).shape, torch.equal(corr2d(X, K.t()), Y1.t()))", text=printed
+            ),
+        ],
+    )
+    got = check(r, "diagonal-transpose-kernel", "transpose-kernel-output")
+    assert got.passed is printed.endswith("True")
+
+
+def test_the_books_kernel_counts_when_the_students_k_is_another(rubric: Rubric) -> None:
+    other = np.array([[0.0, 1.0], [2.0, 3.0]])  # the section's 2x2 example, bound last as K
+    r = grade(
+        rubric,
+        [
+            code("K = torch.tensor([[0., 1.], [2., 3.]])", bindings={"K": other}),
+            code("edge = torch.tensor([[1., -1.]])", bindings={"edge": K}),
+            md("### 1. Construct an image X with diagonal edges"),
+            code("X = torch.eye(6)", bindings={"X": EYE}),
+            md("### 1.1 apply the kernel"),
+            code("corr2d(X, edge)", results=[corr2d(EYE, K)]),
+        ],
+    )
+    assert check(r, "diagonal-apply-kernel", "apply-output").passed
+
+
+def test_a_value_a_function_of_no_arguments_returns_is_judged(rubric: Rubric) -> None:
+    def blur_kernel() -> Any:
+        return np.ones((3, 3)) / 9
+
+    cells = [
+        md("### 2.3 How would you design a blur kernel?"),
+        code("def blur_kernel():\n    k = torch.ones(3, 3)\n    return k / 9\n"),
+    ]
+    r = grade(rubric, cells, {"blur_kernel": blur_kernel})
+    got = check(r, "blur-kernel", "blur-kernel")
+    assert got.passed and "`blur_kernel()`" in " ".join(got.feedback)
+    # a function that does more than build a value is not called
+    busy = [
+        cells[0],
+        code("def blur_kernel():\n    print('hi')\n    return torch.ones(3, 3) / 9\n"),
+    ]
+    assert not check(
+        grade(rubric, busy, {"blur_kernel": blur_kernel}), "blur-kernel", "blur-kernel"
+    ).passed
+
+
+@pytest.mark.parametrize("commented", [False, True])
+def test_a_cell_is_what_it_runs_and_a_commented_call_does_not_run(
+    rubric: Rubric, commented: bool
+) -> None:
+    call = "# net(X).sum().backward()" if commented else "net(X).sum().backward()"
+    cells = [
+        *SECTION,
+        code("class TinyConv(nn.Module):\n    def forward(self, x):\n        return x\n"),
+        code(f"def check_ex3():\n    net = TinyConv((1, 2))\n    {call}\n"),
+        code("def main():\n    check_ex3()\n"),
+        code("main()"),
+        md("## Answers\n\n3. No error in PyTorch: autograd records the in-place writes."),
+    ]
+    got = check(grade(rubric, cells), "autograd-error", "autograd-evidence")
+    assert got.passed is not commented
+
+
+def test_a_backward_call_commented_out_in_the_answer_does_not_show_it_works(
+    rubric: Rubric,
+) -> None:
+    cells = [
+        md("### 3. What kind of error message will you get when you compute the gradient?"),
+        code("net = Conv2D((1, 2))\nout = net(X)\n# out.sum().backward()   # raises, see below"),
+        md("It raises an error: in-place operations are not supported."),
+    ]
+    assert not check(grade(rubric, cells), "autograd-error", "autograd-evidence").passed
+    cells[1] = code("net = Conv2D((1, 2))\nout = net(X)\nout.sum().backward()")
+    assert check(grade(rubric, cells), "autograd-error", "autograd-evidence").passed

@@ -152,3 +152,26 @@ def test_statements_that_do_not_give_back_the_notebooks_value_earn_nothing(rubri
     bindings = {"v1": 0.28, "v2": 0.96, "K_v": arr(0.28 * DX + 0.96 * DX.T)}
     result, _ = graded(rubric, source, bindings, {"Dx": torch.tensor([[-1.0, 1.0], [0.0, 0.0]])})
     assert result.score == 0 and not any("function of" in f for f in result.feedback)
+
+
+def test_a_kernel_function_of_an_angle_is_called_with_each_directions_angle(
+    rubric: Rubric,
+) -> None:
+    import math
+
+    def dir_kernel(theta: float) -> Any:
+        c, s = math.cos(theta), math.sin(theta)  # raises on a vector
+        return 0.5 * np.array([[-c - s, c - s], [-c + s, c + s]])
+
+    source = "def dir_kernel(theta):\n    c, s = math.cos(theta), math.sin(theta)\n    ..."
+    notebook = Notebook(
+        "t.ipynb", "ipynb", (Cell(0, "markdown", QUESTION), Cell(1, "code", source))
+    )
+    execution = Execution(cells=(CellRun(index=1),), seconds=0.1)
+    ex = rubric.exercise("directional-edge-kernel")
+    spec = next(c for c in ex.checks if c.label == "directional-kernel")
+    fake = FakeRun({"dir_kernel": dir_kernel})
+    ctx = context(rubric, "directional-edge-kernel", notebook, execution, fake)
+    result = registry()[spec.type].run(spec, ctx)
+    assert result.score == result.max_score
+    assert "takes an angle" in " ".join(result.feedback)
