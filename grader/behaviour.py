@@ -161,14 +161,24 @@ class Attribution:
         own = self.answer(exercise) if exercise is not None else None
         return own is not None and before.index in own.cells and bool(rx.search(own.prose))
 
-    def runs_code(self, cell: int) -> str:
-        """The code of the notebook's functions that ``cell`` calls, and of those they call
-        (``main()`` runs ``check_section()``, which trains): a cell is what it runs."""
+    def definition(self, name: str) -> str:
+        """The code of the notebook's top-level function ``name`` (its last definition)."""
+        self._load_defs()
+        assert self._defs is not None
+        return self._defs.get(name, "")
+
+    def _load_defs(self) -> None:
         if self._defs is None:
             self._defs = {}
             for c in self.notebook.cells:
                 if c.kind == "code":
                     self._defs.update(analysis.called_functions(c.source)[1])
+
+    def runs_code(self, cell: int) -> str:
+        """The code of the notebook's functions that ``cell`` calls, and of those they call
+        (``main()`` runs ``check_section()``, which trains): a cell is what it runs."""
+        self._load_defs()
+        assert self._defs is not None
         todo = list(analysis.called_functions(self.notebook.cells[cell].source)[0])
         seen: set[str] = set()
         parts: list[str] = []
@@ -185,6 +195,10 @@ class Attribution:
     # ------------------------------------------------------------------ claims
     def claim(self, key: Hashable, exercise: str) -> None:
         self._claims.setdefault(key, exercise)
+
+    def owner(self, key: Hashable) -> str | None:
+        """The exercise that claimed ``key``, if any."""
+        return self._claims.get(key)
 
     def taken(self, key: Hashable, exercise: str) -> bool:
         """Whether another exercise already claimed ``key``."""

@@ -35,8 +35,8 @@ _ZH_LABEL = r"思考题|课后习?题|练习题?|习题|题目"
 _LIST = re.compile(r"^\s*(?:[-*•]|(?:\*\*)?\d+[.)、](?:\*\*)?)(?:\s+|(?=[\u3400-\u9fff]))")
 _NUMBER = re.compile(
     r"^\s*(?:#+\s*)?(?:[-*•]\s+)?(?:\*\*)?\s*[【\[]?\s*(?:exercises?|ex\.?|q(?:uestion)?\.?|problem|task|part"
-    rf"|{_ZH_LABEL}|问题|第)?\s*"
-    r"(\d{1,2})题?(?:\s*[.)]?\s*(?:\(?([0-9]{1,2}|[a-d])\)?))?"
+    rf"|{_ZH_LABEL}|问题|第|a(?=\d)|ans\.?\s*|answer\s*)?\s*"
+    r"(\d{1,2})题?(?:\s*[.)]?\s*(?:\(?([0-9]{1,2}|[a-d](?![a-z]))\)?))?"
     r"(?:[.):*、】\]]|\s|$|(?=[\u3400-\u9fff]))",
     re.IGNORECASE,
 )
@@ -64,11 +64,16 @@ _SUB_LABEL = re.compile(
 _ROMAN = {"i": 1, "ii": 2, "iii": 3, "iv": 4}
 _LABEL_LINE = re.compile(
     r"^\s*(?:[-*]\s+)?(?:\*\*)?\s*[【\[]?\s*(?:(?:exercises?|ex\.?|q(?:uestion)?\.?|problem|task"
-    rf"|{_ZH_LABEL})"
+    rf"|{_ZH_LABEL}|a(?=\d)|ans\.?|answer)"
     r"\s*\d|\d{1,2}\.\d{1,2}\b|第\s*\d+\s*题|[(（]\s*\d\s*[)）])",
     re.IGNORECASE,
 )
 _BULLET = re.compile(r"^\s*[-*•]\s")
+_QUOTE = re.compile(r"^\s*>\s?")
+_BULLET_LABEL = re.compile(
+    rf"^\s*[-*•]\s+(?:\*\*)?\s*[【\[]?\s*(?:exercises?|ex\.?|q(?:uestion)?\.?|problem|task|{_ZH_LABEL}|问题|第)\s*\d",
+    re.IGNORECASE,
+)
 _NUMBERED_ITEM = re.compile(r"^\s*\d{1,2}[.)、]")
 # A line the student marks as an answer is never a question, whatever words it uses
 _ANSWER_MARK = re.compile(
@@ -224,6 +229,26 @@ _CN_NUMBERED = re.compile(
 )
 
 
+_EXERCISES_HEADING = re.compile(
+    r"^\s{0,3}#{1,6}\s*(?:\d+(?:\.\d+)*\.?\s*)?(?:exercises?|problems?|homework|"
+    r"练习题?|习题|课后习题|思考题|作业)(?![ \t]*\d)[^\d\n]{0,30}$",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+def _exercises_heading(notebook: Notebook) -> int | None:
+    """The first markdown cell with an "Exercises" heading, if the notebook has one after
+    some other cell (a heading opening the notebook is its title, not a divider)."""
+    for cell in notebook.cells:
+        if (
+            cell.kind == "markdown"
+            and cell.index > 0
+            and _EXERCISES_HEADING.search(_nfkc(cell.source))
+        ):
+            return cell.index
+    return None
+
+
 def _number(text: str) -> str | None:
     norm = _nfkc(text)
     m = _NUMBER.match(norm)
@@ -231,8 +256,9 @@ def _number(text: str) -> str | None:
         return None
     major, minor = m.group(1), m.group(2)
     if minor is None:
-        # "- 1.1 not zero" names 1.1; "- 1 for white->black" is a value, not question 1
-        return None if _BULLET.match(norm) else major
+        # "- 1.1 not zero" names 1.1; "- 1 for white->black" is a value, not question 1,
+        # but "- **Ex 3 (autograd):** ..." is labelled
+        return None if _BULLET.match(norm) and not _BULLET_LABEL.match(norm) else major
     if minor.isalpha():
         minor = str(ord(minor.lower()) - ord("a") + 1)
     return f"{major}.{minor}"
@@ -251,12 +277,13 @@ class _Matcher:
 
         # "2" after "**Q2** design kernels": the question whose sub-questions "a)", "b)" name
         self.group: str | None = None
+        self.counting = True  # whether numbers name exercises here (see locate)
 
     def parent(self, line: str) -> str | None:
         """The number of a question that has only sub-questions ("**Q2** design kernels",
         "Exercise 2" in the 1.0 list) when ``line`` is its label, else None."""
         norm = _nfkc(line)
-        num = _number(norm) if _LABEL_LINE.match(norm) else None
+        num = _number(norm) if _LABEL_LINE.match(norm) and self.counting else None
         if num is None or "." in num or num in self.numbers or f"{num}.1" not in self.numbers:
             return None
         return num
@@ -274,7 +301,7 @@ class _Matcher:
         (letters count from a = 1) under an open answer of exercise N, or the next one
         under N.a."""
         m = _SUB_LABEL.match(line)
-        if m is None:
+        if m is None or not self.counting:
             return None
         letter = (m.group(1) or m.group(2)).lower()
         sub = _ROMAN.get(letter) or ord(letter) - ord("a") + 1  # (i) = (a), (ii) = (b)
@@ -295,7 +322,7 @@ class _Matcher:
         """ "（2）" (full-width parentheses, as Chinese students number sub-questions) after
         exercise 1 or 1.x names exercise 1.2."""
         m = _SUB.match(_nfkc(line))
-        if m is None:
+        if m is None or not self.counting:
             return None
         n = int(m.group(1))
         if self.group is not None and (
@@ -318,6 +345,7 @@ class _Matcher:
         if not structural:
             return None
         line = _nfkc(line)
+        numbered = numbered and self.counting
         # an explicit label ("1.3)", "Exercise 3", "第2题"), not a list's bare "1."
         label = _NUMBER.match(line) if numbered and _LABEL_LINE.match(line) else None
         num = _number(line) if label is not None else None
@@ -348,7 +376,12 @@ def locate(notebook: Notebook, rubric: Rubric, edition: Edition | None) -> dict[
     tagged: dict[str, list[int]] = {}
     facts = {c.index: analysis.facts(c.source) for c in notebook.cells if c.kind == "code"}
 
+    # Before a notebook's "Exercises" heading, numbered headings are the student's own
+    # numbering of the section ("## 3. Edges", "## 4. Learning the kernel back"), not
+    # exercise numbers; the book's wording still names questions there.
+    start = _exercises_heading(notebook)
     for cell in notebook.cells:
+        matcher.counting = start is None or cell.index >= start
         if cell.exercise is not None:
             tagged.setdefault(cell.exercise, []).append(cell.index)
             continue
@@ -408,9 +441,13 @@ def _scan_markdown(
     first = True
     lines = markup.answers_unquoted(markup.dehtml(source).splitlines())
     outline = markup.outline(lines)
-    for n, line in enumerate(lines):
+    for n, raw in enumerate(lines):
+        # a question quoted from the book ("> 2.1 Given a directional vector ...") names its
+        # question like an unquoted one; its words stay a quotation in the answer's text
+        line = _QUOTE.sub("", raw)
+        quoted = line != raw
         if not line.strip():
-            kept.append(line)
+            kept.append(raw)
             continue
         heading = _HEADING.match(line)
         level = len(heading.group(1)) if heading else 7
@@ -461,7 +498,7 @@ def _scan_markdown(
                 current = _Section(hit[0], hit[1], 7, cells=[index], opener=index)
                 sections.append(current)
                 continue
-            kept.append(line)
+            kept.append(raw)
             continue
         hit = matcher.match(line, structural, numbered)
         lead = _lead_in(line) if hit is None and (first_line or _LIST.match(norm)) else None
@@ -471,7 +508,7 @@ def _scan_markdown(
             hit = matcher.sub(line, current)
         if hit is None and numbered:
             hit = matcher.sub_question(line, current.exercise if current else None)
-        if hit is None and n in outline:  # "    2. ..." under "1. ..." of a nested answer list
+        if hit is None and n in outline and matcher.counting:  # a nested answer list's "2."
             eid = matcher.numbers.get(outline[n])
             hit = (eid, "number") if eid is not None else None
         if hit is None and numbered and (group := matcher.parent(line)) is not None:
@@ -489,7 +526,7 @@ def _scan_markdown(
             _flush(current, index, kept)
             rest = (
                 ""
-                if asked
+                if asked or quoted
                 else _answer_on_label_line(  # an item of an answer outline: after its number
                     line,
                     "number" if n in outline else hit[1],
@@ -507,7 +544,7 @@ def _scan_markdown(
             kept = []
             current = None
             continue
-        kept.append(line)
+        kept.append(raw)
     _flush(current, index, kept)
     return current
 

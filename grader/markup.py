@@ -22,14 +22,14 @@ _STRING_START = re.compile(r"^[rRbBuUfF]{0,2}(\"\"\"|\'\'\'|\"|\')")
 
 _HTML_TAG = re.compile(
     r"<\s*(/?)\s*(h[1-6]|p|br|b|strong|i|em|code|details|summary|div|span|li|ul|ol|u|font|center"
-    r"|blockquote|hr)\b[^>]*>",
+    r"|blockquote|hr|table|thead|tbody|tr|td|th)\b[^>]*>",
     re.IGNORECASE,
 )
 
 
 def dehtml(source: str) -> str:
     """Markdown cells written in HTML (``<p><b>1.1</b> ...</p>``, ``<details><summary>``,
-    ``<h3>``, ``&times;``) as the plain Markdown they stand for."""
+    ``<h3>``, ``&times;``, ``<table>`` rows) as the plain Markdown they stand for."""
     if "<" not in source or not _HTML_TAG.search(source):
         return html.unescape(source) if "&" in source else source
 
@@ -44,6 +44,12 @@ def dehtml(source: str) -> str:
         if name == "li":
             return "" if closing else "\n- "
         if name in ("p", "br", "div", "details", "summary", "ul", "ol", "blockquote", "hr"):
+            return "\n"
+        if name == "tr":  # a table row as a Markdown row: | 1.1 | apply K | not zero |
+            return "" if closing else "\n|"
+        if name in ("td", "th"):
+            return " |" if closing else " "
+        if name in ("table", "thead", "tbody"):
             return "\n"
         return ""
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -153,18 +154,34 @@ class CheckContext:
         exercise_ids: Sequence[str] | None = None,
         evidence: str | None = None,
         latest: bool = True,
+        allow: Sequence[str] = (),
     ) -> list[Candidate]:
         """Arrays in the cells outside the given exercises' answers where their answer may
         be (:meth:`Attribution.places`), unclaimed by other exercises and, with
         ``evidence``, only from cells that show it; nearest tier first, then the latest
-        cell first (a student's last attempt) or, with ``latest=False``, the earliest."""
+        cell first (a student's last attempt) or, with ``latest=False``, the earliest.
+        Values claimed by the exercises in ``allow`` count too."""
         eid = self.exercise.id
         places: list[Place] = self.attribution.places(exercise_ids or [eid])
         tiers = {p.cell: p.tier for p in places if self.attribution.shows(p.cell, evidence, eid)}
         found = self._values(tiers)
-        found = [c for c in found if not self.attribution.taken(c.key, eid)]
+        # unclaimed, or claimed by an exercise in ``allow`` (an input another answer made)
+        found = [
+            c
+            for c in found
+            if not self.attribution.taken(c.key, eid) or self.attribution.owner(c.key) in allow
+        ]
         found.sort(key=lambda c: (c.tier, -c.cell if latest else c.cell))
         return found
+
+    def mentioned(self, exercise_ids: Sequence[str] | None = None) -> frozenset[str]:
+        """Names the given answers' text writes as code (`` `D` = 7x7 anti-diagonal ``): the
+        student saying which of their values is the answer."""
+        names: set[str] = set()
+        for eid in exercise_ids or [self.exercise.id]:
+            for span in _CODE_SPAN.findall(self.answer(eid).prose):
+                names.update(_IDENTIFIER.findall(span))
+        return frozenset(names)
 
     def pasted(self, exercise_ids: Sequence[str] | None = None) -> list[Candidate]:
         """Arrays the student *wrote* rather than computed, in the code cells of the given
@@ -508,6 +525,10 @@ class CheckContext:
                 or (kind == "execution" and d.execution)
             ):
                 yield d
+
+
+_CODE_SPAN = re.compile(r"`([^`\n]{1,60})`")
+_IDENTIFIER = re.compile(r"(?<![.\w])[A-Za-z_]\w*")
 
 
 def is_array(value: Value) -> bool:

@@ -100,6 +100,21 @@ class FunctionCheck:
         only = set(ctx.answer().defines) if spec.options.get("search") == "exercise" else None
         found, how = ctx.find_callable(names, params, behaves, only=only)
         note = ""
+        evidence = spec.options.get("evidence")
+        if (
+            found is not None
+            and how == "behaviour"
+            and evidence
+            and only is not None
+            and not re.search(evidence, ctx.attribution.definition(found), re.IGNORECASE)
+        ):
+            # among the answer's functions that behave, one whose code shows the evidence (the
+            # matrix product, not the answer's loop version of corr2d); else one elsewhere
+            showing = {n for n in only if re.search(evidence, ctx.attribution.definition(n), re.I)}
+            alt = ctx.find_callable([], params, behaves, only=showing)[0] if showing else None
+            if alt is None:
+                alt, note = self._elsewhere(spec, ctx, params, behaves)
+            found = alt or found
         if found is None and only is not None:
             found, note = self._elsewhere(spec, ctx, params, behaves)
             how = "elsewhere"  # the note says where and how it was found
@@ -325,6 +340,11 @@ class FunctionCheck:
             calls.append(_spread(args, ctx, fn) if spread else args)
         # one round trip, in order
         outcomes = ctx.call_many(fn, calls, kind) if call is None else call(calls)
+        if call is None and kind == "torch" and outcomes and not any(o.ok for o in outcomes):
+            # a numpy-only student (np.lib.stride_tricks, np.zeros): their own kind of array
+            retry = ctx.call_many(fn, calls, "numpy")
+            if any(o.ok for o in retry):
+                outcomes, kind = retry, "numpy"
         if call is None and spec.options.get("spread") and _takes_angle(ctx, fn, calls, outcomes):
             outcomes = ctx.call_many(fn, [(_angle(c[0]),) for c in calls], kind)
         out: list[_Case] = []

@@ -256,6 +256,13 @@ class OutputCheck:
                 for rank, arr in pool
                 if arr.ndim == 2 and judge(ctx, pred, arr)[0] >= 1.0
             ]
+            if not pool:  # no image in those answers' cells: one drawn where no text says
+                # (code under a summary of all the answers): the nearest the predicate accepts
+                for c in ctx.elsewhere(sources, latest=False, allow=sources):
+                    if c.value.ndim == 2 and judge(ctx, pred, c.value)[0] >= 1.0:
+                        pool.append((len(names) + 2, c.value))
+                        if len(pool) >= MAX_PER_INPUT:
+                            break
         elif names:
             pool = [(rank, arr) for rank, arr in pool if rank < len(names)]
         pool.sort(key=lambda p: p[0])

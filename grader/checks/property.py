@@ -216,9 +216,12 @@ class PropertyCheck:
         # another diagonal image), the student's usual names first
         shown = bool(spec.options.get("prefer_shown", False))
         # ... and what the student made over what a model computed from it: a drawn image
-        # (torch.eye(8): 2 distinct values) before net(D), which shows the same diagonal
+        # (torch.eye(8): 2 distinct values) before net(D), which shows the same diagonal;
+        # first of all, the value the answer's text names (`D` = 7x7 anti-diagonal line)
+        said = ctx.mentioned(sources)
         found.sort(
             key=lambda c: (
+                c.name not in said,
                 c.tier,
                 (c.origin != "binding") != shown,
                 c.name not in names,
