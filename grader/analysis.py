@@ -141,6 +141,26 @@ def module_classes(source: str) -> tuple[str, ...]:
     )
 
 
+def trailing_comments(source: str) -> dict[int, str]:
+    """Comments written after code on its line, by 0-based line number, without the "#"
+    (``print(corr2d(X, K).sum())  # 答：输出是0``)."""
+    if "#" not in source:
+        return {}
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        return {}
+    out: dict[int, str] = {}
+    code_rows: set[int] = set()
+    for tok in tokens:
+        if tok.type == tokenize.COMMENT:
+            if tok.start[0] in code_rows:
+                out[tok.start[0] - 1] = tok.string.lstrip("#").strip()
+        elif tok.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT):
+            code_rows.add(tok.start[0])
+    return out
+
+
 def without_comments(source: str) -> str:
     """Source with its comments removed (``# out.sum().backward()  # 会报错`` is not a call);
     strings are kept. Lines the tokenizer cannot read lose only whole-line comments."""

@@ -35,7 +35,7 @@ _ZH_LABEL = r"思考题|课后习?题|练习题?|习题|题目"
 _LIST = re.compile(r"^\s*(?:[-*•]|(?:\*\*)?\d+[.)、](?:\*\*)?)(?:\s+|(?=[\u3400-\u9fff]))")
 _NUMBER = re.compile(
     r"^\s*(?:#+\s*)?(?:[-*•]\s+)?(?:\*\*)?\s*[【\[]?\s*(?:exercises?|ex\.?|q(?:uestion)?\.?|problem|task|part"
-    rf"|{_ZH_LABEL}|问题|第|a(?=\d)|ans\.?\s*|answer\s*)?\s*"
+    rf"|{_ZH_LABEL}|问题|第|[at](?=\d)|ans\.?\s*|answer\s*)?\s*"
     r"(\d{1,2})题?(?:\s*[.)]?\s*(?:\(?([0-9]{1,2}|[a-d](?![a-z]))\)?))?"
     r"(?:[.):*、】\]]|\s|$|(?=[\u3400-\u9fff]))",
     re.IGNORECASE,
@@ -44,14 +44,15 @@ _NUMBER = re.compile(
 _SUB = re.compile(r"^\s*(?:#+\s*)?(?:\*\*)?\s*\(\s*(\d)\s*\)")
 _CODE_COMMENT = re.compile(r"^\s*#+\s?(.*)$")
 _LABELLED = re.compile(
-    r"\s*(?:\*\*)?(?:exercises?\b|ex\b\.?|q(?:uestion)?\.?\s*\d|problem\b|task\b|part\b"
-    rf"|[【\[]?(?:{_ZH_LABEL}|问题)|第\s*\d|（\s*\d|\d{{1,2}}(?:\.\d{{1,2}})?(?:[.):\s、]|$))",
+    r"\s*(?:\*\*)?(?:exercises?\b|ex\b\.?|q(?:uestion)?\.?\s*\d|[at]\d|problem\b|task\b|part\b"
+    rf"|[【\[]?(?:{_ZH_LABEL}|问题)|第\s*\d|（\s*\d|\d{{1,2}}(?:\.\d{{1,2}})?(?:[.):\s、]|$)"
+    r"|\(?(?:[a-d]|i{1,3}|iv)\)\s)",  # "# (b) transpose X"
     re.IGNORECASE,
 )
 # Inside a long cell a comment opens a new answer only when it reads like a heading: a label
 # word with a number, "2.3", "3) ..." or a bare number ("# 1.1"), not "# 1 -1 pattern".
 _HEADING_COMMENT = re.compile(
-    r"\s*(?:\*\*)?(?:(?:exercises?|ex\.?|q(?:uestion)?\.?|problem|task|part)\s*\d"
+    r"\s*(?:\*\*)?(?:(?:exercises?|ex\.?|q(?:uestion)?\.?|problem|task|part|[at](?=\d))\s*\d"
     r"|\d{1,2}\.\d{1,2}\b|\d{1,2}[.)、]\s*\S|\d{1,2}(?:\.\d{1,2})?\s*$"
     r"|(?:思考题|练习|习题|题目)\s*\d|第\s*\d|（\s*\d)",
     re.IGNORECASE,
@@ -64,12 +65,15 @@ _SUB_LABEL = re.compile(
 _ROMAN = {"i": 1, "ii": 2, "iii": 3, "iv": 4}
 _LABEL_LINE = re.compile(
     r"^\s*(?:[-*]\s+)?(?:\*\*)?\s*[【\[]?\s*(?:(?:exercises?|ex\.?|q(?:uestion)?\.?|problem|task"
-    rf"|{_ZH_LABEL}|a(?=\d)|ans\.?|answer)"
+    rf"|{_ZH_LABEL}|[at](?=\d)|ans\.?|answer)"
     r"\s*\d|\d{1,2}\.\d{1,2}\b|第\s*\d+\s*题|[(（]\s*\d\s*[)）])",
     re.IGNORECASE,
 )
 _BULLET = re.compile(r"^\s*[-*•]\s")
 _QUOTE = re.compile(r"^\s*>\s?")
+# "**3. Autograd on our `Conv2D`.** No error ...": a number set in bold is a label
+_BOLD_NUMBER = re.compile(r"^\s*\*\*\s*\d{1,2}[.)](?!\d)")
+_ARROW = re.compile(r"^\s*(?:->|=>|→|⇒)\s*")
 _BULLET_LABEL = re.compile(
     rf"^\s*[-*•]\s+(?:\*\*)?\s*[【\[]?\s*(?:exercises?|ex\.?|q(?:uestion)?\.?|problem|task|{_ZH_LABEL}|问题|第)\s*\d",
     re.IGNORECASE,
@@ -149,12 +153,22 @@ def detect_edition(notebook: Notebook, rubric: Rubric) -> Edition | None:
     if len(tied) > 1:
         return None
     best = tied[0]
+    if best == "d2l-0.17" and scores.get("d2l-zh-2.0", 0) > 0 and _cjk_chars(text) >= 40:
+        # the same exercise list: a notebook written in Chinese that quotes the Chinese
+        # book at all ("图像卷积") is read as the Chinese edition, even if its code ("6.2",
+        # "nn.Conv2d(1, 1") outnumbers the book's Chinese words
+        best = "d2l-zh-2.0"
     for edition in EDITIONS:
         if edition == best:
             return edition
     return None
 
 
+def _cjk_chars(text: str) -> int:
+    return len(_CJK.findall(text))
+
+
+_CJK = re.compile(r"[\u3400-\u9fff]")
 _SIGNAL_FLAGS = re.IGNORECASE | re.MULTILINE
 _PREFIXES: dict[str, str] = {}
 _PLAIN = frozenset(
@@ -464,7 +478,12 @@ def _scan_markdown(
             and bool(_LIST.match(norm))
             and not any(_NUMBERED_ITEM.match(ln) for ln in lines[n + 1 :])
         )
-        numbered = titled or lone or heading is not None or bool(_LABEL_LINE.match(norm))
+        numbered = (
+            titled
+            or lone
+            or heading is not None
+            or bool(_LABEL_LINE.match(norm) or _BOLD_NUMBER.match(norm))
+        )
         # "Minimum kernel size for a derivative of order d (...):" over a table or a list, or
         # ending the cell (over the code that follows)
         caption = (
@@ -669,6 +688,12 @@ def _scan_code(
     if current is not None:
         current.cells.append(index)
     said = markup.printed_sentences(source)
+    # "print(corr2d(X, K).sum())  # 答：输出是0": an answer written beside the code
+    beside = {
+        n: text
+        for n, text in analysis.trailing_comments(source).items()
+        if _ANSWER_MARK.match(_nfkc(text)) or _ARROW.match(text)
+    }
     blank = True
     for n, line in enumerate(lines):
         m = _CODE_COMMENT.match(line)
@@ -710,6 +735,8 @@ def _scan_code(
             current.prose.append(re.sub(r"""(?:\"\"\"|\'\'\')\s*$""", "", text).strip())
         elif n in said:  # print("1.1: not a zero matrix, ...")
             current.prose.append(said[n])
+        if n in beside and current is not None:
+            current.prose.append(_ARROW.sub("", beside[n]).strip())
     return current
 
 

@@ -17,8 +17,9 @@ Confidence model (documented constants below; all scores are in 0..1):
   words.
 - A hit in a declarative sentence whose clause negates it before the match ("not", "no",
   "isn't", "doesn't", "never", "instead of", ..., or "non-" right before it) or right after it
-  ("... is not") is a *denial*, unless the concept is ``negated_ok``. Hits in questions and
-  quotes are never denials: there, they only make the verdict uncertain.
+  ("... is not") is a *denial*, unless the concept is ``negated_ok``; so is a claim the sentence
+  reports of others to set it right ("a common mistake is to say ...", "很多人会说 ...").
+  Hits in questions and quotes are never denials: there, they only make the verdict uncertain.
 - Statement score P = :data:`STATED` (0.95) x the best weight of a non-denial hit; denial score
   N = :data:`DENIED` (0.9) x the best weight of a denial.
 - found = P >= :data:`FOUND_AT` (0.5). If found: confidence = P x (1 - 0.3 N) (a denial elsewhere
@@ -242,6 +243,9 @@ _INLINE: Final = (
     (re.compile(r"(?<![\w*])\*(?=\S)([^*]+?)(?<=\S)\*(?![\w*])"), r"\1", "*"),
     (re.compile(r"(?<![\w\\])_(?=\S)([^_]+?)(?<=\S)_(?!\w)"), r"\1", "_"),
     (re.compile(r"\|"), " ", "|"),
+    # 【不是】 (folded to "[不是]"): brackets for emphasis around a Chinese word, read as the
+    # word, not as a clause break
+    (re.compile(r"\[\s*([\u3400-\u9fff]{1,6})\s*\]"), r"\1", "["),
 )
 _FENCE = re.compile(r"^\s*(?:`{3,}|~{3,})\s*[\w+-]*\s*$")
 _RULE = re.compile(r"^\s*([-*_])(?:\s*\1){2,}\s*$")
@@ -583,13 +587,27 @@ def _hit(
         weight, label = weight * HEDGED, "hedged"
     if sentence.question:
         weight, label = weight * QUESTION, "question"
-    if sentence.quoted:
+    quoted = sentence.quoted
+    if quoted:
         weight, label = weight * QUOTED, "quoted"
     if sentence.words > LONG_SENTENCE_WORDS:
         weight *= LONG_SENTENCE
-    ambiguous = sentence.question or sentence.quoted
-    denial = not (concept.negated_ok or ambiguous) and _negated(sentence.text, start, end, breaks)
+    ambiguous = sentence.question or quoted
+    denial = not (concept.negated_ok or ambiguous) and (
+        _negated(sentence.text, start, end, breaks) or bool(_REPORTED.search(sentence.text[:start]))
+    )
     return _Hit(sentence, start, end, denial, weight, label)
+
+
+# What others say, reported to be set right: "Many people say the output is a zero matrix",
+# "a common mistake is ...", "很多人会说…", "有人答 2d+1"
+_REPORTED = re.compile(
+    r"\b(?:many|some|most)\s+(?:people|students|others|classmates)\b[^.]{0,20}?"
+    r"\b(?:say|said|think|claim|believe|answer|write)|\ba\s+(?:common|typical|classic)\s+"
+    r"(?:mistake|misconception|error|trap)\b|\bit\s+is\s+tempting\s+to\s+(?:say|think)"
+    r"|很多人|有人|不少人|有的人|有些人|常见的?(?:错误|误解)|容易误以为|容易以为",
+    re.IGNORECASE,
+)
 
 
 def _negated(text: str, start: int, end: int, breaks: list[tuple[int, int]]) -> bool:

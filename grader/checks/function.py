@@ -13,6 +13,7 @@ one shape).
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -124,6 +125,12 @@ class FunctionCheck:
             built = self._builder(spec, ctx, cases) or self._hard_coded(spec, ctx)
             if built is not None:
                 return built
+        if found is None and only is not None:
+            # the one function the answer's own cells define, right or wrong, is its answer
+            # (a wrong one is judged and its mistake named; only credit comes from elsewhere)
+            own = [n for n in ctx.functions(params) if n in only]
+            if len(own) == 1:
+                found, how = own[0], "own"
         if found is None and spec.options.get("rebuild"):
             rebuilt = self._rebuilt(spec, ctx, cases)
             if rebuilt is not None:
@@ -204,15 +211,22 @@ class FunctionCheck:
             source = ctx.notebook.cells[cell].source
             env = {k: a for k, v in ctx.env(cell).items() if (a := as_array(v)) is not None}
             mats = {k: a for k, a in env.items() if a.ndim == 2 and min(a.shape) > 1}
+            kernels = {**mats, "": _BOOK_KERNEL}  # K typed into W entry by entry: the book's
             for w, W in mats.items():
-                for x, X in mats.items():
-                    if X.size != W.shape[1] or not re.search(
-                        rf"\b{re.escape(w)}\s*@\s*{re.escape(x)}\b"
-                        rf"|matmul\(\s*{re.escape(w)}\s*,\s*{re.escape(x)}\b",
-                        source,
+                # X as a matrix, or already flattened (Xf = torch.arange(9.0))
+                inputs = {k: a for k, a in env.items() if a.ndim in (1, 2) and a.size > 1}
+                for x, X0 in inputs.items():
+                    if (
+                        x == w
+                        or X0.size != W.shape[1]
+                        or not re.search(
+                            rf"\b{re.escape(w)}\s*@\s*{re.escape(x)}\b"
+                            rf"|matmul\(\s*{re.escape(w)}\s*,\s*{re.escape(x)}\b",
+                            source,
+                        )
                     ):
                         continue
-                    for k, K in mats.items():
+                    for X, (k, K) in itertools.product(_shapes_of(X0), kernels.items()):
                         if k in (w, x) or K.shape[0] > X.shape[0] or K.shape[1] > X.shape[1]:
                             continue
                         want = np.asarray(reference(X, K), dtype=np.float64).reshape(-1)
@@ -440,6 +454,17 @@ def _as_dtype(arg: Any, dtype: str) -> Any:
     if isinstance(arg, np.ndarray) and arg.dtype.kind == "f":
         return arg.astype(dtype)
     return arg
+
+
+_BOOK_KERNEL = np.array([[0.0, 1.0], [2.0, 3.0]])  # the section's example K
+
+
+def _shapes_of(X: FloatArray) -> list[FloatArray]:
+    """``X`` if it is a matrix; a flattened input as each matrix it may have been."""
+    if X.ndim == 2:
+        return [X]
+    n = X.size
+    return [X.reshape(h, n // h) for h in range(2, n) if n % h == 0 and n // h > 1]
 
 
 def _replay(

@@ -83,7 +83,9 @@ class ModuleCheck:
 
         def behaves(candidate: str) -> bool:
             X, weight, bias = cases[0]
-            out = ctx.module(candidate, [list(weight.shape)], {"weight": weight, "bias": bias}, [X])
+            out = ctx.module(
+                candidate, [list(weight.shape)], {"weight": weight, "bias": bias}, [_f32(X)]
+            )
             return same(out.array, expected_of(*cases[0]), rtol, atol)
 
         found, how = ctx.find_callable(names, 1, behaves, classes=True)
@@ -99,7 +101,9 @@ class ModuleCheck:
         grads_fn = spec.options.get("grads")
         outs = ctx.module_many(
             found,
-            [([list(w.shape)], {"weight": w, "bias": b}, [X]) for X, w, b in cases],
+            # the input in float32, like the book's X and the layer's own parameters (a
+            # forward pass by matrix product cannot mix float32 and float64)
+            [([list(w.shape)], {"weight": w, "bias": b}, [_f32(X)]) for X, w, b in cases],
             backward=grads_fn is not None,
         )
         for (X, weight, bias), out in zip(cases, outs, strict=True):
@@ -204,3 +208,7 @@ def _grad_problem(
                 name=pname, difference=difference(got, np.asarray(exp))
             )
     return None
+
+
+def _f32(X: Any) -> Any:
+    return np.asarray(X, dtype=np.float32)
