@@ -597,3 +597,80 @@ def test_printed_answer_lines_and_ruled_printed_labels_open_their_questions(
     assert "NOT all zeros" in a["diagonal-apply-kernel"].prose
     assert "apply K = [1, -1]" not in a["diagonal-apply-kernel"].prose  # the label line
     assert "still responds" in a["diagonal-transpose-input"].prose
+
+
+def test_a_quoted_question_and_answer_labels_name_their_questions(rubric: Rubric) -> None:
+    notebook = nb(
+        md("> 2. Design some kernels manually.\n>\n> 2.1 Given a directional vector v, ..."),
+        md("**Answer:** the derivative along v."),
+        md("**A2.2:** [1, -2, 1], minimum size 3."),
+        md("- **Ex 3 (autograd):** in PyTorch there's no error."),
+        md("T4 im2col: windows as rows."),
+    )
+    a = locate(notebook, rubric, "d2l-1.0")
+    assert "derivative along v" in a["directional-edge-kernel"].prose
+    assert "Given a directional vector" not in a["directional-edge-kernel"].prose
+    assert "[1, -2, 1]" in a["second-derivative-kernel"].prose
+    assert "no error" in a["autograd-error"].prose  # "(autograd" is not sub-question (a)
+    assert "windows as rows" in a["corr2d-as-matmul"].prose
+
+
+def test_numbered_headings_before_the_exercises_heading_are_the_students_own(
+    rubric: Rubric,
+) -> None:
+    notebook = nb(
+        md("## 3. Edges"),
+        code("Y = corr2d(X, K)"),
+        md("## 4. Learning the kernel back"),
+        code("net = nn.LazyConv2d(1, kernel_size=(1, 2))"),
+        md("# Exercises"),
+        md("## 3. autograd\nNo error in PyTorch."),
+    )
+    a = locate(notebook, rubric, "d2l-1.0")
+    assert a["corr2d-as-matmul"].cells == ()  # "4. Learning the kernel back" is not question 4
+    assert a["autograd-error"].cells == (5,)
+
+
+def test_an_answer_written_beside_the_code_and_bold_numbers_and_lettered_comments(
+    rubric: Rubric,
+) -> None:
+    notebook = nb(
+        code(
+            "# 1.1 用 K=[1,-1]\nprint(corr2d(X, K).sum())  # 答：输出是0，结果全0\n"
+            "print(X.shape)  # (batch, channel, h, w)\n"
+        ),
+        md("**3. Autograd on our `Conv2D`.** No error message in PyTorch."),
+        code("# (b) transpose X\nprint(torch.equal(corr2d(X.t(), K), corr2d(X, K)))"),
+    )
+    a = locate(notebook, rubric, "d2l-1.0")
+    assert "输出是0" in a["diagonal-apply-kernel"].prose
+    assert "batch" not in a["diagonal-apply-kernel"].prose  # a plain comment beside code
+    assert "No error message" in a["autograd-error"].prose
+    assert a["diagonal-transpose-input"].code_cells == (2,)
+
+
+def test_an_html_table_of_answers_is_read_as_markdown_rows(rubric: Rubric) -> None:
+    notebook = nb(
+        md(
+            "<table>\n<tr><th>#</th><th>question</th><th>answer</th></tr>\n"
+            "<tr><td>1.3</td><td>transpose K</td><td>still detected</td></tr>\n"
+            "<tr><td>2.4</td><td>min size</td><td>2d+1</td></tr>\n</table>"
+        ),
+    )
+    a = locate(notebook, rubric, "d2l-1.0")
+    assert "still detected" in a["diagonal-transpose-kernel"].prose
+    assert "2d+1" in a["derivative-kernel-size"].prose
+
+
+def test_a_chinese_notebook_quoting_the_chinese_book_is_the_chinese_edition(
+    rubric: Rubric,
+) -> None:
+    notebook = nb(
+        md(
+            "## 6.2 图像卷积 hw\n\n没装 d2l，全部用原生 torch。答案直接写在每个 cell 顶上的 "
+            "docstring 里，懒得另开 markdown 了。代码都跑过，输出也留着，方便助教对照检查。"
+        ),
+        code("conv2d = nn.Conv2d(1, 1, kernel_size=(1, 2), bias=False)"),
+        code("net = nn.Conv2d(1, 1, kernel_size=(1, 2))"),
+    )
+    assert detect_edition(notebook, rubric) == "d2l-zh-2.0"

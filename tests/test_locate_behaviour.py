@@ -840,3 +840,104 @@ def test_a_backward_call_commented_out_in_the_answer_does_not_show_it_works(
     assert not check(grade(rubric, cells), "autograd-error", "autograd-evidence").passed
     cells[1] = code("net = Conv2D((1, 2))\nout = net(X)\nout.sum().backward()")
     assert check(grade(rubric, cells), "autograd-error", "autograd-evidence").passed
+
+
+def test_the_one_function_an_answer_defines_is_judged_even_when_wrong(rubric: Rubric) -> None:
+    def K_dir(v1: float, v2: float) -> Any:  # "rotated" [1, -1]: its entries do not sum to 0
+        return np.array([[-v2, v1], [-v1, -v2]])
+
+    cells = [
+        md("**Q2 (a) edges orthogonal to v.** Rotate [1, -1] so that it points along v."),
+        code("def K_dir(v1, v2):\n    return torch.tensor([[-v2, v1], [-v1, -v2]])"),
+    ]
+    got = check(
+        grade(rubric, cells, {"K_dir": K_dir}), "directional-edge-kernel", "directional-kernel"
+    )
+    assert got.score == 0 and "directional-not-zero-sum" in got.diagnoses
+
+
+def test_a_numpy_only_function_is_called_with_numpy_arrays(rubric: Rubric) -> None:
+    from fakes import context
+
+    from grader.checks import registry
+
+    class NumpyOnly(FakeRun):
+        """A process whose corr_mm raises on tensors (np.lib.stride_tricks on a tensor)."""
+
+        def probe(self, request: dict[str, Any]) -> dict[str, Any]:
+            if request["op"] == "call" and any(a.get("kind") == "torch" for a in request["args"]):
+                self.requests.append(request)
+                return {"ok": False, "ename": "TypeError", "evalue": "numpy arrays only"}
+            return super().probe(request)
+
+    notebook = Notebook(
+        "t.ipynb",
+        "ipynb",
+        (
+            Cell(0, "markdown", "### 4. Cross-correlation as a matrix multiplication"),
+            Cell(1, "code", "def corr_mm(X, K):\n    U = sliding_window_view(X, K.shape)\n"),
+        ),
+    )
+    execution = Execution(cells=(CellRun(index=1),), seconds=0.1)
+    ex = rubric.exercise("corr2d-as-matmul")
+    spec = next(c for c in ex.checks if c.label == "matmul-equals-corr2d")
+    fake = NumpyOnly({"corr_mm": corr2d})
+    got = registry()[spec.type].run(spec, context(rubric, ex.id, notebook, execution, fake))
+    assert got.passed
+    assert any(a.get("kind") == "numpy" for q in fake.requests for a in q.get("args", []))
+
+
+def test_a_matmul_function_whose_code_shows_the_product_beats_a_loop_version(
+    rubric: Rubric,
+) -> None:
+    cells = [
+        md("## Summary\n\n- **Ex 4 (matmul):** im2col, then a matrix product."),
+        code("def corr2d_t(X, K):\n    return torch.stack([...])"),  # a loop, under the summary
+        code("# Ex 3: book's Conv2D\nlay = Conv2D((1, 2))\nlay(X).sum().backward()"),
+        code("def corr_mm(X, K):\n    return (U.reshape(-1, k) @ K.reshape(-1)).reshape(o)"),
+    ]
+    r = grade(rubric, cells, {"corr2d_t": corr2d, "corr_mm": corr2d})
+    got = check(r, "corr2d-as-matmul", "matmul-equals-corr2d")
+    assert got.passed and "corr_mm" in " ".join(got.feedback)
+
+
+def test_a_matrix_typed_for_the_books_example_times_a_flattened_input_is_fixed_shape(
+    rubric: Rubric,
+) -> None:
+    W = np.array(
+        [
+            [0, 1, 0, 2, 3, 0, 0, 0, 0],
+            [0, 0, 1, 0, 2, 3, 0, 0, 0],
+            [0, 0, 0, 0, 1, 0, 2, 3, 0],
+            [0, 0, 0, 0, 0, 1, 0, 2, 3],
+        ],
+        dtype=float,
+    )
+    xf = np.arange(9.0)
+    cells = [
+        md("### 4. Cross-correlation as a matrix multiplication"),
+        code(
+            "Xf = torch.arange(9.0)\nW = torch.tensor([...])\n(W @ Xf).reshape(2, 2)",
+            bindings={"Xf": xf, "W": W},
+            results=[(W @ xf).reshape(2, 2)],
+        ),
+    ]
+    got = check(grade(rubric, cells), "corr2d-as-matmul", "matmul-equals-corr2d")
+    assert got.score == 0 and got.diagnoses == ("matmul-fixed-shape",)
+
+
+def test_the_image_the_answers_text_names_is_the_input(rubric: Rubric) -> None:
+    tri = np.tril(np.ones((5, 7)))
+    anti = np.fliplr(np.eye(7))
+    cells = [
+        md("**TL;DR**\n\n- **Ex 1:** `D` = 7x7 anti-diagonal line.\n- **1.1 apply K:** not zero."),
+        code(
+            "D = np.fliplr(np.eye(7))\nprint(corr2d_np(D, k))",
+            bindings={"D": anti},
+            text=str(corr2d(anti, K)),
+        ),
+        code("T = np.tril(np.ones((5, 7)))", bindings={"T": tri}),
+    ]
+    r = grade(rubric, cells)
+    assert "`D`" in " ".join(r["diagonal-edges"].feedback)
+    assert check(r, "diagonal-apply-kernel", "apply-output").passed

@@ -517,7 +517,10 @@ def test_learned_kernel() -> None:
     assert ref.pred_learned_kernel(np.array([[1.0063, -0.9662]]))[0] == 1.0
     assert ref.pred_learned_kernel(np.array([[[[0.95, -1.03]]]]))[0] == 1.0
     assert ref.pred_learned_kernel(np.array([0.7, -0.8]))[0] == 0.5
-    assert ref.pred_learned_kernel(np.array([[-1.0, 1.0]]))[0] == 0.0
+    # [-1, 1]: the training worked on a Y made by a flipped corr2d (charged to corr2d)
+    flipped = ref.pred_learned_kernel(np.array([[-1.0, 1.0]]))
+    assert flipped[0] == 0.5 and "flipped" in flipped[1]
+    assert ref.pred_learned_kernel(np.array([[-1.0, -1.0]]))[0] == 0.0
     assert ref.pred_learned_kernel(np.ones((1, 3)))[0] == 0.0
 
 

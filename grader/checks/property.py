@@ -92,10 +92,12 @@ class PropertyCheck:
                 shows = ctx.attribution.shows
                 shown = bool(spec.options.get("prefer_shown", False))
                 own = set(ctx.answer().code_cells)
+                said = ctx.mentioned(sources)  # `D` = 7x7 anti-diagonal line
                 best = max(
                     scored,
                     key=lambda s: (
                         s[1],
+                        s[0].name in said,
                         shows(s[0].cell, evidence),
                         s[0].cell in own,
                         (s[0].origin == "binding") != shown,
