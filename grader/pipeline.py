@@ -28,11 +28,12 @@ from typing import Any, Literal
 from .behaviour import Attribution
 from .checks import CheckContext, registry
 from .course import BOOK_MODULES, course_execution, excused_cells
+from .edition import detect_edition
 from .errors import GraderError, InputError, ProbeError
 from .execute import Executor, Run
 from .i18n import detect_language
 from .load import load
-from .locate import Answer, detect_edition, locate
+from .locate import Answer, locate
 from .model import (
     EDITIONS,
     CheckResult,

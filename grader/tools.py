@@ -26,11 +26,12 @@ from pathlib import Path
 
 import yaml
 
+from .edition import detect_edition
 from .errors import GraderError
 from .execute import executor
 from .i18n import detect_language
 from .load import load
-from .locate import detect_edition, locate
+from .locate import locate
 from .model import EDITIONS, Cell, Edition, Notebook, SubmissionResult
 from .pipeline import Grader
 from .rubric import DiagnosisSpec, ExerciseSpec, Rubric, default_rubrics_dir, load_all

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from grader.locate import detect_edition, locate
+from grader.edition import detect_edition
+from grader.locate import locate
 from grader.model import Cell, Notebook
 from grader.rubric import Rubric
 

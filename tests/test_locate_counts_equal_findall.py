@@ -7,8 +7,8 @@ import re
 
 import pytest
 
+from grader import edition
 from grader import load as load_module
-from grader import locate
 
 SIGNALS = [
     r"\b7\.2\b",
@@ -30,12 +30,12 @@ SIGNALS = [
 
 
 def test_literal_prefixes() -> None:
-    assert locate._literal_prefix(r"\b7\.2\b") == "7.2"
-    assert locate._literal_prefix("associated? with it") == "associate"
-    assert locate._literal_prefix(r"nn\.Conv2d\(\s*1") == "nn.conv2d("
-    assert locate._literal_prefix("LazyConv2d") == "lazyconv2d"
+    assert edition._literal_prefix(r"\b7\.2\b") == "7.2"
+    assert edition._literal_prefix("associated? with it") == "associate"
+    assert edition._literal_prefix(r"nn\.Conv2d\(\s*1") == "nn.conv2d("
+    assert edition._literal_prefix("LazyConv2d") == "lazyconv2d"
     for none in ("x|y", "^ab", "a{2}b", "(?i)ab", r"\sab", "[ab]c"):
-        assert locate._literal_prefix(none) == ""
+        assert edition._literal_prefix(none) == ""
 
 
 @pytest.mark.parametrize("seed", range(20))
@@ -49,7 +49,7 @@ def test_signal_counts_equal_findall(seed: int) -> None:
         pattern = rng.choice(SIGNALS)
         want = len(re.findall(pattern, text, re.IGNORECASE | re.MULTILINE))
         lowered = text.lower() if text.isascii() else None
-        assert locate._count(pattern, text, lowered) == want, (pattern, text)
+        assert edition._count(pattern, text, lowered) == want, (pattern, text)
 
 
 def _old_mostly_control(sample: str) -> bool:

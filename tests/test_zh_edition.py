@@ -12,8 +12,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from grader.edition import detect_edition
 from grader.load import load
-from grader.locate import detect_edition, locate
+from grader.locate import locate
 from grader.model import Cell, Notebook
 from grader.rubric import Rubric
 
