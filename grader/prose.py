@@ -594,7 +594,8 @@ def _hit(
         weight *= LONG_SENTENCE
     ambiguous = sentence.question or quoted
     denial = not (concept.negated_ok or ambiguous) and (
-        _negated(sentence.text, start, end, breaks) or bool(_REPORTED.search(sentence.text[:start]))
+        _negated(sentence.text, start, end, breaks)
+        or bool(_REPORTED.search(sentence.text[:end]))  # a match may begin its clause
     )
     return _Hit(sentence, start, end, denial, weight, label)
 

@@ -66,9 +66,9 @@ def _refuted(text: str, patterns: tuple[str, ...]) -> bool:
 def _around(sentence: str, start: int, end: int) -> str:
     """``sentence`` without ``[start, end)`` and without what precedes a consequence marker
     before it."""
-    before = sentence[:start]
-    cut = max((m.end() for m in _THEREFORE.finditer(before)), default=0)
-    return before[cut:] + " " + sentence[end:]
+    # a marker inside the match counts too: a pattern may take in its clause ("所以也是全0")
+    cut = max((m.end() for m in _THEREFORE.finditer(sentence[:end])), default=0)
+    return sentence[cut:start] + " " + sentence[end:]
 
 
 LONG_ANSWER_WORDS = 25

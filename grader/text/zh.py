@@ -263,9 +263,9 @@ def negated(text: str, clause_start: int, start: int, end: int, clause_end: int)
     after = text[end:clause_end]
     if _WRONG_AFTER.match(after):
         return True
-    if _CONTRAST_BEFORE.search(before) and _CONTRAST_AFTER.match(after):
+    if _CONTRAST_BEFORE.search(text[clause_start:end]) and _CONTRAST_AFTER.match(after):
         return True  # 和正文里竖条纹转置后变成全 0 不同: the book's case, set against this one
-    if _BOOK_CASE.search(text[:start]):
+    if _BOOK_CASE.search(text[:start]) or _BOOK_CASE.match(text[start:end].lstrip()):
         return True  # 这与本节的竖条纹不同：竖条纹转置后……输出全为零: said of the book's example
     if not _NEGATOR_CHARS.intersection(before):
         return False  # no negator character at all: no need to segment
