@@ -260,6 +260,34 @@ class _Matcher:
         eid = self.numbers.get(f"{major}.{n}")
         return (eid, "number") if eid is not None else None
 
+    def mirrored(self, outline: dict[int, str]) -> dict[int, str]:
+        """A bulleted outline of unnumbered answers, kept when its shape is the exercises'
+        own (every position a question, or a question with sub-questions, and every question
+        of those groups answered): "- 用 torch.eye(7) …" / "    - 不是全零 …" in the
+        book's order under the pasted list of questions."""
+        if not outline or not self.counting:
+            return {}
+        numbers = set(outline.values())
+        valid = all(n in self.numbers or f"{n}.1" in self.numbers for n in numbers)
+        majors = {n.split(".")[0] for n in numbers}
+        complete = all(num in numbers for num in self.numbers if num.split(".")[0] in majors)
+        return outline if valid and complete else {}
+
+    def also(self, line: str, exercise: str) -> list[str]:
+        """Other questions a title names beside ``exercise``, by their wording in other words
+        of the line ("题1　构造对角线边缘的图像，再用 K=[1,-1] 去卷": 1 and 1.1)."""
+        line = _nfkc(line)
+        taken = [m.span() for eid, rx in self.wording if eid == exercise and (m := rx.search(line))]
+        out: list[str] = []
+        for eid, rx in self.wording:
+            m = rx.search(line)
+            if m is None or eid == exercise or eid in out or _COMPARED.search(line[: m.start()]):
+                continue
+            if all(m.end() <= a or m.start() >= b for a, b in taken):
+                out.append(eid)
+                taken.append(m.span())
+        return out
+
     def match(self, line: str, structural: bool, numbered: bool) -> tuple[str, str] | None:
         """(exercise id, via) for a line, if it names an exercise. Only *structural* lines
         (headings, a cell's first line, list items, questions, leading code comments) can;
@@ -363,6 +391,9 @@ def _scan_markdown(
     first = True
     lines = markup.answers_unquoted(markup.dehtml(source).splitlines())
     outline = markup.outline(lines)
+    # unnumbered answers in the exercises' own shape: their position names them, whatever
+    # words they use
+    mirrored = {} if outline else matcher.mirrored(markup.outline(lines, bullets=True))
     for n, raw in enumerate(lines):
         # a question quoted from the book ("> 2.1 Given a directional vector ...") names its
         # question like an unquoted one; its words stay a quotation in the answer's text
@@ -427,6 +458,16 @@ def _scan_markdown(
                 continue
             kept.append(raw)
             continue
+        if n in mirrored:
+            _flush(current, index, kept)
+            eid = matcher.numbers.get(mirrored[n])
+            if eid is None:  # "- 手工设计卷积核：" over 4.1-4.3
+                kept, current = [], None
+                continue
+            kept = [_BULLET.sub("", line).strip()]
+            current = _Section(eid, "number", level, cells=[index], opener=index)
+            sections.append(current)
+            continue
         hit = matcher.match(line, structural, numbered)
         lead = _lead_in(line) if hit is None and (first_line or _LIST.match(norm)) else None
         if lead is not None:  # "Transpose K: it detects horizontal edges."
@@ -465,6 +506,11 @@ def _scan_markdown(
             current = _Section(hit[0], hit[1], level, cells=[index], opener=index)
             sections.append(current)
             matcher.opened(hit[0])
+            if heading is not None and hit[1] == "wording":  # a title naming two questions:
+                for other in matcher.also(line, hit[0]):  # both get what follows it
+                    sections.append(
+                        _Section(other, "wording", level, current.cells, current.prose, index)
+                    )
             continue  # the question line itself is not the student's answer
         if heading is not None and current is not None and level <= current.level:
             _flush(current, index, kept)
@@ -502,6 +548,8 @@ def _answer_on_label_line(
             line = _nfkc(line)
             m = _NUMBER.match(line) or _SUB_LABEL.match(line) or _SUB.match(line)
         rest = line[m.end() :] if m else ""
+        if "?" in _nfkc(rest):  # "**练习 3.** 如何…表示为矩阵乘法？" : the question, then any answer
+            rest = _nfkc(rest).rsplit("?", 1)[1]
     else:
         norm = _nfkc(line)
         label = (_NUMBER.match(norm) if _LABEL_LINE.match(norm) else None) or _SUB.match(
@@ -636,7 +684,7 @@ def _scan_code(
         blank = not line.strip() or (m is not None and blank)
         if current is None:
             continue
-        if m is not None and line.strip() not in PLACEHOLDERS:
+        if m is not None and not _placeholder(line):
             current.prose.append(m.group(1))
         elif n in strings and line.strip().strip("\"'"):
             text = _STRING_QUOTES.sub("", line)
@@ -650,7 +698,8 @@ def _scan_code(
 
 # "1.2 transpose X", "Exercise 3: autograd": a label even right under a line of code
 _NUMBERED_COMMENT = re.compile(
-    r"\s*(?:(?:exercises?|ex\.?|q(?:uestion)?\.?|problem|task)\s*\d|\d{1,2}\.\d{1,2}\s+[^\W\d])",
+    r"\s*(?:(?:exercises?|ex\.?|q(?:uestion)?\.?|problem|task)\s*\d|\d{1,2}\.\d{1,2}\s+[^\W\d]"
+    rf"|(?:{_ZH_LABEL})\s*\d|\d{{1,2}}\.\d{{1,2}}\s*[:：])",  # "# 练习1.1：输出 8x7 ..."
     re.IGNORECASE,
 )
 # A printed answer that starts with its question's number: "1.2) ...", "Q3: ...", "4.1答：..."
@@ -693,8 +742,35 @@ PLACEHOLDERS = frozenset(
 )
 
 
+# A template's blank, however it is decorated ("# 【在此作答】", "**TODO**", "Your answer here")
+_PLACEHOLDER_WORDS = frozenset(
+    {
+        "your answer here",
+        "your code here",
+        "answer here",
+        "write your answer here",
+        "todo",
+        "tbd",
+        "在此作答",
+        "在这里作答",
+        "请在此作答",
+        "此处作答",
+        "在这里写下你的答案",
+        "在这里写代码",
+        "待补充",
+    }
+)
+
+
+def _placeholder(line: str) -> bool:
+    if line.strip() in PLACEHOLDERS:
+        return True
+    core = line.strip().strip("#*_ \t()（）【】[]<>:：.。!！-").strip().lower()
+    return core in _PLACEHOLDER_WORDS
+
+
 def _flush(section: _Section | None, index: int, lines: list[str]) -> None:
-    text = "\n".join(ln for ln in lines if ln.strip() not in PLACEHOLDERS).strip()
+    text = "\n".join(ln for ln in lines if not _placeholder(ln)).strip()
     if section is None or not text:
         return
     if index not in section.cells:
@@ -712,7 +788,7 @@ def _words(source: str, kind: str) -> str:
     return "\n".join(
         ln
         for ln in lines
-        if ln.strip() not in PLACEHOLDERS and ln.strip() not in ("YOUR CODE HERE", "在这里写代码")
+        if not _placeholder(ln)
     ).strip()
 
 

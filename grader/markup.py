@@ -76,16 +76,16 @@ def answers_unquoted(lines: list[str]) -> list[str]:
     return out
 
 
-def outline(lines: Sequence[str]) -> dict[int, str]:
+def outline(lines: Sequence[str], bullets: bool = False) -> dict[int, str]:
     """Question numbers by position in a nested numbered list that mirrors the exercises:
     "1. ..." / "    1. ..." / "    2. ..." / "2. ..." read as 1, 1.1, 1.2, 2 (students and
     Markdown number every item "1." alike, so the position counts, not the digit). Only a
     list with at least three top-level items and a nested one is such an outline; a list
-    of points inside one answer is not."""
+    of points inside one answer is not. With ``bullets``, a bulleted list is read the same way
+    (the caller keeps it only if it mirrors the exercises exactly)."""
+    item = _BULLET_ITEM if bullets else _OUTLINE_ITEM  # bullets: "- ..." / "    - ..."
     items = [
-        (n, len(m.group(1).expandtabs(4)))
-        for n, ln in enumerate(lines)
-        if (m := _OUTLINE_ITEM.match(ln))
+        (n, len(m.group(1).expandtabs(4))) for n, ln in enumerate(lines) if (m := item.match(ln))
     ]
     if not items:
         return {}
@@ -110,6 +110,7 @@ def outline(lines: Sequence[str]) -> dict[int, str]:
 
 
 _OUTLINE_ITEM = re.compile(r"^(\s*)\d{1,2}[.)]\s+\S")
+_BULLET_ITEM = re.compile(r"^(\s*)[-*•+]\s+\S")
 _LABELLED_SUB = re.compile(r"^(\s*)[-*•]\s+(?:\*\*)?\d{1,2}\.\d{1,2}\b")
 
 _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?\s*$")

@@ -207,7 +207,16 @@ class FunctionCheck:
         points."""
         diagnoses = [d.id for d in ctx.iter_diagnoses("shapes")]
         reference = ctx.reference.function(spec.options["reference"])
-        for cell in ctx.answer().code_cells:
+        # the answer's cells, then code no other question holds that shows the product (a
+        # diagnosis worth no points either way: it only names what the answer's 0 is for)
+        evidence = spec.options.get("evidence")
+        eid = ctx.exercise.id
+        cells = list(ctx.answer().code_cells) + [
+            p.cell
+            for p in ctx.attribution.places([eid])
+            if evidence and ctx.attribution.shows(p.cell, evidence, eid)
+        ]
+        for cell in cells:
             source = ctx.notebook.cells[cell].source
             env = {k: a for k, v in ctx.env(cell).items() if (a := as_array(v)) is not None}
             mats = {k: a for k, a in env.items() if a.ndim == 2 and min(a.shape) > 1}
