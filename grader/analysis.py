@@ -12,6 +12,7 @@ import builtins
 import io
 import itertools
 import re
+import textwrap
 import tokenize
 from dataclasses import dataclass
 
@@ -159,6 +160,30 @@ def trailing_comments(source: str) -> dict[int, str]:
         elif tok.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT):
             code_rows.add(tok.start[0])
     return out
+
+
+def is_stub(definition: str) -> bool:
+    """Whether a ``def`` is a template's blank: its body only ``pass``, a docstring or
+    ``raise NotImplementedError`` (and comments such as ``# YOUR CODE HERE``)."""
+    try:
+        tree = ast.parse(textwrap.dedent(definition))
+    except (SyntaxError, ValueError):
+        return False
+    if not tree.body or not isinstance(tree.body[0], ast.FunctionDef | ast.AsyncFunctionDef):
+        return False
+    for stmt in tree.body[0].body:
+        if isinstance(stmt, ast.Pass):
+            continue
+        if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant):
+            if isinstance(stmt.value.value, str):
+                continue  # a docstring
+            return False  # `...`: an elided body in notes, not a blank to fill
+        if isinstance(stmt, ast.Raise):
+            exc = stmt.exc.func if isinstance(stmt.exc, ast.Call) else stmt.exc
+            if isinstance(exc, ast.Name) and exc.id == "NotImplementedError":
+                continue
+        return False
+    return True
 
 
 def without_comments(source: str) -> str:

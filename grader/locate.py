@@ -71,6 +71,14 @@ _LABEL_LINE = re.compile(
 )
 _BULLET = re.compile(r"^\s*[-*•]\s")
 _QUOTE = re.compile(r"^\s*>\s?")
+_ALL_BOLD = re.compile(r"^\s*(?:[-*]\s+)?\*\*[^*]+\*\*\s*$")
+# "**Q3 [1.3] Transpose K**", "Problem 5 (book 2.1)": the book's number beside the student's
+_BOOK_REF = re.compile(
+    r"^\s*(?:#+\s*)?(?:[-*]\s+)?(?:\*\*)?\s*(?:q(?:uestion)?|problem|task|ex(?:ercise)?|part|题|t)"
+    r"\.?\s*\d{1,2}[.):]?\s*(?:\*\*)?\s*[\[(]\s*(?:book|d2l|ex\.?|exercise|§)?\s*"
+    r"(\d{1,2}(?:\.\d{1,2})?(?:\s*(?:\+|&|and|,|/)\s*\d{1,2}(?:\.\d{1,2})?)*)\s*[\])]",
+    re.IGNORECASE,
+)
 # "**3. Autograd on our `Conv2D`.** No error ...": a number set in bold is a label
 _BOLD_NUMBER = re.compile(r"^\s*\*\*\s*\d{1,2}[.)](?!\d)")
 _ARROW = re.compile(r"^\s*(?:->|=>|→|⇒)\s*")
@@ -288,12 +296,24 @@ class _Matcher:
                 taken.append(m.span())
         return out
 
+    def book_refs(self, line: str) -> list[str]:
+        """The book's numbers a student gives beside their own ("**Q3 [1.3] Transpose K**",
+        "Q1 [1 + 1.1] ..."), as exercises: they beat the student's own numbering."""
+        m = _BOOK_REF.match(_nfkc(line))
+        if m is None or not self.counting:
+            return []
+        nums = re.findall(r"\d{1,2}(?:\.\d{1,2})?", m.group(1))
+        return [self.numbers[n] for n in nums if n in self.numbers]
+
     def match(self, line: str, structural: bool, numbered: bool) -> tuple[str, str] | None:
         """(exercise id, via) for a line, if it names an exercise. Only *structural* lines
         (headings, a cell's first line, list items, questions, leading code comments) can;
         numbers count only in headings and first lines (not in numbered answer lists)."""
         if not structural:
             return None
+        refs = self.book_refs(line) if numbered else []
+        if refs:
+            return refs[0], "number"
         line = _nfkc(line)
         numbered = numbered and self.counting
         # an explicit label ("1.3)", "Exercise 3", "第2题"), not a list's bare "1."
@@ -506,11 +526,11 @@ def _scan_markdown(
             current = _Section(hit[0], hit[1], level, cells=[index], opener=index)
             sections.append(current)
             matcher.opened(hit[0])
+            others = matcher.book_refs(line)[1:] if numbered else []  # "Q1 [1 + 1.1]"
             if heading is not None and hit[1] == "wording":  # a title naming two questions:
-                for other in matcher.also(line, hit[0]):  # both get what follows it
-                    sections.append(
-                        _Section(other, "wording", level, current.cells, current.prose, index)
-                    )
+                others += matcher.also(line, hit[0])  # both get what follows it
+            for other in others:
+                sections.append(_Section(other, hit[1], level, current.cells, current.prose, index))
             continue  # the question line itself is not the student's answer
         if heading is not None and current is not None and level <= current.level:
             _flush(current, index, kept)
@@ -548,7 +568,10 @@ def _answer_on_label_line(
             line = _nfkc(line)
             m = _NUMBER.match(line) or _SUB_LABEL.match(line) or _SUB.match(line)
         rest = line[m.end() :] if m else ""
-        if "?" in _nfkc(rest):  # "**练习 3.** 如何…表示为矩阵乘法？" : the question, then any answer
+        if _ALL_BOLD.match(line):  # "**4.2 kernel for an integral**": a title set in bold
+            rest = ""
+        # "**练习 3.** 如何…表示为矩阵乘法？": the question, then any answer
+        if "?" in _nfkc(rest):
             rest = _nfkc(rest).rsplit("?", 1)[1]
     else:
         norm = _nfkc(line)
@@ -766,7 +789,8 @@ def _placeholder(line: str) -> bool:
     if line.strip() in PLACEHOLDERS:
         return True
     core = line.strip().strip("#*_ \t()（）【】[]<>:：.。!！-").strip().lower()
-    return core in _PLACEHOLDER_WORDS
+    # "TODO — ran out of time, will finish later": a note to self, not an answer
+    return core in _PLACEHOLDER_WORDS or bool(re.match(r"todo\b", core))
 
 
 def _flush(section: _Section | None, index: int, lines: list[str]) -> None:
@@ -785,11 +809,7 @@ def _words(source: str, kind: str) -> str:
         lines = [ln for ln in source.splitlines() if not _HEADING.match(ln)]
     else:
         lines = [m.group(1) for ln in source.splitlines() if (m := _CODE_COMMENT.match(ln))]
-    return "\n".join(
-        ln
-        for ln in lines
-        if not _placeholder(ln)
-    ).strip()
+    return "\n".join(ln for ln in lines if not _placeholder(ln)).strip()
 
 
 def located_ids(answers: Mapping[str, Answer]) -> set[str]:

@@ -119,6 +119,10 @@ class FunctionCheck:
         if found is None and only is not None:
             found, note = self._elsewhere(spec, ctx, params, behaves)
             how = "elsewhere"  # the note says where and how it was found
+        if found is not None and analysis.is_stub(ctx.attribution.definition(found)):
+            # the template's `def corr2d_matmul(X, K): pass`, left unanswered
+            blank = N_("`{name}` is still the template's blank.").format(name=found)
+            return ctx.result(spec, 0, [blank], found=False)
         if found is not None:
             ctx.attribution.claim(("function", found), ctx.exercise.id)
         if found is None and spec.options.get("matrix_form") and "reference" in spec.options:

@@ -47,6 +47,14 @@ _REFUTE = re.compile(
 )
 
 
+_RESTATED = re.compile(
+    r"\b(?:does\s*not|doesn'?t|do\s*not|don'?t|can'?t|cannot|won'?t|will\s*not|is\s*not|isn'?t)"
+    r"\s+(?:\w+\s+){0,2}?(?:see|detect|find|pick|respond|react|notice|sensitive|register)\w*"
+    r"|(?:检测|识别|看|探测)(?:不到|不出)|(?:不会|不能|没有)(?:检测|识别|响应|反应)",
+    re.IGNORECASE,
+)
+
+
 # "..., so / 所以 <claim>": what comes before a consequence marker is its reason, not a denial
 _THEREFORE = re.compile(
     r"\b(?:so|therefore|thus|hence|consequently)\b|所以|因此|因而|于是|故而", re.IGNORECASE
@@ -68,7 +76,9 @@ def _around(sentence: str, start: int, end: int) -> str:
     before it."""
     # a marker inside the match counts too: a pattern may take in its clause ("所以也是全0")
     cut = max((m.end() for m in _THEREFORE.finditer(sentence[:end])), default=0)
-    return sentence[cut:start] + " " + sentence[end:]
+    # "... is all zeros - the kernel does not see the diagonal at all": a denial of seeing
+    # after the claim restates it
+    return sentence[cut:start] + " " + _RESTATED.sub(" ", sentence[end:])
 
 
 LONG_ANSWER_WORDS = 25
