@@ -319,15 +319,19 @@ class _Matcher:
         # an explicit label ("1.3)", "Exercise 3", "第2题"), not a list's bare "1."
         label = _NUMBER.match(line) if numbered and _LABEL_LINE.match(line) else None
         num = _number(line) if label is not None else None
-        best: tuple[int, str] | None = None
+        best: tuple[tuple[int, int], str] | None = None
         for eid, rx in self.wording:
             m = rx.search(line)
             if m and _COMPARED.search(line[: m.start()]):
                 continue  # "Same as transposing K.": an answer that refers to another question
             if m and label is not None and num in self.numbers and m.start() > label.end() + 3:
                 continue  # "1.3) K.T ... corr2d(X.T, K.T)": the label names it, not words inside
-            if m and (best is None or len(m.group(0)) > best[0]):
-                best = (len(m.group(0)), eid)
+            # the words the line opens with name it ("2. Transposing X changes nothing ...
+            # a non-symmetric diagonal image ..."); among matches starting close together,
+            # the longest
+            key = (m.start() // 12, -len(m.group(0))) if m else None
+            if m and key is not None and (best is None or key < best[0]):
+                best = (key, eid)
         if best is not None:
             return best[1], "wording"
         if numbered:
