@@ -71,6 +71,7 @@ _LABEL_LINE = re.compile(
 )
 _BULLET = re.compile(r"^\s*[-*•]\s")
 _QUOTE = re.compile(r"^\s*>\s?")
+_RUN_IN = re.compile(r"^\s*\*\*([^*\n]{1,80}?)[:：]?\*\*\s*[:：]?\s*\S")
 _ALL_BOLD = re.compile(r"^\s*(?:[-*]\s+)?\*\*[^*]+\*\*\s*$")
 # "**Q3 [1.3] Transpose K**", "Problem 5 (book 2.1)": the book's number beside the student's
 _BOOK_REF = re.compile(
@@ -454,6 +455,8 @@ def _scan_markdown(
             and markup.words_in(norm) <= 20
             and _opens_block(lines, n)
         )
+        # "**Second derivative:** f''(x) ≈ ...": a run-in heading, named by its bold words only
+        run_in = _RUN_IN.match(norm)
         structural = (
             numbered or bool(_LIST.match(norm) or _SUB_LABEL.match(norm)) or question or caption
         )
@@ -493,9 +496,13 @@ def _scan_markdown(
             sections.append(current)
             continue
         hit = matcher.match(line, structural, numbered)
-        lead = _lead_in(line) if hit is None and (first_line or _LIST.match(norm)) else None
+        lead = (
+            _lead_in(line) if hit is None and (first_line or _LIST.match(norm) or run_in) else None
+        )
         if lead is not None:  # "Transpose K: it detects horizontal edges."
             hit = matcher.match(lead, True, False)
+        if hit is None and run_in:  # "**Minimum kernel size for a derivative of degree d:** …"
+            hit = matcher.match(run_in.group(1), True, False)
         if hit is None and structural:
             hit = matcher.sub(line, current)
         if hit is None and numbered:
@@ -587,7 +594,10 @@ def _answer_on_label_line(
         lead = _LEAD.match(norm)
         body = norm if label is not None else _LIST.sub("", norm, count=1)
         titled = any((m := rx.search(body)) is not None and m.start() <= 3 for rx in wording)
-        if "?" in norm:
+        run_in = _RUN_IN.match(norm)
+        if run_in and "?" not in run_in.group(1):  # "**Minimum kernel size ...:** d + 1"
+            rest = norm[run_in.end() - 1 :].rsplit("?", 1)[-1]  # "**B.1.3** What ...?": none
+        elif "?" in norm:
             rest = norm.rsplit("?", 1)[1]
         elif label is not None and not titled:
             # "1.2 不变（eye对称，X.T==X），还是能检出": after the number come the student's
