@@ -31,7 +31,7 @@ _KIND: dict[str, Any] = {
 }
 
 
-def _matches(kind: dict[str, Any], err: CellError) -> bool:
+def matches_kind(kind: dict[str, Any], err: CellError) -> bool:
     if not re.fullmatch(kind["ename"], err.ename):
         return False
     return not kind.get("evalue") or re.search(kind["evalue"], err.evalue, re.I) is not None
@@ -68,7 +68,7 @@ class ErrorCheck:
         explain = spec.options.get("explain", [])
         for err in errors:
             for kind in accept:
-                if _matches(kind, err):
+                if matches_kind(kind, err):
                     note = kind.get("message", "")
                     return ctx.result(
                         spec,
@@ -99,7 +99,7 @@ class ErrorCheck:
         if errors:
             lines = []
             for err in errors[:2]:
-                hint = next((k.get("message", "") for k in explain if _matches(k, err)), "")
+                hint = next((k.get("message", "") for k in explain if matches_kind(k, err)), "")
                 lines.append(
                     N_("Cell {cell} raised {ename}: {evalue}.").format(
                         cell=err.cell, ename=err.ename, evalue=err.evalue[:120]

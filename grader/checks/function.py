@@ -135,6 +135,12 @@ class FunctionCheck:
             own = [n for n in ctx.functions(params) if n in only]
             if len(own) == 1:
                 found, how = own[0], "own"
+        if found is None and "reference" in spec.options:
+            # a function that behaves exactly like a catalogued mistake (xcorr reading the
+            # output it fills) is the student's answer, wrong in a way the rubric can name
+            mutant = self._mutant_match(spec, ctx, params, cases)
+            if mutant is not None:
+                found, how = mutant, "mutant"
         if found is None and spec.options.get("rebuild"):
             rebuilt = self._rebuilt(spec, ctx, cases)
             if rebuilt is not None:
@@ -316,6 +322,21 @@ class FunctionCheck:
             _, inst, judged = best
             feedback, diagnoses = self._explain(spec, ctx, inst.target, "rebuilt", judged)
             return ctx.result(spec, 0.0, feedback, diagnoses)
+        return None
+
+    def _mutant_match(
+        self, spec: CheckSpec, ctx: CheckContext, params: int | None, cases: Sequence[Any]
+    ) -> str | None:
+        mutants = [ctx.reference.function(d.mutant) for d in ctx.iter_diagnoses("mutant")]
+        if not mutants or not ctx.alive:
+            return None
+        rtol, atol = tolerance(spec)
+        for name in ctx.functions(params)[:12]:
+            if ctx.attribution.taken(("function", name), ctx.exercise.id):
+                continue
+            judged = self._judge(spec, ctx, name, cases)
+            if any(_matches_mutant(ctx.reference, m, judged, rtol, atol) for m in mutants):
+                return name
         return None
 
     @staticmethod

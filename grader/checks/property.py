@@ -178,7 +178,7 @@ class PropertyCheck:
             lines.extend(t for d in diags if (t := ctx.diagnosis(d)))
             return ctx.result(spec, frac, lines, diags, needs_review=frac > 0)
         if best is None:
-            why = ctx.failed_cells_note()
+            why = ctx.failed_cells_note() or self._failed_elsewhere(spec, ctx, sources)
             msg = (
                 N_("No {what} could be judged: your answer's code did not run{why}.").format(
                     what=what, why=why
@@ -231,6 +231,23 @@ class PropertyCheck:
             )
         )
         return _first_right(ctx, predicate, found, min_size)
+
+    @staticmethod
+    def _failed_elsewhere(spec: CheckSpec, ctx: CheckContext, sources: list[str]) -> str:
+        """' (cell 9 raised SyntaxError: ...)' for a cell that shows the check's evidence
+        where the answer may be (the cell that trains, for a learned kernel) and raised."""
+        evidence = spec.options.get("evidence")
+        if not evidence:
+            return ""
+        failed = {r.index: r.error for r in ctx.execution.cells if r.error is not None}
+        eid = ctx.exercise.id
+        for place in ctx.attribution.places(sources):
+            err = failed.get(place.cell)
+            if err is not None and ctx.attribution.shows(place.cell, evidence, eid):
+                return " " + N_("(cell {cell} raised {ename}: {evalue})").format(
+                    cell=err.cell, ename=err.ename, evalue=err.evalue[:100]
+                )
+        return ""
 
     @staticmethod
     def _returned(

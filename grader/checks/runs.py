@@ -21,6 +21,7 @@ from ..model import CheckResult
 from ..rubric import CheckSpec, Reference
 from .base import schema
 from .context import CheckContext
+from .error import matches_kind
 
 
 def _unparsed(ctx: CheckContext, cause: Callable[[str], bool]) -> list[int]:
@@ -59,6 +60,22 @@ def _relied_on_added_imports(ctx: CheckContext) -> set[int]:
     }
 
 
+def _demonstrated(ctx: CheckContext) -> set[int]:
+    """Cells whose error is one the rubric's ``error`` checks accept as a demonstration."""
+    kinds = [
+        kind
+        for ex in ctx.rubric.exercises
+        for check in ex.checks
+        if check.type == "error"
+        for kind in check.options.get("accept", [])
+    ]
+    return {
+        r.index
+        for r in ctx.execution.cells
+        if r.error is not None and any(matches_kind(kind, r.error) for kind in kinds)
+    }
+
+
 KILLED = {
     "timeout": N_("The notebook was stopped because it ran out of time."),
     "memory": N_("The notebook was stopped because it used more memory than allowed."),
@@ -83,6 +100,9 @@ class RunsCheck:
         # the course's environment gap (grader.course) is not the student's: those cells
         # count as clean and their errors are not the student's feedback
         excused = excused_cells(ex, (c.source for c in ctx.notebook.cells if c.kind == "code"))
+        # an error another exercise asks the student to show (backward() on a non-scalar
+        # output, for the autograd question) is an answer, not a failure to run
+        excused |= _demonstrated(ctx)
         clean = sum(
             1
             for r in runs
