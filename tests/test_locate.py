@@ -675,3 +675,66 @@ def test_a_chinese_notebook_quoting_the_chinese_book_is_the_chinese_edition(
         code("net = nn.Conv2d(1, 1, kernel_size=(1, 2))"),
     )
     assert detect_edition(notebook, rubric) == "d2l-zh-2.0"
+
+
+def test_the_books_number_in_brackets_beats_the_students_own(rubric: Rubric) -> None:
+    notebook = nb(
+        md("**Q1 [1 + 1.1] Image with diagonal edges, and apply K to it**\n\nAn eye(8) image."),
+        md("**Q3 [1.3] Transpose K**\n\nStill detected: a vertical difference."),
+        md("**Q8 [3] Autograd**\n\nNo error in PyTorch."),
+    )
+    a = locate(notebook, rubric, "d2l-1.0")
+    assert "eye(8)" in a["diagonal-edges"].prose and "eye(8)" in a["diagonal-apply-kernel"].prose
+    assert "Still detected" in a["diagonal-transpose-kernel"].prose
+    assert "No error" in a["autograd-error"].prose  # not question 8, not 3 = autograd by chance
+    assert "Still detected" not in a["autograd-error"].prose
+
+
+def test_titles_placeholders_and_run_in_headings(rubric: Rubric) -> None:
+    notebook = nb(
+        md("**4.2 kernel for an integral**\n\nTODO"),
+        md("**4.3 minimum size for derivative of degree d**\n\nTODO — ran out of time"),
+        md("**练习 3.** 如何通过改变输入张量和卷积核张量，将互相关运算表示为矩阵乘法？"),
+        md("【在此作答】"),
+        md("### 4. Designing kernels\n\n**Second derivative:** the kernel is [1, -2, 1]."),
+    )
+    a = locate(notebook, rubric, "d2l-0.17")
+    assert a["integral-kernel"].prose == ""  # a bold title and a TODO are no answer
+    assert a["derivative-kernel-size"].prose == ""
+    assert a["corr2d-as-matmul"].prose == ""  # the question on the label line is no answer
+    assert "[1, -2, 1]" in a["second-derivative-kernel"].prose
+
+
+def test_unnumbered_answers_in_the_exercises_order_are_read_by_position(
+    rubric: Rubric,
+) -> None:
+    answers = (
+        "## 答案（顺序同上面的题目）\n\n- 用 `torch.eye(7)` 作为 X。\n    - 输出不是全零。\n"
+        "    - 转置后结果一样。\n    - K.T 检测水平边缘。\n- 会报错。\n- 拉平成向量再乘矩阵。\n"
+        "- 手工设计卷积核：\n    - [1, -2, 1]\n    - 全 1 的核\n    - d+1\n"
+    )
+    a = locate(nb(md(answers)), rubric, "d2l-zh-2.0")
+    assert "不是全零" in a["diagonal-apply-kernel"].prose
+    assert "会报错" in a["autograd-error"].prose
+    assert a["derivative-kernel-size"].prose.strip() == "d+1"
+    # a bulleted list that does not mirror the exercises is an answer's own list of points
+    points = "## 1.1\n\n- the output is not zero\n    - +1 on the diagonal\n- shape 8x7\n- fine"
+    assert (
+        "shape 8x7" in locate(nb(md(points)), rubric, "d2l-zh-2.0")["diagonal-apply-kernel"].prose
+    )
+
+
+def test_a_title_naming_two_questions_answers_both_and_the_opening_words_name_a_line(
+    rubric: Rubric,
+) -> None:
+    notebook = nb(
+        md("### 题1　构造对角线边缘的图像，再用 K=[1,-1] 去卷"),
+        code("Yd = corr2d(torch.eye(8), K)"),
+        md(
+            "2. Transposing X changes nothing: eye is symmetric. "
+            "For a non-symmetric diagonal image it moves."
+        ),
+    )
+    a = locate(notebook, rubric, "d2l-zh-2.0")
+    assert a["diagonal-edges"].code_cells == (1,) and a["diagonal-apply-kernel"].code_cells == (1,)
+    assert "changes nothing" in a["diagonal-transpose-input"].prose

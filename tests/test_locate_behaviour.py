@@ -941,3 +941,48 @@ def test_the_image_the_answers_text_names_is_the_input(rubric: Rubric) -> None:
     r = grade(rubric, cells)
     assert "`D`" in " ".join(r["diagonal-edges"].feedback)
     assert check(r, "diagonal-apply-kernel", "apply-output").passed
+
+
+def test_a_template_blank_is_unanswered_not_wrong(rubric: Rubric) -> None:
+    def corr2d_matmul(X: Any, K: Any) -> Any:
+        return None  # the template's `pass`
+
+    cells = [
+        md("**B.3** How do you represent a cross-correlation as a matrix multiplication?"),
+        code("def corr2d_matmul(X, K):\n    # YOUR CODE HERE\n    pass"),
+        md("YOUR ANSWER HERE"),
+    ]
+    r = grade(rubric, cells, {"corr2d_matmul": corr2d_matmul}, edition="d2l-0.17")
+    assert r["corr2d-as-matmul"].status == "missing"
+
+
+def test_a_function_that_behaves_like_a_catalogued_mistake_is_named(rubric: Rubric) -> None:
+    def xcorr(X: Any, K: Any) -> Any:  # multiplies the output window it fills (the mistake)
+        h, w = np.shape(K)
+        Y = np.zeros((np.shape(X)[0] - h + 1, np.shape(X)[1] - w + 1))
+        for i in range(Y.shape[0]):
+            for j in range(Y.shape[1]):
+                Y[i, j] = (Y[i : i + h, j : j + w] * np.asarray(K)).sum()
+        return Y
+
+    cells = [md("My cross-correlation, with while loops."), code("def xcorr(inp, k):\n    ...")]
+    got = check(grade(rubric, cells, {"xcorr": xcorr}, book_corr2d=False), "corr2d", "corr2d")
+    assert got.score == 0 and "corr2d-reads-output" in got.diagnoses
+
+
+def test_an_error_another_question_asks_to_show_is_not_a_failure_to_run(rubric: Rubric) -> None:
+    from grader.model import CellError
+
+    shown = CellError(2, "RuntimeError", "grad can be implicitly created only for scalar outputs")
+    other = CellError(3, "RuntimeError", "mat1 and mat2 shapes cannot be multiplied")
+    notebook = Notebook(
+        "t.ipynb",
+        "ipynb",
+        tuple(Cell(i, "code", f"x{i} = 1") for i in range(4)),
+    )
+    runs = [CellRun(index=0), CellRun(index=1), CellRun(index=2, error=shown)]
+    for extra, want in (([], 1.0), ([CellRun(index=3, error=other)], 0.75)):
+        execution = Execution(cells=(*runs, *extra), seconds=0.1)
+        g = Grader(rubric, _Executor(execution, {"corr2d": corr2d}), Options(edition="d2l-1.0"))  # type: ignore[arg-type]
+        result = {e.id: e for e in g.grade_notebook(notebook).exercises}
+        assert result["notebook-runs"].score == want
