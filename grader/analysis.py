@@ -55,7 +55,11 @@ def strip_installs(source: str) -> tuple[str, tuple[str, ...]]:
 
 def called_functions(source: str) -> tuple[tuple[str, ...], dict[str, str]]:
     """(names a cell calls at top level, outside its own ``def`` bodies; the source of each
-    top-level ``def`` it holds, by name)."""
+    top-level ``def`` it holds, by name). Remembered by source text; do not mutate."""
+    return _CALLS.get(source, lambda: _called_functions(source), lambda _: 4 * len(source) + 512)
+
+
+def _called_functions(source: str) -> tuple[tuple[str, ...], dict[str, str]]:
     try:
         tree = ast.parse(parseable(source))
     except (SyntaxError, ValueError):
@@ -207,6 +211,9 @@ def parseable(source: str) -> str:
     return _MAGIC_LINE.sub(lambda m: f"{m.group(1)}pass", source)
 
 
+_CALLS: Memo[str, tuple[tuple[str, ...], dict[str, str]]] = Memo(
+    max_entries=4096, max_cost=32 * 1024 * 1024
+)
 # Facts of recent cell sources: the locator, the driver and several checks ask about the same
 # cells, and book code recurs across submissions. CellFacts is frozen (frozensets, tuples).
 _FACTS: Memo[str, CellFacts] = Memo(max_entries=4096, max_cost=32 * 1024 * 1024)

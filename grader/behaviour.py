@@ -62,6 +62,7 @@ class Attribution:
         self._family = _families(rubric)
         self._claims: dict[Hashable, str] = {}
         self._defs: dict[str, str] | None = None  # top-level functions' code, by name
+        self._runs: dict[int, str] = {}  # runs_code, by cell
         # cell -> exercises holding it firmly / weakly (by the text)
         self._firm: dict[int, set[str]] = {}
         self._weak: dict[int, set[str]] = {}
@@ -177,6 +178,8 @@ class Attribution:
     def runs_code(self, cell: int) -> str:
         """The code of the notebook's functions that ``cell`` calls, and of those they call
         (``main()`` runs ``check_section()``, which trains): a cell is what it runs."""
+        if cell in self._runs:
+            return self._runs[cell]
         self._load_defs()
         assert self._defs is not None
         todo = list(analysis.called_functions(self.notebook.cells[cell].source)[0])
@@ -190,7 +193,8 @@ class Attribution:
             parts.append(self._defs[name])
             body = self._defs[name].split("\n", 1)[-1]  # its calls, not its own name
             todo.extend(analysis.called_functions(textwrap.dedent(body))[0])
-        return "\n".join(parts)
+        self._runs[cell] = "\n".join(parts)
+        return self._runs[cell]
 
     # ------------------------------------------------------------------ claims
     def claim(self, key: Hashable, exercise: str) -> None:
