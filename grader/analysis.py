@@ -439,13 +439,19 @@ def shown_by(source: str, origin: str, position: int, printed: int) -> str:
         return source
     prints = [s for s in body if isinstance(s, ast.Expr) and _is_print(s.value)]
     every = sum(1 for node in ast.walk(tree) if _is_print(node))
+    # print("K on X:") labels what follows and shows no array
+    values = [
+        s
+        for s in prints
+        if any(not isinstance(a, ast.Constant) for a in s.value.args)  # type: ignore[attr-defined]
+    ]
     one_value = all(
         sum(not isinstance(a, ast.Constant) for a in s.value.args) == 1  # type: ignore[attr-defined]
-        for s in prints
+        for s in values
     )
-    if every != len(prints) or not one_value or printed != len(prints):
+    if every != len(prints) or not one_value or printed != len(values):
         return source
-    return ast.get_source_segment(source, prints[position]) or source
+    return ast.get_source_segment(source, values[position]) or source
 
 
 def _is_print(node: ast.AST) -> bool:

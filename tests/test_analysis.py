@@ -84,3 +84,9 @@ def test_module_classes_and_the_functions_a_cell_calls() -> None:
     assert analysis.module_classes(source) == ("TinyConv",)
     calls, defs = analysis.called_functions(source)
     assert calls == ("main", "print", "check") and set(defs) == {"check"}
+
+
+def test_a_printed_label_does_not_shift_which_print_showed_a_value() -> None:
+    source = 'print("K on X:")\nprint(corr2d(X, K))\nprint("K on X.T:")\nprint(corr2d(X.T, K))\n'
+    assert analysis.shown_by(source, "printed", 0, 2) == "print(corr2d(X, K))"
+    assert analysis.shown_by(source, "printed", 1, 2) == "print(corr2d(X.T, K))"
