@@ -439,19 +439,65 @@ def shown_by(source: str, origin: str, position: int, printed: int) -> str:
         return source
     prints = [s for s in body if isinstance(s, ast.Expr) and _is_print(s.value)]
     every = sum(1 for node in ast.walk(tree) if _is_print(node))
-    # print("K on X:") labels what follows and shows no array
-    values = [
-        s
-        for s in prints
-        if any(not isinstance(a, ast.Constant) for a in s.value.args)  # type: ignore[attr-defined]
-    ]
-    one_value = all(
-        sum(not isinstance(a, ast.Constant) for a in s.value.args) == 1  # type: ignore[attr-defined]
-        for s in values
-    )
+    # print("K on X:") labels what follows and shows no array; nor do print(Y.shape) or
+    # print("equal?", torch.equal(A, B))
+    shown = {id(s): [a for a in s.value.args if _array_like(a)] for s in prints}  # type: ignore[attr-defined]
+    values = [s for s in prints if shown[id(s)]]
+    one_value = all(len(shown[id(s)]) == 1 for s in values)
     if every != len(prints) or not one_value or printed != len(values):
         return source
-    return ast.get_source_segment(source, values[position]) or source
+    chosen = values[position]
+    text = ast.get_source_segment(source, chosen) or source
+    arg = shown[id(chosen)][0]
+    if isinstance(arg, ast.Name):  # print(out2): and the line that made it, out2 = corr2d(X.t(), K)
+        made = [
+            stmt
+            for stmt in body
+            if isinstance(stmt, ast.Assign)
+            and stmt.lineno < chosen.lineno
+            and any(isinstance(t, ast.Name) and t.id == arg.id for t in stmt.targets)
+        ]
+        if made:
+            text = (ast.get_source_segment(source, made[-1]) or "") + "\n" + text
+    return text
+
+
+_SCALAR_CALLS = frozenset(
+    {
+        "equal",
+        "allclose",
+        "isclose",
+        "array_equal",
+        "item",
+        "sum",
+        "mean",
+        "max",
+        "min",
+        "len",
+        "type",
+        "str",
+        "repr",
+        "round",
+        "norm",
+        "numel",
+        "size",
+        "tolist",
+        "unique",
+    }
+)
+
+
+def _array_like(node: ast.expr) -> bool:
+    """Whether a printed argument may print an array (not a label, a shape, a scalar)."""
+    if isinstance(node, ast.Constant | ast.JoinedStr | ast.Compare | ast.BoolOp):
+        return False
+    if isinstance(node, ast.Attribute):
+        return node.attr not in ("shape", "dtype", "grad_fn", "requires_grad")
+    if isinstance(node, ast.Call):
+        func = node.func
+        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+        return name not in _SCALAR_CALLS
+    return True
 
 
 def _is_print(node: ast.AST) -> bool:

@@ -204,6 +204,10 @@ def expectations(
     if spec.get("no_diagnoses") or spec.get("full_marks"):
         add("submission", "no_diagnoses", _submission_check("no_diagnoses", None))
     for ex_id, fields in (spec.get("exercises") or {}).items():
+        if isinstance(fields, str | list):  # `corr2d: pass`: the status alone
+            fields = {"status": fields}
+        if not isinstance(fields, dict):
+            raise ValueError(f"{file}: {ex_id}: give a status or a mapping of fields")
         unknown = set(fields) - EXERCISE_FIELDS
         if unknown:
             raise ValueError(f"{file}: unknown fields {sorted(unknown)} for {ex_id}")

@@ -681,6 +681,7 @@ def _scan_code(
     if current is not None:
         current.cells.append(index)
     said = markup.printed_sentences(source)
+    kept_as_strings = {n: (num, text) for n, num, text in markup.string_answers(source)}
     # "print(corr2d(X, K).sum())  # 答：输出是0": an answer written beside the code
     beside = {
         n: text
@@ -711,6 +712,12 @@ def _scan_code(
             hit = matcher.match(_undecorated(opened), True, True)  # """Ex 2.1 ...
             if hit is not None and (current is None or hit[0] != current.exercise):
                 current = _Section(hit[0], hit[1], 7, cells=[index], opener=index)
+                sections.append(current)
+        if n in kept_as_strings:  # ans_1_2 = ("Transposing X ..."), answers = {"1.1": ...}
+            num, text = kept_as_strings[n]
+            eid = matcher.numbers.get(num) if matcher.counting else None
+            if eid is not None:
+                current = _Section(eid, "number", 7, cells=[index], prose=[text], opener=index)
                 sections.append(current)
         printed = _undecorated(said[n]) if n in said else ""  # print("--- 1.1 apply K ---")
         if printed and _PRINTED_LABEL.match(printed):  # print("1.2) the edge is ...")

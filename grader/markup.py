@@ -190,3 +190,41 @@ def printed_sentences(source: str) -> dict[int, str]:
         if len(text.split()) >= 3 or words_in(text) - len(text.split()) >= 2:
             out[stmt.lineno - 1] = text
     return out
+
+
+_ANSWER_NAME = re.compile(
+    r"^(?:ans(?:wer)?|a|q|ex(?:ercise)?|problem)_?(\d{1,2})(?:_(\d{1,2}))?$", re.I
+)
+_ANSWER_KEY = re.compile(r"^\s*(?:q|ex\.?|exercise|problem)?\s*(\d{1,2}(?:\.\d{1,2})?)\s*$", re.I)
+
+
+def string_answers(source: str) -> list[tuple[int, str, str]]:
+    """Answers a code cell keeps as strings: ``ans_1_2 = ("Transposing X ...")`` and
+    ``answers = {"1.1": "not zero ...", "2.4": "d + 1"}``, as (0-based line, question number,
+    text), in source order. Read with ``ast``; nothing runs."""
+    if "=" not in source:
+        return []
+    try:
+        tree = ast.parse(analysis.parseable(source))
+    except (SyntaxError, ValueError):
+        return []
+    out: list[tuple[int, str, str]] = []
+    for stmt in tree.body:
+        if not isinstance(stmt, ast.Assign) or len(stmt.targets) != 1:
+            continue
+        target, value = stmt.targets[0], stmt.value
+        if not isinstance(target, ast.Name):
+            continue
+        named = _ANSWER_NAME.match(target.id)
+        if named and isinstance(value, ast.Constant) and isinstance(value.value, str):
+            num = named.group(1) + (f".{named.group(2)}" if named.group(2) else "")
+            out.append((stmt.lineno - 1, num, value.value))
+        elif isinstance(value, ast.Dict):
+            for key, item in zip(value.keys, value.values, strict=True):
+                if not (isinstance(key, ast.Constant) and isinstance(key.value, str)):
+                    continue
+                if not (isinstance(item, ast.Constant) and isinstance(item.value, str)):
+                    continue
+                if m := _ANSWER_KEY.match(key.value):
+                    out.append((key.lineno - 1, m.group(1), item.value))
+    return out

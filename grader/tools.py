@@ -157,9 +157,14 @@ def validate_corpus(folder: Path, rubric: Rubric, engine: str) -> list[Row]:
         return [Row(f"corpus {folder}", False, f"cannot read its expectations: {exc}")]
     if not expected:
         return [Row(f"corpus {folder}", False, "no expected*.yaml with files in it")]
+    points = {ex.id: float(ex.points) for ex in rubric.exercises}
+    try:  # a malformed expectation is the instructor's to fix: say which, before grading
+        for name, spec in expected.items():
+            corpus.expectations(name, spec, points, None)
+    except (ValueError, TypeError, AttributeError) as exc:
+        return [Row(f"corpus {folder}", False, f"cannot read its expectations: {exc}")]
     grader = Grader(rubric, executor(engine))
     results = {name: grader.grade_path(folder / name) for name in expected}
-    points = {ex.id: float(ex.points) for ex in rubric.exercises}
     rows: list[Row] = []
     met = total = bugs = 0
     for a in corpus.agreement(expected, results, points):
