@@ -681,7 +681,9 @@ def _scan_code(
     if current is not None:
         current.cells.append(index)
     said = markup.printed_sentences(source)
-    kept_as_strings = {n: (num, text) for n, num, text in markup.string_answers(source)}
+    kept_as_strings: dict[int, list[tuple[str, str]]] = {}
+    for n, num, text in markup.string_answers(source):
+        kept_as_strings.setdefault(n, []).append((num, text))
     # "print(corr2d(X, K).sum())  # 答：输出是0": an answer written beside the code
     beside = {
         n: text
@@ -713,8 +715,7 @@ def _scan_code(
             if hit is not None and (current is None or hit[0] != current.exercise):
                 current = _Section(hit[0], hit[1], 7, cells=[index], opener=index)
                 sections.append(current)
-        if n in kept_as_strings:  # ans_1_2 = ("Transposing X ..."), answers = {"1.1": ...}
-            num, text = kept_as_strings[n]
+        for num, text in kept_as_strings.get(n, []):  # ans_1_2 = "...", {"1.1": "..."}
             eid = matcher.numbers.get(num) if matcher.counting else None
             if eid is not None:
                 current = _Section(eid, "number", 7, cells=[index], prose=[text], opener=index)

@@ -90,3 +90,12 @@ def test_a_printed_label_does_not_shift_which_print_showed_a_value() -> None:
     source = 'print("K on X:")\nprint(corr2d(X, K))\nprint("K on X.T:")\nprint(corr2d(X.T, K))\n'
     assert analysis.shown_by(source, "printed", 0, 2) == "print(corr2d(X, K))"
     assert analysis.shown_by(source, "printed", 1, 2) == "print(corr2d(X.T, K))"
+
+
+def test_prints_of_shapes_and_equalities_show_no_array_and_a_name_carries_its_making() -> None:
+    source = (
+        "out2 = corr2d(X.t(), K)\nprint('K on X:', out1)\n"
+        "print('equal?', torch.equal(out1, out2))\n"
+        "print('shapes:', out1.shape, out2.shape)\nprint(out2)\n"
+    )
+    assert analysis.shown_by(source, "printed", 1, 2) == "out2 = corr2d(X.t(), K)\nprint(out2)"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from grader.rubric import Rubric
 from grader.tools import validate_corpus
 
@@ -44,3 +46,13 @@ def test_a_known_grader_bug_is_counted_but_does_not_fail(rubric: Rubric, tmp_pat
 def test_a_folder_without_expectations_is_a_clear_failure(rubric: Rubric, tmp_path: Path) -> None:
     rows = validate_corpus(tmp_path, rubric, "nbclient")
     assert len(rows) == 1 and not rows[0].ok and "expected" in rows[0].detail
+
+
+def test_a_status_alone_is_an_exercise_expectation_and_a_bad_entry_says_where() -> None:
+    from grader import corpus as corpus_module
+
+    points = {"corr2d": 3.0}
+    short = corpus_module.expectations("a.ipynb", {"exercises": {"corr2d": "pass"}}, points)
+    assert [e.key for e in short if e.scope == "corr2d"] == ["corr2d.status"]
+    with pytest.raises(ValueError, match=r"b.ipynb: corr2d: give a status"):
+        corpus_module.expectations("b.ipynb", {"exercises": {"corr2d": 3}}, points)

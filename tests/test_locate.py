@@ -738,3 +738,23 @@ def test_a_title_naming_two_questions_answers_both_and_the_opening_words_name_a_
     a = locate(notebook, rubric, "d2l-zh-2.0")
     assert a["diagonal-edges"].code_cells == (1,) and a["diagonal-apply-kernel"].code_cells == (1,)
     assert "changes nothing" in a["diagonal-transpose-input"].prose
+
+
+def test_answers_kept_as_strings_name_their_questions(rubric: Rubric) -> None:
+    notebook = nb(
+        code('ans_1_2 = ("Transposing X keeps a diagonal, so K still responds.")\nprint(ans_1_2)'),
+        code('answers = {"1.3": "K.T finds horizontal edges", "2.4": "d + 1"}\nprint(answers)'),
+    )
+    a = locate(notebook, rubric, "d2l-1.0")
+    assert "still responds" in a["diagonal-transpose-input"].prose
+    assert "horizontal edges" in a["diagonal-transpose-kernel"].prose
+    assert a["derivative-kernel-size"].prose.strip() == "d + 1"
+
+
+def test_a_chinese_notebook_on_the_english_10_book_is_the_10_edition(rubric: Rubric) -> None:
+    notebook = nb(
+        md("# 7.2 图像卷积（英文版 1.0）\n\n## 练习\n\n### 练习 1\n对角线边缘的图像。"),
+        md("### 练习 2.1 方向向量\n沿 v 的方向导数。\n\n### 练习 2.3 模糊核\n权重非负、和为 1。"),
+        code("net = nn.LazyConv2d(1, kernel_size=(1, 2))"),
+    )
+    assert detect_edition(notebook, rubric) == "d2l-1.0"

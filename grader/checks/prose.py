@@ -41,8 +41,8 @@ _CONCEPT: dict[str, Any] = {
 REVIEW_BELOW = 0.6
 _REFUTE = re.compile(
     r"\b(not|no|never|but|however|instead|rather|unlike|wrong|incorrect|misconception|would|"
-    r"common(ly)?|only because|typo|mxnet)\b|n't\b"
-    r"|不是|并非|而非|但是?|然而|不过|不对|错误的|误以为|笔误|常见|只是因为",
+    r"common(ly)?|only because|typo|mxnet|usage|misuse[sd]?)\b|n't\b"
+    r"|不是|并非|而非|但是?|然而|不过|不对|错误的|误以为|笔误|常见|只是因为|用法|误用|写错",
     re.IGNORECASE,
 )
 
