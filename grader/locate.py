@@ -17,94 +17,13 @@ and code comments (the student's words, minus the question text itself).
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from . import analysis, markup
+from . import analysis, labels, markup
 from .load import FEEDBACK_TAG
 from .model import Edition, Notebook
 from .rubric import ExerciseSpec, Rubric
-from .text.fold import simplified
-
-_HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.*)$")
-# Chinese words that label a question ("思考题 1.1", "【练习1.1】", "课后习题2")
-_ZH_LABEL = r"思考题|课后习?题|练习题?|习题|题目"
-# Lines are matched in NFKC form, so full-width digits and punctuation ("１．", "（1）", "？")
-# read as ASCII; Chinese numbering ("练习1", "第1题", "1、") and no space after "1." count too.
-_LIST = re.compile(r"^\s*(?:[-*•]|(?:\*\*)?\d+[.)、](?:\*\*)?)(?:\s+|(?=[\u3400-\u9fff]))")
-_NUMBER = re.compile(
-    r"^\s*(?:#+\s*)?(?:[-*•]\s+)?(?:\*\*)?\s*[【\[]?\s*(?:exercises?|ex\.?|q(?:uestion)?\.?|problem|task|part"
-    rf"|{_ZH_LABEL}|问题|第|[at](?=\d)|ans\.?\s*|answer\s*)?\s*"
-    r"(\d{1,2})题?(?:\s*[.)]?\s*(?:\(?([0-9]{1,2}|[a-d](?![a-z]))\)?))?"
-    r"(?:[.):*、】\]]|\s|$|(?=[\u3400-\u9fff]))",
-    re.IGNORECASE,
-)
-# "（2）", "(2)", "②" (read as "(2)" by _nfkc): sub-question 2 of the open question
-_SUB = re.compile(r"^\s*(?:#+\s*)?(?:\*\*)?\s*\(\s*(\d)\s*\)")
-_CODE_COMMENT = re.compile(r"^\s*#+\s?(.*)$")
-_LABELLED = re.compile(
-    r"\s*(?:\*\*)?(?:exercises?\b|ex\b\.?|q(?:uestion)?\.?\s*\d|[at]\d|problem\b|task\b|part\b"
-    rf"|[【\[]?(?:{_ZH_LABEL}|问题)|第\s*\d|（\s*\d|\d{{1,2}}(?:\.\d{{1,2}})?(?:[.):\s、]|$)"
-    r"|\(?(?:[a-d]|i{1,3}|iv)\)\s)",  # "# (b) transpose X"
-    re.IGNORECASE,
-)
-# Inside a long cell a comment opens a new answer only when it reads like a heading: a label
-# word with a number, "2.3", "3) ..." or a bare number ("# 1.1"), not "# 1 -1 pattern".
-_HEADING_COMMENT = re.compile(
-    r"\s*(?:\*\*)?(?:(?:exercises?|ex\.?|q(?:uestion)?\.?|problem|task|part|[at](?=\d))\s*\d"
-    r"|\d{1,2}\.\d{1,2}\b|\d{1,2}[.)、]\s*\S|\d{1,2}(?:\.\d{1,2})?\s*$"
-    r"|(?:思考题|练习|习题|题目)\s*\d|第\s*\d|（\s*\d)",
-    re.IGNORECASE,
-)
-_SUB_LABEL = re.compile(
-    r"^\s*(?:#+\s*)?(?:[-*]\s+)?(?:\*\*)?\s*(?:part\s*)?"
-    r"(?:\(([a-d]|i{1,3}|iv)\)|([a-d]|i{1,3}|iv)[).])(?:\*\*)?[.:]?(?:\s|$)",
-    re.IGNORECASE,
-)
-_ROMAN = {"i": 1, "ii": 2, "iii": 3, "iv": 4}
-_LABEL_LINE = re.compile(
-    r"^\s*(?:[-*]\s+)?(?:\*\*)?\s*[【\[]?\s*(?:(?:exercises?|ex\.?|q(?:uestion)?\.?|problem|task"
-    rf"|{_ZH_LABEL}|[at](?=\d)|ans\.?|answer)"
-    r"\s*\d|\d{1,2}\.\d{1,2}\b|第\s*\d+\s*题|[(（]\s*\d\s*[)）])",
-    re.IGNORECASE,
-)
-_BULLET = re.compile(r"^\s*[-*•]\s")
-_QUOTE = re.compile(r"^\s*>\s?")
-_RUN_IN = re.compile(r"^\s*\*\*([^*\n]{1,80}?)[:：]?\*\*\s*[:：]?\s*\S")
-_ALL_BOLD = re.compile(r"^\s*(?:[-*]\s+)?\*\*[^*]+\*\*\s*$")
-# "**Q3 [1.3] Transpose K**", "Problem 5 (book 2.1)": the book's number beside the student's
-_BOOK_REF = re.compile(
-    r"^\s*(?:#+\s*)?(?:[-*]\s+)?(?:\*\*)?\s*(?:q(?:uestion)?|problem|task|ex(?:ercise)?|part|题|t)"
-    r"\.?\s*\d{1,2}[.):]?\s*(?:\*\*)?\s*[\[(]\s*(?:book|d2l|ex\.?|exercise|§)?\s*"
-    r"(\d{1,2}(?:\.\d{1,2})?(?:\s*(?:\+|&|and|,|/)\s*\d{1,2}(?:\.\d{1,2})?)*)\s*[\])]",
-    re.IGNORECASE,
-)
-# "**3. Autograd on our `Conv2D`.** No error ...": a number set in bold is a label
-_BOLD_NUMBER = re.compile(r"^\s*\*\*\s*\d{1,2}[.)](?!\d)")
-_ARROW = re.compile(r"^\s*(?:->|=>|→|⇒)\s*")
-_BULLET_LABEL = re.compile(
-    rf"^\s*[-*•]\s+(?:\*\*)?\s*[【\[]?\s*(?:exercises?|ex\.?|q(?:uestion)?\.?|problem|task|{_ZH_LABEL}|问题|第)\s*\d",
-    re.IGNORECASE,
-)
-_NUMBERED_ITEM = re.compile(r"^\s*\d{1,2}[.)、]")
-# A line the student marks as an answer is never a question, whatever words it uses
-_ANSWER_MARK = re.compile(
-    r"^\s*(?:[-*•]\s+)?(?:\*\*)?\s*(?:答案?|回答|解答|answer|ans\.?|a)\s*(?:\*\*)?\s*:",
-    re.IGNORECASE,
-)
-# Words just before a question's wording that make the line refer to it, not ask it
-_COMPARED = re.compile(
-    r"(?:\b(?:same|similar|identical|equal)\s+(?:as|to)|\b(?:like|unlike|than|versus|vs\.?)"
-    r"|\bas\s+(?:in|for|with|when)|\bcompared?\s+(?:to|with))\W+(?:\w+\W+){0,2}$"
-    r"|(?:和|与|跟|同)\s*$",
-    re.IGNORECASE,
-)
-_QUESTION_MARK = re.compile(
-    r"^\s*(?:[-*•]\s+)?(?:\*\*)?\s*[【\[]?(?:问题?|题目|q|question)[】\]]?\s*(?:\*\*)?\s*:",
-    re.IGNORECASE,
-)
-_LABEL_TAIL = re.compile(r"^[\s*_.:)\]\-–—>=]+")
 
 
 @dataclass(frozen=True)
@@ -142,59 +61,6 @@ class _Section:
     crowded: bool = False  # that cell opened other answers too
 
 
-def _nfkc(text: str) -> str:
-    """Full-width forms as ASCII, traditional characters as simplified ones, a Chinese
-    numeral after a question label as a digit: "（1）如果轉置Ｘ？" -> "(1)如果转置X?",
-    "第二题" -> "第2题" (not "一、课本代码", a part of the notes)."""
-    if text.isascii():
-        return text
-    text = _CIRCLED.sub(lambda m: f"（{ord(m.group(0)) - 0x245F}）", text)  # ② -> (2)
-    text = simplified(unicodedata.normalize("NFKC", text))
-    return _CN_NUMBERED.sub(lambda m: m.group(1) + str(_CN_DIGITS.index(m.group(2)) + 1), text)
-
-
-_CIRCLED = re.compile("[\u2460-\u2468]")  # ① .. ⑨
-_CN_DIGITS = "一二三四五六七八九"
-_CN_NUMBERED = re.compile(
-    r"(第|思考题|练习|习题|题目)\s*([一二三四五六七八九])(?=题|\s*[:.、】\]\s]|$)"
-)
-
-
-_EXERCISES_HEADING = re.compile(
-    r"^\s{0,3}#{1,6}\s*(?:\d+(?:\.\d+)*\.?\s*)?(?:exercises?|problems?|homework|"
-    r"练习题?|习题|课后习题|思考题|作业)(?![ \t]*\d)[^\d\n]{0,30}$",
-    re.IGNORECASE | re.MULTILINE,
-)
-
-
-def _exercises_heading(notebook: Notebook) -> int | None:
-    """The first markdown cell with an "Exercises" heading, if the notebook has one after
-    some other cell (a heading opening the notebook is its title, not a divider)."""
-    for cell in notebook.cells:
-        if (
-            cell.kind == "markdown"
-            and cell.index > 0
-            and _EXERCISES_HEADING.search(_nfkc(cell.source))
-        ):
-            return cell.index
-    return None
-
-
-def _number(text: str) -> str | None:
-    norm = _nfkc(text)
-    m = _NUMBER.match(norm)
-    if not m:
-        return None
-    major, minor = m.group(1), m.group(2)
-    if minor is None:
-        # "- 1.1 not zero" names 1.1; "- 1 for white->black" is a value, not question 1,
-        # but "- **Ex 3 (autograd):** ..." is labelled
-        return None if _BULLET.match(norm) and not _BULLET_LABEL.match(norm) else major
-    if minor.isalpha():
-        minor = str(ord(minor.lower()) - ord("a") + 1)
-    return f"{major}.{minor}"
-
-
 class _Matcher:
     def __init__(self, exercises: Sequence[ExerciseSpec], edition: Edition | None) -> None:
         self.wording = [(e.id, re.compile(p, re.IGNORECASE)) for e in exercises for p in e.wording]
@@ -213,8 +79,8 @@ class _Matcher:
     def parent(self, line: str) -> str | None:
         """The number of a question that has only sub-questions ("**Q2** design kernels",
         "Exercise 2" in the 1.0 list) when ``line`` is its label, else None."""
-        norm = _nfkc(line)
-        num = _number(norm) if _LABEL_LINE.match(norm) and self.counting else None
+        norm = labels.nfkc(line)
+        num = labels.number(norm) if labels.LABEL_LINE.match(norm) and self.counting else None
         if num is None or "." in num or num in self.numbers or f"{num}.1" not in self.numbers:
             return None
         return num
@@ -231,11 +97,11 @@ class _Matcher:
         """A sub-question label alone ("(b)", "**b)**", "Part (c)") names question N.b
         (letters count from a = 1) under an open answer of exercise N, or the next one
         under N.a."""
-        m = _SUB_LABEL.match(line)
+        m = labels.SUB_LABEL.match(line)
         if m is None or not self.counting:
             return None
         letter = (m.group(1) or m.group(2)).lower()
-        sub = _ROMAN.get(letter) or ord(letter) - ord("a") + 1  # (i) = (a), (ii) = (b)
+        sub = labels.ROMAN.get(letter) or ord(letter) - ord("a") + 1  # (i) = (a), (ii) = (b)
         if self.group is not None and (
             current is None or self.number_of.get(current.exercise, "").split(".")[0] != self.group
         ):  # "**Q2** design kernels", then "**a)** direction v ...": 2.1
@@ -252,7 +118,7 @@ class _Matcher:
     def sub_question(self, line: str, current: str | None) -> tuple[str, str] | None:
         """ "（2）" (full-width parentheses, as Chinese students number sub-questions) after
         exercise 1 or 1.x names exercise 1.2."""
-        m = _SUB.match(_nfkc(line))
+        m = labels.SUB.match(labels.nfkc(line))
         if m is None or not self.counting:
             return None
         n = int(m.group(1))
@@ -285,12 +151,17 @@ class _Matcher:
     def also(self, line: str, exercise: str) -> list[str]:
         """Other questions a title names beside ``exercise``, by their wording in other words
         of the line ("题1　构造对角线边缘的图像，再用 K=[1,-1] 去卷": 1 and 1.1)."""
-        line = _nfkc(line)
+        line = labels.nfkc(line)
         taken = [m.span() for eid, rx in self.wording if eid == exercise and (m := rx.search(line))]
         out: list[str] = []
         for eid, rx in self.wording:
             m = rx.search(line)
-            if m is None or eid == exercise or eid in out or _COMPARED.search(line[: m.start()]):
+            if (
+                m is None
+                or eid == exercise
+                or eid in out
+                or labels.COMPARED.search(line[: m.start()])
+            ):
                 continue
             if all(m.end() <= a or m.start() >= b for a, b in taken):
                 out.append(eid)
@@ -300,7 +171,7 @@ class _Matcher:
     def book_refs(self, line: str) -> list[str]:
         """The book's numbers a student gives beside their own ("**Q3 [1.3] Transpose K**",
         "Q1 [1 + 1.1] ..."), as exercises: they beat the student's own numbering."""
-        m = _BOOK_REF.match(_nfkc(line))
+        m = labels.BOOK_REF.match(labels.nfkc(line))
         if m is None or not self.counting:
             return []
         nums = re.findall(r"\d{1,2}(?:\.\d{1,2})?", m.group(1))
@@ -315,15 +186,15 @@ class _Matcher:
         refs = self.book_refs(line) if numbered else []
         if refs:
             return refs[0], "number"
-        line = _nfkc(line)
+        line = labels.nfkc(line)
         numbered = numbered and self.counting
         # an explicit label ("1.3)", "Exercise 3", "第2题"), not a list's bare "1."
-        label = _NUMBER.match(line) if numbered and _LABEL_LINE.match(line) else None
-        num = _number(line) if label is not None else None
+        label = labels.NUMBER.match(line) if numbered and labels.LABEL_LINE.match(line) else None
+        num = labels.number(line) if label is not None else None
         best: tuple[tuple[int, int], str] | None = None
         for eid, rx in self.wording:
             m = rx.search(line)
-            if m and _COMPARED.search(line[: m.start()]):
+            if m and labels.COMPARED.search(line[: m.start()]):
                 continue  # "Same as transposing K.": an answer that refers to another question
             if m and label is not None and num in self.numbers and m.start() > label.end() + 3:
                 continue  # "1.3) K.T ... corr2d(X.T, K.T)": the label names it, not words inside
@@ -336,7 +207,7 @@ class _Matcher:
         if best is not None:
             return best[1], "wording"
         if numbered:
-            num = _number(line)
+            num = labels.number(line)
             if num is not None and num in self.numbers:
                 return self.numbers[num], "number"
         return None
@@ -354,7 +225,7 @@ def locate(notebook: Notebook, rubric: Rubric, edition: Edition | None) -> dict[
     # Before a notebook's "Exercises" heading, numbered headings are the student's own
     # numbering of the section ("## 3. Edges", "## 4. Learning the kernel back"), not
     # exercise numbers; the book's wording still names questions there.
-    start = _exercises_heading(notebook)
+    start = labels.exercises_heading(notebook)
     for cell in notebook.cells:
         matcher.counting = start is None or cell.index >= start
         if cell.exercise is not None:
@@ -422,16 +293,16 @@ def _scan_markdown(
     for n, raw in enumerate(lines):
         # a question quoted from the book ("> 2.1 Given a directional vector ...") names its
         # question like an unquoted one; its words stay a quotation in the answer's text
-        line = _QUOTE.sub("", raw)
+        line = labels.QUOTE.sub("", raw)
         quoted = line != raw
         if not line.strip():
             kept.append(raw)
             continue
-        heading = _HEADING.match(line)
+        heading = labels.HEADING.match(line)
         level = len(heading.group(1)) if heading else 7
         # A cell's first line counts as a title only when it reads like one (short, or a
         # question); a long first sentence of an answer is the answer.
-        norm = _nfkc(line)
+        norm = labels.nfkc(line)
         question = norm.rstrip().rstrip("*_").rstrip().endswith("?")  # "**Question?**" too
         first_line = first
         titled = first and (markup.words_in(norm) <= 12 or question)
@@ -439,14 +310,14 @@ def _scan_markdown(
         # "2. 没报错。…" opening a cell that is not a numbered list: its number names question 2
         lone = (
             first
-            and bool(_LIST.match(norm))
-            and not any(_NUMBERED_ITEM.match(ln) for ln in lines[n + 1 :])
+            and bool(labels.LIST.match(norm))
+            and not any(labels.NUMBERED_ITEM.match(ln) for ln in lines[n + 1 :])
         )
         numbered = (
             titled
             or lone
             or heading is not None
-            or bool(_LABEL_LINE.match(norm) or _BOLD_NUMBER.match(norm))
+            or bool(labels.LABEL_LINE.match(norm) or labels.BOLD_NUMBER.match(norm))
         )
         # "Minimum kernel size for a derivative of order d (...):" over a table or a list, or
         # ending the cell (over the code that follows)
@@ -456,20 +327,23 @@ def _scan_markdown(
             and _opens_block(lines, n)
         )
         # "**Second derivative:** f''(x) ≈ ...": a run-in heading, named by its bold words only
-        run_in = _RUN_IN.match(norm)
+        run_in = labels.RUN_IN.match(norm)
         structural = (
-            numbered or bool(_LIST.match(norm) or _SUB_LABEL.match(norm)) or question or caption
+            numbered
+            or bool(labels.LIST.match(norm) or labels.SUB_LABEL.match(norm))
+            or question
+            or caption
         )
-        if heading is None and _ANSWER_MARK.match(norm):  # "- 答：...", "Answer: ..."
+        if heading is None and labels.ANSWER_MARK.match(norm):  # "- 答：...", "Answer: ..."
             structural = numbered = False
-        asked = bool(_QUESTION_MARK.match(norm))  # "**问：** ...", "Q: ...", whatever its end
+        asked = bool(labels.QUESTION_MARK.match(norm))  # "**问：** ...", "Q: ...", whatever its end
         structural = structural or asked
         first = False
         row = markup.table_row(line)
         if row is not None:  # | question (or its number) | answer |: a row is a line of its own
             label, rest = row
             hit = matcher.match(label, True, True) if label else None
-            if hit is not None and hit[1] == "number" and not _HEADING_COMMENT.match(label):
+            if hit is not None and hit[1] == "number" and not labels.HEADING_COMMENT.match(label):
                 hit = None
             if hit is not None and hit[1] == "number" and label.strip().isdigit():
                 # "| 3 | autograd | no error |" names question 3 by its words; in
@@ -491,13 +365,15 @@ def _scan_markdown(
             if eid is None:  # "- 手工设计卷积核：" over 4.1-4.3
                 kept, current = [], None
                 continue
-            kept = [_BULLET.sub("", line).strip()]
+            kept = [labels.BULLET.sub("", line).strip()]
             current = _Section(eid, "number", level, cells=[index], opener=index)
             sections.append(current)
             continue
         hit = matcher.match(line, structural, numbered)
         lead = (
-            _lead_in(line) if hit is None and (first_line or _LIST.match(norm) or run_in) else None
+            labels.lead_in(line)
+            if hit is None and (first_line or labels.LIST.match(norm) or run_in)
+            else None
         )
         if lead is not None:  # "Transpose K: it detects horizontal edges."
             hit = matcher.match(lead, True, False)
@@ -560,7 +436,7 @@ def _opens_block(lines: Sequence[str], n: int) -> bool:
     return (
         not rest
         or rest[0].lstrip().startswith(("|", "```", "~~~"))
-        or bool(_LIST.match(_nfkc(rest[0])))
+        or bool(labels.LIST.match(labels.nfkc(rest[0])))
     )
 
 
@@ -574,27 +450,27 @@ def _answer_on_label_line(
     if heading:
         return ""
     if via == "number":
-        m = _NUMBER.match(line) or _SUB_LABEL.match(line)
+        m = labels.NUMBER.match(line) or labels.SUB_LABEL.match(line)
         if m is None:  # "**練習 2**　...", "② 把 X 轉置：...": read in NFKC form
-            line = _nfkc(line)
-            m = _NUMBER.match(line) or _SUB_LABEL.match(line) or _SUB.match(line)
+            line = labels.nfkc(line)
+            m = labels.NUMBER.match(line) or labels.SUB_LABEL.match(line) or labels.SUB.match(line)
         rest = line[m.end() :] if m else ""
-        if _ALL_BOLD.match(line):  # "**4.2 kernel for an integral**": a title set in bold
+        if labels.ALL_BOLD.match(line):  # "**4.2 kernel for an integral**": a title set in bold
             rest = ""
         # "**练习 3.** 如何…表示为矩阵乘法？": the question, then any answer
-        if "?" in _nfkc(rest):
-            rest = _nfkc(rest).rsplit("?", 1)[1]
+        if "?" in labels.nfkc(rest):
+            rest = labels.nfkc(rest).rsplit("?", 1)[1]
     else:
-        norm = _nfkc(line)
-        label = (_NUMBER.match(norm) if _LABEL_LINE.match(norm) else None) or _SUB.match(
-            norm
-        )  # "③ 得到 d 階導數的最小核大小是 d + 1"
+        norm = labels.nfkc(line)
+        label = (
+            labels.NUMBER.match(norm) if labels.LABEL_LINE.match(norm) else None
+        ) or labels.SUB.match(norm)  # "③ 得到 d 階導數的最小核大小是 d + 1"
         if label is not None:  # "**Ex 1.1** apply $K$: not a zero matrix"
-            norm = _LABEL_TAIL.sub("", norm[label.end() :])
-        lead = _LEAD.match(norm)
-        body = norm if label is not None else _LIST.sub("", norm, count=1)
+            norm = labels.LABEL_TAIL.sub("", norm[label.end() :])
+        lead = labels.LEAD.match(norm)
+        body = norm if label is not None else labels.LIST.sub("", norm, count=1)
         titled = any((m := rx.search(body)) is not None and m.start() <= 3 for rx in wording)
-        run_in = _RUN_IN.match(norm)
+        run_in = labels.RUN_IN.match(norm)
         if run_in and "?" not in run_in.group(1):  # "**Minimum kernel size ...:** d + 1"
             rest = norm[run_in.end() - 1 :].rsplit("?", 1)[-1]  # "**B.1.3** What ...?": none
         elif "?" in norm:
@@ -618,7 +494,7 @@ def _answer_on_label_line(
             rest = body
         else:
             rest = ""  # a title: "1.3 Transpose K", "Minimum size of a kernel for order d"
-    rest = _LABEL_TAIL.sub("", rest).strip()
+    rest = labels.LABEL_TAIL.sub("", rest).strip()
     if rest.count("**") % 2:  # "1.1 **not** zero": the label's tail took the answer's "**"
         rest = rest.replace("**", "", 1)
     return rest
@@ -641,19 +517,6 @@ def _says_more(body: str, wording: Sequence[re.Pattern[str]]) -> bool:
     return markup.words_in(rest) >= 4
 
 
-# A short lead-in before a colon: "Transpose K:", "K.T:", "a. 二阶导数：" (NFKC-folded)
-# or an arrow: "(iii) degree d -> d+1"
-_LEAD = re.compile(r"^\s*(?:[-*]\s+)?(?:\*\*)?([^:?]{1,24}?)(?:\*\*)?\s*(?::|->|→|=>|⇒)\s*")
-
-
-def _lead_in(line: str) -> str | None:
-    """The lead-in of a line shaped "<a few words>: <answer>", or None."""
-    m = _LEAD.match(_nfkc(line))
-    if m is None or markup.words_in(m.group(1)) > 3:
-        return None
-    return m.group(1)
-
-
 def _scan_code(
     source: str, index: int, matcher: _Matcher, sections: list[_Section], current: _Section | None
 ) -> _Section | None:
@@ -665,13 +528,13 @@ def _scan_code(
     strings = markup.string_lines(source)
     lead = 0
     for n, line in enumerate(lines[:3]):  # a leading comment or docstring may name it
-        m = _CODE_COMMENT.match(line)
-        opened = _string_opener(lines, n, strings)
+        m = labels.CODE_COMMENT.match(line)
+        opened = labels.string_opener(lines, n, strings)
         if not m and opened is None:
             break
         lead = n + 1
-        comment = _undecorated(m.group(1) if m else opened or "")  # "# ==== Exercise 1 ===="
-        if not _LABELLED.match(comment):  # "# 2.3 blur", "# Exercise 4": not any comment
+        comment = labels.undecorated(m.group(1) if m else opened or "")  # "# ==== Exercise 1 ===="
+        if not labels.LABELLED.match(comment):  # "# 2.3 blur", "# Exercise 4": not any comment
             continue
         hit = matcher.match(comment, True, True)
         if hit is not None:
@@ -688,11 +551,11 @@ def _scan_code(
     beside = {
         n: text
         for n, text in analysis.trailing_comments(source).items()
-        if _ANSWER_MARK.match(_nfkc(text)) or _ARROW.match(text)
+        if labels.ANSWER_MARK.match(labels.nfkc(text)) or labels.ARROW.match(text)
     }
     blank = True
     for n, line in enumerate(lines):
-        m = _CODE_COMMENT.match(line)
+        m = labels.CODE_COMMENT.match(line)
         if (
             m is not None
             and n >= lead
@@ -700,18 +563,18 @@ def _scan_code(
             # after a blank line any heading-like comment; right under code only a numbered
             # label ("print(...)" then "# 1.2 transpose X -> ...")
             and (
-                (blank and _HEADING_COMMENT.match(_undecorated(m.group(1))))
-                or (blank and _RULED.match(m.group(1)))
-                or _NUMBERED_COMMENT.match(m.group(1))
+                (blank and labels.HEADING_COMMENT.match(labels.undecorated(m.group(1))))
+                or (blank and labels.RULED.match(m.group(1)))
+                or labels.NUMBERED_COMMENT.match(m.group(1))
             )
         ):
-            hit = matcher.match(_undecorated(m.group(1)), True, True)
+            hit = matcher.match(labels.undecorated(m.group(1)), True, True)
             if hit is not None and (current is None or hit[0] != current.exercise):
                 current = _Section(hit[0], hit[1], 7, cells=[index], opener=index)
                 sections.append(current)
-        opened = _string_opener(lines, n, strings) if n >= lead and blank else None
-        if opened is not None and _HEADING_COMMENT.match(_undecorated(opened)):
-            hit = matcher.match(_undecorated(opened), True, True)  # """Ex 2.1 ...
+        opened = labels.string_opener(lines, n, strings) if n >= lead and blank else None
+        if opened is not None and labels.HEADING_COMMENT.match(labels.undecorated(opened)):
+            hit = matcher.match(labels.undecorated(opened), True, True)  # """Ex 2.1 ...
             if hit is not None and (current is None or hit[0] != current.exercise):
                 current = _Section(hit[0], hit[1], 7, cells=[index], opener=index)
                 sections.append(current)
@@ -720,103 +583,29 @@ def _scan_code(
             if eid is not None:
                 current = _Section(eid, "number", 7, cells=[index], prose=[text], opener=index)
                 sections.append(current)
-        printed = _undecorated(said[n]) if n in said else ""  # print("--- 1.1 apply K ---")
-        if printed and _PRINTED_LABEL.match(printed):  # print("1.2) the edge is ...")
-            hit = matcher.match(_ANSWER_LEAD.sub("", printed), True, True)
+        printed = labels.undecorated(said[n]) if n in said else ""  # print("--- 1.1 apply K ---")
+        if printed and labels.PRINTED_LABEL.match(printed):  # print("1.2) the edge is ...")
+            hit = matcher.match(labels.ANSWER_LEAD.sub("", printed), True, True)
             if hit is not None and (current is None or hit[0] != current.exercise):
                 current = _Section(hit[0], hit[1], 7, cells=[index], opener=index)
                 sections.append(current)
         blank = not line.strip() or (m is not None and blank)
         if current is None:
             continue
-        if m is not None and not _placeholder(line):
+        if m is not None and not labels.placeholder(line):
             current.prose.append(m.group(1))
         elif n in strings and line.strip().strip("\"'"):
-            text = _STRING_QUOTES.sub("", line)
+            text = labels.STRING_QUOTES.sub("", line)
             current.prose.append(re.sub(r"""(?:\"\"\"|\'\'\')\s*$""", "", text).strip())
         elif n in said:  # print("1.1: not a zero matrix, ...")
             current.prose.append(said[n])
         if n in beside and current is not None:
-            current.prose.append(_ARROW.sub("", beside[n]).strip())
+            current.prose.append(labels.ARROW.sub("", beside[n]).strip())
     return current
 
 
-# "1.2 transpose X", "Exercise 3: autograd": a label even right under a line of code
-_NUMBERED_COMMENT = re.compile(
-    r"\s*(?:(?:exercises?|ex\.?|q(?:uestion)?\.?|problem|task)\s*\d|\d{1,2}\.\d{1,2}\s+[^\W\d]"
-    rf"|(?:{_ZH_LABEL})\s*\d|\d{{1,2}}\.\d{{1,2}}\s*[:：])",  # "# 练习1.1：输出 8x7 ..."
-    re.IGNORECASE,
-)
-# A printed answer that starts with its question's number: "1.2) ...", "Q3: ...", "4.1答：..."
-_PRINTED_LABEL = re.compile(
-    r"\s*(?:answer|ans\.?|答案?)?\s*"  # "ANSWER 1.1: ..."
-    r"(?:(?:exercises?|ex\.?|q(?:uestion)?\.?|problem|练习|习题)\s*\d|\d{1,2}\.\d{1,2}\s*[):：.、答]"
-    r"|\d{1,2}\s*[):：、]|\d{1,2}\s*答)",
-    re.IGNORECASE,
-)
-_ANSWER_LEAD = re.compile(r"^\s*(?:answer|ans\.?|答案?)\s*(?=\d)", re.IGNORECASE)
-# "# ------ learning a kernel": a comment drawn as a rule is a heading, even without a number
-_RULED = re.compile(r"^\s*[-=*~#]{3,}\s*\S")
-
-
-_STRING_QUOTES = re.compile(r"""^\s*[rRuUbBfF]{0,2}(?:\"\"\"|\'\'\')\s*""")
-
-
-def _string_opener(lines: Sequence[str], n: int, strings: set[int]) -> str | None:
-    """The text on the first line of a top-level triple-quoted string (a docstring heading
-    a cell: '\"\"\"Ex 1.1  Apply K.'), or None if line ``n`` does not open one."""
-    if n not in strings or (n - 1) in strings:
-        return None
-    text = _STRING_QUOTES.sub("", lines[n])
-    return re.sub(r"""(?:\"\"\"|\'\'\')\s*$""", "", text).strip()
-
-
-def _undecorated(comment: str) -> str:
-    """A comment without the rule students draw around headings: "-- 1.1 apply K --"."""
-    return comment.strip().strip("-=*~_#").strip()
-
-
-PLACEHOLDERS = frozenset(
-    {
-        "*Your answer here.*",
-        "YOUR ANSWER HERE",
-        "# YOUR CODE HERE",
-        "*在这里写下你的答案。*",  # grade assign's stubs for a Chinese reference
-        "# 在这里写代码",
-    }
-)
-
-
-# A template's blank, however it is decorated ("# 【在此作答】", "**TODO**", "Your answer here")
-_PLACEHOLDER_WORDS = frozenset(
-    {
-        "your answer here",
-        "your code here",
-        "answer here",
-        "write your answer here",
-        "todo",
-        "tbd",
-        "在此作答",
-        "在这里作答",
-        "请在此作答",
-        "此处作答",
-        "在这里写下你的答案",
-        "在这里写代码",
-        "待补充",
-    }
-)
-
-
-def _placeholder(line: str) -> bool:
-    if line.strip() in PLACEHOLDERS:
-        return True
-    core = line.strip().strip("#*_ \t()（）【】[]<>:：.。!！-").strip().lower()
-    # "TODO — ran out of time, will finish later": a note to self, not an answer
-    return core in _PLACEHOLDER_WORDS or bool(re.match(r"todo\b", core))
-
-
 def _flush(section: _Section | None, index: int, lines: list[str]) -> None:
-    text = "\n".join(ln for ln in lines if not _placeholder(ln)).strip()
+    text = "\n".join(ln for ln in lines if not labels.placeholder(ln)).strip()
     if section is None or not text:
         return
     if index not in section.cells:
@@ -828,10 +617,10 @@ def _words(source: str, kind: str) -> str:
     """The student's words in a tagged cell: markdown minus headings (the template's
     questions) and placeholders, or a code cell's comments."""
     if kind == "markdown":
-        lines = [ln for ln in source.splitlines() if not _HEADING.match(ln)]
+        lines = [ln for ln in source.splitlines() if not labels.HEADING.match(ln)]
     else:
-        lines = [m.group(1) for ln in source.splitlines() if (m := _CODE_COMMENT.match(ln))]
-    return "\n".join(ln for ln in lines if not _placeholder(ln)).strip()
+        lines = [m.group(1) for ln in source.splitlines() if (m := labels.CODE_COMMENT.match(ln))]
+    return "\n".join(ln for ln in lines if not labels.placeholder(ln)).strip()
 
 
 def located_ids(answers: Mapping[str, Answer]) -> set[str]:
