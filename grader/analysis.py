@@ -53,6 +53,14 @@ def strip_installs(source: str) -> tuple[str, tuple[str, ...]]:
     return _INSTALL_LINE.sub(lambda m: f"{m.group(1)}pass  # grader: skipped", source), found
 
 
+def callee(func: ast.expr) -> str:
+    """The name a call is made by: ``f`` for ``f(x)``, ``equal`` for ``torch.equal(a, b)``;
+    "" for anything else (``fns[0](x)``)."""
+    if isinstance(func, ast.Attribute):
+        return func.attr
+    return func.id if isinstance(func, ast.Name) else ""
+
+
 def called_functions(source: str) -> tuple[tuple[str, ...], dict[str, str]]:
     """(names a cell calls at top level, outside its own ``def`` bodies; the source of each
     top-level ``def`` it holds, by name). Remembered by source text; do not mutate."""
@@ -60,15 +68,16 @@ def called_functions(source: str) -> tuple[tuple[str, ...], dict[str, str]]:
 
 
 def _called_functions(source: str) -> tuple[tuple[str, ...], dict[str, str]]:
+    source = parseable(source)
     try:
-        tree = ast.parse(parseable(source))
+        tree = ast.parse(source)
     except (SyntaxError, ValueError):
         return (), {}
     calls: list[str] = []
     defs: dict[str, str] = {}
     for stmt in tree.body:
         if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
-            defs[stmt.name] = ast.get_source_segment(parseable(source), stmt) or ""
+            defs[stmt.name] = ast.get_source_segment(source, stmt) or ""
             continue
         for node in ast.walk(stmt):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
@@ -97,11 +106,7 @@ def value_makers(source: str) -> tuple[str, ...]:
         plain = all(
             isinstance(s, ast.Assign | ast.AnnAssign | ast.Return | ast.Expr) for s in stmt.body
         )
-        calls = {
-            n.func.id if isinstance(n.func, ast.Name) else getattr(n.func, "attr", "")
-            for n in ast.walk(stmt)
-            if isinstance(n, ast.Call)
-        }
+        calls = {callee(n.func) for n in ast.walk(stmt) if isinstance(n, ast.Call)}
         if plain and not calls & _EFFECTS:
             out.append(stmt.name)
     return tuple(out)
@@ -138,11 +143,7 @@ def module_classes(source: str) -> tuple[str, ...]:
     return tuple(
         stmt.name
         for stmt in tree.body
-        if isinstance(stmt, ast.ClassDef)
-        and any(
-            (b.attr if isinstance(b, ast.Attribute) else getattr(b, "id", "")) == "Module"
-            for b in stmt.bases
-        )
+        if isinstance(stmt, ast.ClassDef) and any(callee(b) == "Module" for b in stmt.bases)
     )
 
 
@@ -494,9 +495,7 @@ def _array_like(node: ast.expr) -> bool:
     if isinstance(node, ast.Attribute):
         return node.attr not in ("shape", "dtype", "grad_fn", "requires_grad")
     if isinstance(node, ast.Call):
-        func = node.func
-        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-        return name not in _SCALAR_CALLS
+        return callee(node.func) not in _SCALAR_CALLS
     return True
 
 

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import numpy.typing as npt
 
+from .. import analysis
 from ..tensor_text import parse_arrays
 
 FloatArray = npt.NDArray[np.float64]
@@ -42,7 +43,7 @@ def inline_arrays(source: str, scalars: Mapping[str, float]) -> list[FloatArray]
     calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call)]
     calls.sort(key=lambda n: (n.lineno, n.col_offset))
     for call in calls:
-        name = _called(call)
+        name = analysis.callee(call.func)
         if name in _FROM_LIST and call.args and isinstance(call.args[0], ast.List | ast.Tuple):
             text = ast.get_source_segment(source, call.args[0]) or ""
             found = parse_arrays(text)
@@ -53,13 +54,6 @@ def inline_arrays(source: str, scalars: Mapping[str, float]) -> list[FloatArray]
             if made is not None:
                 out.append(made)
     return out
-
-
-def _called(call: ast.Call) -> str | None:
-    func = call.func
-    if isinstance(func, ast.Attribute):
-        return func.attr
-    return func.id if isinstance(func, ast.Name) else None
 
 
 def _filled(call: ast.Call, name: str, scalars: Mapping[str, float]) -> FloatArray | None:

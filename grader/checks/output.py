@@ -373,9 +373,7 @@ def _equality_sides(node: ast.expr | None) -> tuple[ast.expr, ast.expr] | None:
         return node.left, node.comparators[0]
     if not isinstance(node, ast.Call) or len(node.args) < 2:
         return None
-    func = node.func
-    name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-    return (node.args[0], node.args[1]) if name in _EQUALITY else None
+    return (node.args[0], node.args[1]) if analysis.callee(node.func) in _EQUALITY else None
 
 
 def _operand(ctx: CheckContext, node: ast.expr, env: Mapping[str, Any]) -> FloatArray | None:

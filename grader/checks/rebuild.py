@@ -151,9 +151,8 @@ def _numeric(node: ast.expr) -> bool:
     if isinstance(node, ast.Tuple | ast.List):
         return bool(node.elts) and all(_number(e) for e in node.elts)
     if isinstance(node, ast.Call) and len(node.args) == 1:
-        func = node.func
-        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-        return name in ("tensor", "Tensor", "array", "asarray") and _numeric(node.args[0])
+        constructor = analysis.callee(node.func) in ("tensor", "Tensor", "array", "asarray")
+        return constructor and _numeric(node.args[0])
     return False
 
 

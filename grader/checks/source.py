@@ -23,11 +23,8 @@ def _uses(fn: ast.AST, operators: set[str], calls: set[str]) -> bool:
     for node in ast.walk(fn):
         if isinstance(node, ast.BinOp | ast.AugAssign) and type(node.op).__name__ in operators:
             return True
-        if isinstance(node, ast.Call):
-            f = node.func
-            name = f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", "")
-            if name in calls:
-                return True
+        if isinstance(node, ast.Call) and analysis.callee(node.func) in calls:
+            return True
     return False
 
 
