@@ -82,11 +82,8 @@ class ErrorCheck:
                     )
         works = spec.options.get("works")
         if works:
-            # a call commented out ("# out.sum().backward()  # 会报错") did not run
             for r in runs:
-                code = analysis.without_comments(ctx.notebook.cells[r.index].source)
-                code += "\n" + ctx.attribution.runs_code(r.index)  # check_ex3(img) trains
-                if r.error is None and re.search(works, code):
+                if r.error is None and re.search(works, _ran(ctx, r.index)):
                     return ctx.result(
                         spec,
                         1.0,
@@ -130,15 +127,15 @@ class ErrorCheck:
             return None
         eid = ctx.exercise.id
         runs = {r.index: r for r in ctx.execution.cells}
+        own = _module_classes(ctx) if spec.options.get("own_module") else set()
         for place in ctx.attribution.places([eid]):
             run = runs.get(place.cell)
-            source = analysis.without_comments(ctx.notebook.cells[place.cell].source)
-            source += "\n" + ctx.attribution.runs_code(place.cell)
+            source = _ran(ctx, place.cell)
             if run is None or run.error is not None or not re.search(works, source):
                 continue
-            if not ctx.attribution.shows(place.cell, evidence, eid) and not (
-                spec.options.get("own_module") and _builds_own_module(ctx, place.cell, source)
-            ):
+            if not ctx.attribution.shows(place.cell, evidence, eid) and not any(
+                re.search(rf"\b{re.escape(name)}\s*\(", source) for name in own
+            ):  # TinyConv((1, 2)): the student's nn.Module under its own name
                 continue
             note = N_("Found it by what your code does: cell {cell} runs it without an error.")
             note = note.format(cell=place.cell + 1)
@@ -147,13 +144,18 @@ class ErrorCheck:
         return None
 
 
-def _builds_own_module(ctx: CheckContext, cell: int, code: str) -> bool:
-    """Whether ``code`` (a cell and what it runs) builds an ``nn.Module`` class the notebook
-    defines, under any name (``TinyConv((1, 2))``), not the library's ``nn.Conv2d``."""
-    classes = {
+def _ran(ctx: CheckContext, cell: int) -> str:
+    """What ``cell`` ran: its code without comments (``# out.sum().backward()`` did not run)
+    and the code of the notebook's functions it calls (``check_ex3(img)`` trains)."""
+    code = analysis.without_comments(ctx.notebook.cells[cell].source)
+    return code + "\n" + ctx.attribution.runs_code(cell)
+
+
+def _module_classes(ctx: CheckContext) -> set[str]:
+    """The ``nn.Module`` classes the notebook defines (``class TinyConv(nn.Module)``)."""
+    return {
         name
         for c in ctx.notebook.cells
         if c.kind == "code"
         for name in analysis.module_classes(c.source)
     }
-    return any(re.search(rf"\b{re.escape(name)}\s*\(", code) for name in classes)
