@@ -20,11 +20,13 @@ from .text.fold import simplified
 HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.*)$")
 # Chinese words that label a question ("思考题 1.1", "【练习1.1】", "课后习题2")
 ZH_LABEL = r"思考题|课后习?题|练习题?|习题|题目"
+# English words that label a question ("Exercise 2", "Q1.1", "Problem 3", "Task 4")
+EN_LABEL = r"exercises?|ex\.?|q(?:uestion)?\.?|problem|task"
 # Lines are matched in NFKC form, so full-width digits and punctuation ("１．", "（1）", "？")
 # read as ASCII; Chinese numbering ("练习1", "第1题", "1、") and no space after "1." count too.
 LIST = re.compile(r"^\s*(?:[-*•]|(?:\*\*)?\d+[.)、](?:\*\*)?)(?:\s+|(?=[\u3400-\u9fff]))")
 NUMBER = re.compile(
-    r"^\s*(?:#+\s*)?(?:[-*•]\s+)?(?:\*\*)?\s*[【\[]?\s*(?:exercises?|ex\.?|q(?:uestion)?\.?|problem|task|part"
+    rf"^\s*(?:#+\s*)?(?:[-*•]\s+)?(?:\*\*)?\s*[【\[]?\s*(?:{EN_LABEL}|part"
     rf"|{ZH_LABEL}|问题|第|[at](?=\d)|ans\.?\s*|answer\s*)?\s*"
     r"(\d{1,2})题?(?:\s*[.)]?\s*(?:\(?([0-9]{1,2}|[a-d](?![a-z]))\)?))?"
     r"(?:[.):*、】\]]|\s|$|(?=[\u3400-\u9fff]))",
@@ -42,7 +44,7 @@ LABELLED = re.compile(
 # Inside a long cell a comment opens a new answer only when it reads like a heading: a label
 # word with a number, "2.3", "3) ..." or a bare number ("# 1.1"), not "# 1 -1 pattern".
 HEADING_COMMENT = re.compile(
-    r"\s*(?:\*\*)?(?:(?:exercises?|ex\.?|q(?:uestion)?\.?|problem|task|part|[at](?=\d))\s*\d"
+    rf"\s*(?:\*\*)?(?:(?:{EN_LABEL}|part|[at](?=\d))\s*\d"
     r"|\d{1,2}\.\d{1,2}\b|\d{1,2}[.)、]\s*\S|\d{1,2}(?:\.\d{1,2})?\s*$"
     r"|(?:思考题|练习|习题|题目)\s*\d|第\s*\d|（\s*\d)",
     re.IGNORECASE,
@@ -54,7 +56,7 @@ SUB_LABEL = re.compile(
 )
 ROMAN = {"i": 1, "ii": 2, "iii": 3, "iv": 4}
 LABEL_LINE = re.compile(
-    r"^\s*(?:[-*]\s+)?(?:\*\*)?\s*[【\[]?\s*(?:(?:exercises?|ex\.?|q(?:uestion)?\.?|problem|task"
+    rf"^\s*(?:[-*]\s+)?(?:\*\*)?\s*[【\[]?\s*(?:(?:{EN_LABEL}"
     rf"|{ZH_LABEL}|[at](?=\d)|ans\.?|answer)"
     r"\s*\d|\d{1,2}\.\d{1,2}\b|第\s*\d+\s*题|[(（]\s*\d\s*[)）])",
     re.IGNORECASE,
@@ -74,7 +76,7 @@ BOOK_REF = re.compile(
 BOLD_NUMBER = re.compile(r"^\s*\*\*\s*\d{1,2}[.)](?!\d)")
 ARROW = re.compile(r"^\s*(?:->|=>|→|⇒)\s*")
 BULLET_LABEL = re.compile(
-    rf"^\s*[-*•]\s+(?:\*\*)?\s*[【\[]?\s*(?:exercises?|ex\.?|q(?:uestion)?\.?|problem|task|{ZH_LABEL}|问题|第)\s*\d",
+    rf"^\s*[-*•]\s+(?:\*\*)?\s*[【\[]?\s*(?:{EN_LABEL}|{ZH_LABEL}|问题|第)\s*\d",
     re.IGNORECASE,
 )
 NUMBERED_ITEM = re.compile(r"^\s*\d{1,2}[.)、]")
@@ -165,7 +167,7 @@ def lead_in(line: str) -> str | None:
 
 # "1.2 transpose X", "Exercise 3: autograd": a label even right under a line of code
 NUMBERED_COMMENT = re.compile(
-    r"\s*(?:(?:exercises?|ex\.?|q(?:uestion)?\.?|problem|task)\s*\d|\d{1,2}\.\d{1,2}\s+[^\W\d]"
+    rf"\s*(?:(?:{EN_LABEL})\s*\d|\d{{1,2}}\.\d{{1,2}}\s+[^\W\d]"
     rf"|(?:{ZH_LABEL})\s*\d|\d{{1,2}}\.\d{{1,2}}\s*[:：])",  # "# 练习1.1：输出 8x7 ..."
     re.IGNORECASE,
 )
