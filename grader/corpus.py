@@ -229,6 +229,47 @@ def expectations(
     return out
 
 
+def unmet(
+    file: str, spec: Mapping[str, Any], points: Mapping[str, float], result: SubmissionResult
+) -> list[str]:
+    """What ``file``'s expectations say that ``result`` does not hold, known bugs left out:
+    one "--- <scope>.<field>: <why>" per statement."""
+    failures: list[str] = []
+    for exp in expectations(file, spec, points, result):
+        if is_known_bug(spec, exp):
+            continue
+        try:
+            exp.check(result)
+        except AssertionError as err:
+            failures.append(f"--- {exp.key}: {err}")
+    return failures
+
+
+def known_bugs(expected: Mapping[str, Mapping[str, Any]]) -> list[tuple[str, str, str]]:
+    """(file, key, reason) of every ``known_grader_bugs`` entry, the reason on one line."""
+    return [
+        (file, key, " ".join(str(reason).split()))
+        for file, spec in expected.items()
+        for key, reason in (spec.get("known_grader_bugs") or {}).items()
+    ]
+
+
+def check_known_bug(
+    file: str,
+    spec: Mapping[str, Any],
+    key: str,
+    points: Mapping[str, float],
+    result: SubmissionResult,
+) -> None:
+    """Check the expectations a ``known_grader_bugs`` key names (AssertionError while the bug
+    is there)."""
+    chosen = [e for e in expectations(file, spec, points, result) if covers(key, e)]
+    if not chosen:
+        raise AssertionError(f"{file}: no expectation matches known_grader_bugs key {key!r}")
+    for exp in chosen:
+        exp.check(result)
+
+
 @dataclass(frozen=True)
 class Agreement:
     """How one file's grading meets its expectations."""

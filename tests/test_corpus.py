@@ -69,19 +69,11 @@ def expectations(file: str, result: SubmissionResult | None = None) -> list[Expe
     return corpus.expectations(file, EXPECTED[file], rubric_points(), result)
 
 
-def _is_known_bug(file: str, exp: Expectation) -> bool:
-    return corpus.is_known_bug(EXPECTED[file], exp)
-
-
 def _known_bug_cases() -> Iterator[Any]:
-    for file, spec in EXPECTED.items():
-        for key, reason in (spec.get("known_grader_bugs") or {}).items():
-            yield pytest.param(
-                file,
-                key,
-                id=f"{file}:{key}",
-                marks=pytest.mark.xfail(strict=True, reason=" ".join(str(reason).split())),
-            )
+    for file, key, reason in corpus.known_bugs(EXPECTED):
+        yield pytest.param(
+            file, key, id=f"{file}:{key}", marks=pytest.mark.xfail(strict=True, reason=reason)
+        )
 
 
 # ----------------------------------------------------------------------------- tests
@@ -139,14 +131,7 @@ def test_corpus_grades_fast_enough(corpus_results: dict[str, SubmissionResult]) 
 def test_corpus_file(file: str, corpus_results: dict[str, SubmissionResult]) -> None:
     """Everything expected.yaml says about ``file``, except its known grader bugs."""
     result = corpus_results[file]
-    failures: list[str] = []
-    for exp in expectations(file, result):
-        if _is_known_bug(file, exp):
-            continue
-        try:
-            exp.check(result)
-        except AssertionError as err:
-            failures.append(f"--- {exp.key}: {err}")
+    failures = corpus.unmet(file, EXPECTED[file], rubric_points(), result)
     assert not failures, f"{describe_submission(result)}\n{EXPECTED[file]['about']}\n" + "\n".join(
         failures
     )
@@ -159,8 +144,4 @@ def test_corpus_file(file: str, corpus_results: dict[str, SubmissionResult]) -> 
 )
 def test_known_grader_bug(file: str, key: str, corpus_results: dict[str, SubmissionResult]) -> None:
     """The expectations the grader is known to get wrong (strict xfail: fixed -> XPASS)."""
-    result = corpus_results[file]
-    chosen = [e for e in expectations(file, result) if corpus.covers(key, e)]
-    assert chosen, f"{file}: no expectation matches known_grader_bugs key {key!r}"
-    for exp in chosen:
-        exp.check(result)
+    corpus.check_known_bug(file, EXPECTED[file], key, rubric_points(), corpus_results[file])

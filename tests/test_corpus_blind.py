@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from grader import corpus
-from grader.corpus import Expectation, describe_submission
+from grader.corpus import describe_submission
 from grader.model import SubmissionResult
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,10 +50,6 @@ def rubric_points() -> dict[str, float]:
     return {ex.id: float(ex.points) for ex in load_rubric(RUBRIC).exercises}
 
 
-def expectations(file: str, result: SubmissionResult | None = None) -> list[Expectation]:
-    return corpus.expectations(file, EXPECTED[file], rubric_points(), result)
-
-
 def test_every_blind_file_has_expectations() -> None:
     on_disk = {
         p.name
@@ -69,35 +65,23 @@ def test_every_blind_file_has_expectations() -> None:
 def _known_bug_cases() -> list[Any]:
     return [
         pytest.param(
-            file, key, id=f"{file}:{key}", marks=pytest.mark.xfail(strict=True, reason=str(reason))
+            file, key, id=f"{file}:{key}", marks=pytest.mark.xfail(strict=True, reason=why)
         )
-        for file, spec in EXPECTED.items()
-        for key, reason in (spec.get("known_grader_bugs") or {}).items()
+        for file, key, why in corpus.known_bugs(EXPECTED)
     ] or [pytest.param("", "", marks=pytest.mark.skip(reason="no known grader bugs are listed"))]
 
 
 @pytest.mark.parametrize(("file", "key"), _known_bug_cases())
 def test_known_grader_bug(file: str, key: str) -> None:
     """The expectations the grader is known to get wrong (strict xfail: fixed -> XPASS)."""
-    result = graded()[file]
-    chosen = [e for e in expectations(file, result) if corpus.covers(key, e)]
-    assert chosen, f"{file}: no expectation matches known_grader_bugs key {key!r}"
-    for exp in chosen:
-        exp.check(result)
+    corpus.check_known_bug(file, EXPECTED[file], key, rubric_points(), graded()[file])
 
 
 @pytest.mark.parametrize("file", list(EXPECTED))
 def test_blind_file(file: str) -> None:
     """Everything the blind expectations say about ``file``."""
     result = graded()[file]
-    failures: list[str] = []
-    for exp in expectations(file, result):
-        if corpus.is_known_bug(EXPECTED[file], exp):
-            continue
-        try:
-            exp.check(result)
-        except AssertionError as err:
-            failures.append(f"--- {exp.key}: {err}")
+    failures = corpus.unmet(file, EXPECTED[file], rubric_points(), result)
     assert not failures, f"{describe_submission(result)}\n{EXPECTED[file]['about']}\n" + "\n".join(
         failures
     )
