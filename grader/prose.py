@@ -18,7 +18,8 @@ Confidence model (documented constants below; all scores are in 0..1):
 - A hit in a declarative sentence whose clause negates it before the match ("not", "no",
   "isn't", "doesn't", "never", "instead of", ..., or "non-" right before it) or right after it
   ("... is not") is a *denial*, unless the concept is ``negated_ok``; so is a claim the sentence
-  reports of others to set it right ("a common mistake is to say ...", "很多人会说 ...").
+  reports of others to set it right ("a common mistake is to say ...", "很多人会说 ...") or
+  says the student first held and dropped ("I first thought d + 1, but ...", "一开始以为 ...").
   Hits in questions and quotes are never denials: there, they only make the verdict uncertain.
 - Statement score P = :data:`STATED` (0.95) x the best weight of a non-denial hit; denial score
   N = :data:`DENIED` (0.9) x the best weight of a denial.
@@ -594,19 +595,44 @@ def _hit(
         weight *= LONG_SENTENCE
     ambiguous = sentence.question or quoted
     denial = not (concept.negated_ok or ambiguous) and (
-        _negated(sentence.text, start, end, breaks)
-        or bool(_REPORTED.search(sentence.text[:end]))  # a match may begin its clause
+        _negated(sentence.text, start, end, breaks) or _reported(sentence.text, start, end)
     )
     return _Hit(sentence, start, end, denial, weight, label)
 
 
+def _reported(text: str, start: int, end: int) -> bool:
+    """Whether the match text[start:end] is a claim reported to be set right: a report
+    (:data:`_REPORTED`) before it, or around it (a match may begin its clause), with no turn
+    (:data:`_TURN`: "but", "其实") in between: in "Many say 2d+1, but the minimum is d+1" only
+    the 2d+1 is reported."""
+    turn = max((m.end() for m in _TURN.finditer(text, 0, start)), default=0)
+    return bool(_REPORTED.search(text, turn, end))
+
+
+# Where a sentence turns from what was reported to what the student says.
+_TURN = re.compile(
+    r"\b(?:but|however|actually|in\s+fact|instead|whereas|later|then\s+(?:we|i)|so\s+(?:we|i))\b"
+    r"|\bturn(?:s|ed)\s+out\b|但|可是|不过|其实|实际上|事实上|而是|后来|然而|所以|因此|居然|竟然|却|没想到"
+    r"|反而|[;；]",
+    re.IGNORECASE,
+)
+
+
 # What others say, reported to be set right: "Many people say the output is a zero matrix",
-# "a common mistake is ...", "很多人会说…", "有人答 2d+1"
+# "a common mistake is ...", "很多人会说…", "有人答 2d+1"; and what the student first thought and
+# then dropped: "I first thought d + 1, but ...", "at first we guessed ...", "一开始以为…"
 _REPORTED = re.compile(
     r"\b(?:many|some|most)\s+(?:people|students|others|classmates)\b[^.]{0,20}?"
     r"\b(?:say|said|think|claim|believe|answer|write)|\ba\s+(?:common|typical|classic)\s+"
     r"(?:mistake|misconception|error|trap)\b|\bit\s+is\s+tempting\s+to\s+(?:say|think)"
-    r"|很多人|有人|不少人|有的人|有些人|常见的?(?:错误|误解)|容易误以为|容易以为",
+    r"|\b(?:i|we)\s+(?:first|initially|originally)\s+(?:thought(?!\s+(?:about|of)\b)|guessed"
+    r"|assumed|believed|said|wrote|answered)|\b(?:at\s+first|initially|originally)\s*,?\s+"
+    r"(?:i|we)\s+(?:thought(?!\s+(?:about|of)\b)|guessed|assumed|believed|said|wrote|answered)"
+    r"|\b(?:i|we)\s+used\s+to\s+think"
+    r"|很多人|有人|不少人|有的人|有些人|常见的?(?:错误|误解)|容易误以为|容易以为"
+    r"|(?:起初|最初|一开始|开始|刚开始|原先|本来|原来)(?:我|我们)?(?:以为|觉得|认为|猜|写的?是|答的?是)"
+    r"|(?:我|我们)(?:起初|最初|一开始|开始|刚开始|原先|本来|原来)(?:以为|觉得|认为|猜|写的?是|答的?是)"
+    r"|原以为|本以为",
     re.IGNORECASE,
 )
 

@@ -198,6 +198,25 @@ def test_rejected_central_size_with_denial_after_it() -> None:
     assert verdict.misconceptions[0].basis == "negated"
 
 
+@pytest.mark.parametrize(
+    ("text", "dropped", "kept"),
+    [
+        ("I first thought d+1, but that is one-sided, so we went with 2d+1.", "d+1", "2d+1"),
+        ("Many people say 2d+1, but the minimum is d+1.", "2d+1", "d+1"),
+        ("一开始以为是 2d+1，后来发现 d+1 就够了。", "2d+1", "d+1"),
+        ("有人答 2d+1；其实 d+1 就够", "2d+1", "d+1"),
+    ],
+)
+def test_a_claim_first_held_or_reported_is_dropped_up_to_the_turn(
+    text: str, dropped: str, kept: str
+) -> None:
+    verdict = judge(text, [SIZE_MINIMAL], [SIZE_CENTRAL])
+    minimal, central = verdict.required[0], verdict.misconceptions[0]
+    assert (minimal.found, central.found) == ((True, False) if kept == "d+1" else (False, True))
+    denied = central if dropped == "2d+1" else minimal
+    assert denied.basis == "negated"
+
+
 def test_student_a_derivative_answer() -> None:
     text = (
         "need a kernel of size $2d+1$ along the direction in which we're calculating the "
