@@ -609,11 +609,12 @@ def _reported(text: str, start: int, end: int) -> bool:
     return bool(_REPORTED.search(text, turn, end))
 
 
-# Where a sentence turns from what was reported to what the student says.
+# Where a sentence turns from what was reported to what the student says ("so" does not: in
+# "很多人以为 K 只看竖边，所以会得到零矩阵" the zero is still what they think).
 _TURN = re.compile(
-    r"\b(?:but|however|actually|in\s+fact|instead|whereas|later|then\s+(?:we|i)|so\s+(?:we|i))\b"
-    r"|\bturn(?:s|ed)\s+out\b|但|可是|不过|其实|实际上|事实上|而是|后来|然而|所以|因此|居然|竟然|却|没想到"
-    r"|反而|[;；]",
+    r"\b(?:but|however|actually|in\s+fact|instead|whereas|later|then\s+(?:we|i))\b"
+    r"|\bturn(?:s|ed)\s+out\b|但|可是|不过|其实|实际上|事实上|而是|后来|然而|居然|竟然|却|没想到|反而"
+    r"|[;；]",
     re.IGNORECASE,
 )
 
