@@ -33,12 +33,12 @@ from __future__ import annotations
 
 import re
 import textwrap
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from . import analysis
-from .locate import Answer
-from .model import Notebook
+from .locate import Answer, unnamed
+from .model import Edition, Notebook
 from .rubric import Rubric
 
 FREE, WEAK = 1, 2  # tiers of the cells outside an answer (0: the answer's own cells)
@@ -55,8 +55,16 @@ class Place:
 class Attribution:
     """Who holds which cell, what was claimed, and the answers as they grow."""
 
-    def __init__(self, notebook: Notebook, rubric: Rubric, answers: Mapping[str, Answer]):
+    def __init__(
+        self,
+        notebook: Notebook,
+        rubric: Rubric,
+        answers: Mapping[str, Answer],
+        edition: Edition | None = None,
+    ):
         self.notebook = notebook
+        self._rubric, self._edition = rubric, edition
+        self._unnamed: tuple[Answer, ...] | None = None  # grader.locate.unnamed, when needed
         self._answers = dict(answers)
         self._section = {ex.id for ex in rubric.exercises if ex.kind == "section"}
         self._family = _families(rubric)
@@ -97,16 +105,60 @@ class Attribution:
         source = self.notebook.cells[cell].source
         defines = set(a.defines) | set(analysis.facts(source).defines)
         comments = _comments(source) if cell not in self._firm else ""
+        # the words of the unnamed answer the cell is in, for an answer without words of its own
+        said = self._unnamed_words(cell, exercise) if not a.prose.strip() else ""
         self._answers[exercise] = replace(
             a,
             cells=tuple(sorted({*a.cells, cell})),
             code_cells=tuple(sorted({*a.code_cells, cell})),
             defines=tuple(sorted(defines)),
-            prose="\n".join(p for p in (a.prose, comments) if p),
+            prose="\n".join(p for p in (a.prose, comments, said) if p),
             via=a.via if a.found else "behaviour",
             weak=tuple(sorted({*a.weak, cell})),
             notes=notes,
         )
+
+    def _unnamed_words(self, cell: int, exercise: str) -> str:
+        """The words of the unnamed answer (a question in the student's own words, see
+        :func:`grader.locate.unnamed`) whose code ``cell`` is, claimed for ``exercise``:
+        behaviour named its question. Empty if there is none or another exercise has it."""
+        for key, u in self._unnamed_answers():
+            if cell in u.cells and not self.taken(key, exercise):
+                self.claim(key, exercise)
+                return u.prose
+        return ""
+
+    def words_by_meaning(self, exercise: str, says: Callable[[str], bool]) -> Answer | None:
+        """For an answer without words: the first unnamed answer no other exercise has whose
+        words ``says`` accepts (the caller tests the exercise's required concepts, never a
+        misconception: meaning only credits), claimed for ``exercise``; else None."""
+        for key, u in self._unnamed_answers():
+            if u.prose.strip() and not self.taken(key, exercise) and says(u.prose):
+                self.claim(key, exercise)
+                return u
+        return None
+
+    def sibling_words(self, exercise: str) -> list[Answer]:
+        """The answers of the other sub-questions of ``exercise``'s question (2.2 and 2.4 of
+        one edition), that have words: a student may answer two in one place."""
+        ex = next((e for e in self._rubric.exercises if e.id == exercise), None)
+        if ex is None:
+            return []
+        majors = {(ed, n.split(".")[0]) for ed, n in ex.numbers.items() if "." in n}
+        out: list[Answer] = []
+        for other in self._rubric.exercises:
+            if other.id == exercise or other.id not in self._answers:
+                continue
+            if any((ed, n.split(".")[0]) in majors for ed, n in other.numbers.items() if "." in n):
+                a = self._answers[other.id]
+                if a.prose.strip():
+                    out.append(a)
+        return out
+
+    def _unnamed_answers(self) -> list[tuple[Hashable, Answer]]:
+        if self._unnamed is None:
+            self._unnamed = unnamed(self.notebook, self._rubric, self._edition)
+        return [(("unnamed", i), u) for i, u in enumerate(self._unnamed)]
 
     # ------------------------------------------------------------------ where to look
     def places(self, sources: Sequence[str]) -> list[Place]:

@@ -34,7 +34,15 @@ NUMBER = re.compile(
 )
 # "（2）", "(2)", "②" (read as "(2)" by nfkc): sub-question 2 of the open question
 SUB = re.compile(r"^\s*(?:#+\s*)?(?:\*\*)?\s*\(\s*(\d)\s*\)")
-CODE_COMMENT = re.compile(r"^\s*#+\s?(.*)$")
+# A heading that labels a question in the student's own numbering ("## Problem C", "### Q7",
+# "## 问题三", "### 题 5"): when its words name no exercise, what follows is an unnamed answer
+QUESTION_HEADING = re.compile(
+    r"^\s*(?:\*\*)?\s*(?:(?:problem|question|exercise|task|q|ex\.?)\s*[a-z0-9]{1,3}\b"
+    r"|(?:问题|题目?|练习)\s*[\d一二三四五六七八九十a-z]{1,3})",
+    re.IGNORECASE,
+)
+# a comment line's text; Colab's form markers are not the student's words ("#@title Ex 1.1 ...")
+CODE_COMMENT = re.compile(r"^\s*#+\s?(?:@(?:title|markdown)\b\s*)?(.*)$")
 LABELLED = re.compile(
     r"\s*(?:\*\*)?(?:exercises?\b|ex\b\.?|q(?:uestion)?\.?\s*\d|[at]\d|problem\b|task\b|part\b"
     rf"|[【\[]?(?:{ZH_LABEL}|问题)|第\s*\d|（\s*\d|\d{{1,2}}(?:\.\d{{1,2}})?(?:[.):\s、]|$)"

@@ -256,9 +256,15 @@ def _is_writeup(text: str) -> bool:
 def _parse_text(text: str, kind: str, name: str) -> _Parsed:
     if kind == "transcript":
         return _Parsed("transcript", _transcript_cells(text), [])
-    if kind == "md":
-        return _parse_jupytext(_FENCE.sub(r"\1\2python", text), "md", name)
     import jupytext.formats  # imported when needed: ~0.3 s that .ipynb files never use
+
+    if kind == "md":
+        text = _FENCE.sub(r"\1\2python", text)
+        # ':::' lines (Yuque, Feishu and Docusaurus callouts) make jupytext guess Pandoc
+        # Markdown, which needs the pandoc program: to a student they are plain Markdown
+        guessed = jupytext.formats.guess_format(text, ".md")[0]
+        reader = "md:" + ("markdown" if guessed == "pandoc" else guessed)
+        return _parse_jupytext(text, "md", name, reader)
 
     return _parse_jupytext(text, "py:" + jupytext.formats.guess_format(text, ".py")[0], name)
 
@@ -554,11 +560,12 @@ def _output_text(output: Mapping[str, Any]) -> str:
 # --------------------------------------------------------------------------- jupytext
 
 
-def _parse_jupytext(text: str, fmt: str, name: str) -> _Parsed:
+def _parse_jupytext(text: str, fmt: str, name: str, reader: str | None = None) -> _Parsed:
+    """``text`` read by jupytext in format ``reader`` (default ``fmt``), reported as ``fmt``."""
     try:
         import jupytext
 
-        notebook = jupytext.reads(text, fmt=fmt)
+        notebook = jupytext.reads(text, fmt=reader or fmt)
     except Exception as exc:  # jupytext raises many types on odd input
         raise NotANotebookError(name, f"cannot be read as {fmt} ({_one_line(exc)})") from None
     cells, notes = _cells_from_dicts(notebook.cells)

@@ -11,7 +11,9 @@ Order of evidence, strongest first:
 A matched line opens a *section* that runs until the next matched line, or the next
 unmatched heading at the same or a higher level (``# 2. Design some kernels manually.``
 closes ``## 1.3``). Everything in a section belongs to its exercise: code cells, markdown
-and code comments (the student's words, minus the question text itself).
+and code comments (the student's words, minus the question text itself). In a Q&A layout, a
+marked question in the student's own words ("**Q：图转个置呢？**") opens an *unnamed*
+section (:func:`unnamed`): behaviour names it later by what its code computes.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ class _Section:
     prose: list[str] = field(default_factory=list)
     opener: int = -1  # the cell whose line opened it
     crowded: bool = False  # that cell opened other answers too
+    asked: bool = False  # opened by a marked question ("**Q：** ...", "问：...")
 
 
 class _Matcher:
@@ -213,9 +216,31 @@ class _Matcher:
         return None
 
 
+UNNAMED = ""  # the exercise of a section opened by a question the text cannot name
+
+
 def locate(notebook: Notebook, rubric: Rubric, edition: Edition | None) -> dict[str, Answer]:
     """Each exercise's answer as the text places it (tags, wording, numbers, names)."""
     exercises = rubric.for_edition(edition)
+    sections, tagged, facts = _scan(notebook, exercises, edition)
+    return _answers(notebook, exercises, sections, tagged, facts)
+
+
+def unnamed(notebook: Notebook, rubric: Rubric, edition: Edition | None) -> tuple[Answer, ...]:
+    """The answers to marked questions the text cannot name ("**Q：图转个置呢？**" in the
+    student's own words), each with the cells from its question to the next one, in order.
+    Their exercise is empty: behaviour names them (grader.behaviour)."""
+    sections, _, _ = _scan(notebook, rubric.for_edition(edition), edition)
+    return tuple(
+        Answer(UNNAMED, tuple(s.cells), prose="\n".join(p for p in s.prose if p), via="unnamed")
+        for s in sections
+        if s.exercise == UNNAMED
+    )
+
+
+def _scan(
+    notebook: Notebook, exercises: Sequence[ExerciseSpec], edition: Edition | None
+) -> tuple[list[_Section], dict[str, list[int]], dict[int, analysis.CellFacts]]:
     matcher = _Matcher(exercises, edition)
     sections: list[_Section] = []
     current: _Section | None = None
@@ -240,12 +265,22 @@ def locate(notebook: Notebook, rubric: Rubric, edition: Edition | None) -> dict[
         if len(sections) - before > 1:  # a list of questions, or one cell answering several
             for s in sections[before:]:
                 s.crowded = True
+    return sections, tagged, facts
 
+
+def _answers(
+    notebook: Notebook,
+    exercises: Sequence[ExerciseSpec],
+    sections: list[_Section],
+    tagged: dict[str, list[int]],
+    facts: dict[int, analysis.CellFacts],
+) -> dict[str, Answer]:
     answers: dict[str, Answer] = {}
     by_id: dict[str, list[_Section]] = {}
     for s in sections:
         by_id.setdefault(s.exercise, []).append(s)
-    assigned = {i for s in sections for i in s.cells} | {i for v in tagged.values() for i in v}
+    named = [s for s in sections if s.exercise != UNNAMED]
+    assigned = {i for s in named for i in s.cells} | {i for v in tagged.values() for i in v}
     for ex in exercises:
         cells: list[int] = list(tagged.get(ex.id, []))
         weak: set[int] = set()
@@ -290,6 +325,11 @@ def _scan_markdown(
     # unnumbered answers in the exercises' own shape: their position names them, whatever
     # words they use
     mirrored = {} if outline else matcher.mirrored(markup.outline(lines, bullets=True))
+    # a flat numbered list of answers whose items name their questions by words ("3. K.T
+    # compares ...", "5. Second derivative: ..."): an item that names none is an answer of
+    # its own (unnamed), not more of the item before it
+    items = [n for n, ln in enumerate(lines) if _TOP_ITEM.match(ln)]
+    answer_list = not outline and any(matcher.match(lines[n], True, False) for n in items)
     for n, raw in enumerate(lines):
         # a question quoted from the book ("> 2.1 Given a directional vector ...") names its
         # question like an unquoted one; its words stay a quotation in the answer's text
@@ -390,6 +430,31 @@ def _scan_markdown(
             _flush(current, index, kept)  # "**Q2** design kernels": its "a)" is 2.1
             kept, current, matcher.group = [], None, group
             continue
+        if hit is None and answer_list and n in items:
+            _flush(current, index, kept)
+            kept = [raw]
+            current = _Section(UNNAMED, "unnamed", level, cells=[index], opener=index)
+            sections.append(current)
+            continue
+        if (
+            hit is None
+            and heading is not None
+            and labels.QUESTION_HEADING.match(norm.lstrip("#").strip())
+        ):  # "## Problem C" in the student's own lettering: an unnamed answer
+            _flush(current, index, kept)
+            kept = []
+            current = _Section(UNNAMED, "unnamed", level, cells=[index], opener=index, asked=True)
+            sections.append(current)
+            continue
+        if hit is None and asked and (current is None or current.asked):
+            # Q&A layout: a marked question the grader cannot name by its words (the student's
+            # own paraphrase) ends the previous answer and opens an unnamed one: what follows
+            # is its answer, named later by what its code computes (:func:`unnamed`)
+            _flush(current, index, kept)
+            kept = []
+            current = _Section(UNNAMED, "unnamed", level, cells=[index], opener=index, asked=True)
+            sections.append(current)
+            continue
         if (
             hit is not None
             and current is not None
@@ -410,7 +475,7 @@ def _scan_markdown(
                 )
             )
             kept = [rest] if rest else []
-            current = _Section(hit[0], hit[1], level, cells=[index], opener=index)
+            current = _Section(hit[0], hit[1], level, cells=[index], opener=index, asked=asked)
             sections.append(current)
             matcher.opened(hit[0])
             others = matcher.book_refs(line)[1:] if numbered else []  # "Q1 [1 + 1.1]"
@@ -427,6 +492,9 @@ def _scan_markdown(
         kept.append(raw)
     _flush(current, index, kept)
     return current
+
+
+_TOP_ITEM = re.compile(r"^ ?(?:\*\*)?\d{1,2}[.)、]\s*\S")  # "3. ...", not an indented sub-item
 
 
 def _opens_block(lines: Sequence[str], n: int) -> bool:
@@ -526,6 +594,7 @@ def _scan_code(
     gets the comments and top-level strings (pasted outputs, explanations) under it."""
     lines = source.splitlines()
     strings = markup.string_lines(source)
+    docstrings = markup.docstring_lines(source)  # a function's docstring explains it
     lead = 0
     for n, line in enumerate(lines[:3]):  # a leading comment or docstring may name it
         m = labels.CODE_COMMENT.match(line)
@@ -584,7 +653,7 @@ def _scan_code(
                 current = _Section(eid, "number", 7, cells=[index], prose=[text], opener=index)
                 sections.append(current)
         printed = labels.undecorated(said[n]) if n in said else ""  # print("--- 1.1 apply K ---")
-        if printed and labels.PRINTED_LABEL.match(printed):  # print("1.2) the edge is ...")
+        if printed and labels.PRINTED_LABEL.match(labels.nfkc(printed)):  # print("1.2) ...")
             hit = matcher.match(labels.ANSWER_LEAD.sub("", printed), True, True)
             if hit is not None and (current is None or hit[0] != current.exercise):
                 current = _Section(hit[0], hit[1], 7, cells=[index], opener=index)
@@ -594,7 +663,7 @@ def _scan_code(
             continue
         if m is not None and not labels.placeholder(line):
             current.prose.append(m.group(1))
-        elif n in strings and line.strip().strip("\"'"):
+        elif (n in strings or n in docstrings) and line.strip().strip("\"'"):
             text = labels.STRING_QUOTES.sub("", line)
             current.prose.append(re.sub(r"""(?:\"\"\"|\'\'\')\s*$""", "", text).strip())
         elif n in said:  # print("1.1: not a zero matrix, ...")

@@ -154,6 +154,9 @@ def string_lines(source: str) -> set[int]:
             continue
         quote = m.group(1)
         rest = lines[n][m.end() :]
+        if rest.lstrip().startswith((")", ",", "]", "}")):  # '"""))' closes a call's string
+            n += 1
+            continue
         end = n
         if quote not in rest:
             end = next((k for k in range(n + 1, len(lines)) if quote in lines[k]), len(lines) - 1)
@@ -162,11 +165,36 @@ def string_lines(source: str) -> set[int]:
     return out
 
 
+def docstring_lines(source: str) -> set[int]:
+    """0-based numbers of the lines of the docstrings of a cell's functions and classes
+    ("\"\"\"练习2.3 答案：模糊核 = 非负、和为 1 的加权平均……\"\"\""): the student's words about
+    the code, read with ``ast`` (nothing runs); none if the cell does not parse."""
+    if '"""' not in source and "'''" not in source:
+        return set()
+    try:
+        tree = ast.parse(analysis.parseable(source))
+    except (SyntaxError, ValueError):
+        return set()
+    out: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and node.body:
+            first = node.body[0]
+            if (
+                isinstance(first, ast.Expr)
+                and isinstance(first.value, ast.Constant)
+                and isinstance(first.value.value, str)
+                and first.end_lineno is not None
+            ):
+                out.update(range(first.lineno - 1, first.end_lineno))
+    return out
+
+
 def printed_sentences(source: str) -> dict[int, str]:
     """The sentences a cell prints as its answer (``print("1.2答：还是能检测到…")``): each
-    top-level ``print`` of string literals only that says something (three words, or four
+    top-level ``print`` (or ``display(Markdown(...))``, see :func:`_shown_call`) of string
+    literals only, f-strings' words included, that says something (three words, or four
     Chinese characters), by the 0-based line of the call."""
-    if "print" not in source:
+    if "print" not in source and "Markdown" not in source:
         return {}
     try:
         tree = ast.parse(analysis.parseable(source))
@@ -174,22 +202,48 @@ def printed_sentences(source: str) -> dict[int, str]:
         return {}
     out: dict[int, str] = {}
     for stmt in tree.body:
-        call = stmt.value if isinstance(stmt, ast.Expr) else None
-        if not (
-            isinstance(call, ast.Call)
-            and isinstance(call.func, ast.Name)
-            and call.func.id == "print"
-        ):
+        call = _shown_call(stmt.value) if isinstance(stmt, ast.Expr) else None
+        if call is None:
             continue
-        if not call.args or not all(
-            isinstance(a, ast.Constant) and isinstance(a.value, str) for a in call.args
-        ):
+        said = [_literal_text(a) for a in call.args]
+        if not said or any(t is None for t in said):
             continue  # print("X =", X): a label for a value, not an answer
-        said = [str(a.value).strip() for a in call.args if isinstance(a, ast.Constant)]
         text = " ".join(t for t in said if t)
         if len(text.split()) >= 3 or words_in(text) - len(text.split()) >= 2:
             out[stmt.lineno - 1] = text
     return out
+
+
+_SHOWN = ("print", "Markdown", "display", "HTML", "Latex")
+
+
+def _shown_call(node: ast.expr) -> ast.Call | None:
+    """The call whose arguments a statement shows as text: ``print(...)``, and the notebook
+    forms ``display(Markdown(...))``, ``Markdown(...)``, ``IPython.display.Markdown(...)``
+    (Colab students answer with them); None for anything else."""
+    if not isinstance(node, ast.Call):
+        return None
+    name = analysis.callee(node.func)
+    if name not in _SHOWN:
+        return None
+    if name == "display":
+        # display(Markdown("...")); display("text") shows the string's repr, not words
+        return _shown_call(node.args[0]) if len(node.args) == 1 else None
+    return node
+
+
+def _literal_text(node: ast.expr) -> str | None:
+    """The words of a string literal, stripped; of an f-string, its literal parts with "…"
+    for each value (f"1.1: the output has {n} non-zero entries" -> "1.1: the output has …
+    non-zero entries"); None for anything else."""
+    if isinstance(node, ast.Constant):
+        return node.value.strip() if isinstance(node.value, str) else None
+    if not isinstance(node, ast.JoinedStr):
+        return None
+    parts = [str(v.value) if isinstance(v, ast.Constant) else "…" for v in node.values]
+    if not any(isinstance(v, ast.Constant) and str(v.value).strip() for v in node.values):
+        return None  # f"{X}": a value, not words
+    return "".join(parts).strip()
 
 
 _ANSWER_NAME = re.compile(

@@ -105,7 +105,8 @@ class Grader:
             execution = course_execution(run.execution, self.options.course_modules)
             # locate: what the text says, then what the cells computed (the checks search by
             # behaviour through this Attribution, in the rubric's order)
-            attribution = Attribution(notebook, self.rubric, locate(notebook, self.rubric, edition))
+            answers = locate(notebook, self.rubric, edition)
+            attribution = Attribution(notebook, self.rubric, answers, edition)
             exercises = self._exercises(edition, attribution.answers)
             results = tuple(
                 self._exercise(notebook, run, execution, ex, attribution, edition, cache)

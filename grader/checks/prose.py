@@ -101,6 +101,39 @@ def _concept(cid: str, patterns: tuple[str, ...], negated_ok: bool = False) -> C
     return _CONCEPTS.get((cid, patterns, negated_ok), partial(Concept, cid, patterns, negated_ok))
 
 
+def _says(text: str, required: list[Concept], weights: dict[str, float]) -> bool:
+    """Whether ``text`` states one of the required concepts that carry points."""
+    scored = [c for c in required if weights[c.id] > 0] or required
+    return any(m.found for m in judge(text, scored).required)
+
+
+def _by_meaning(
+    ctx: CheckContext, required: list[Concept], weights: dict[str, float]
+) -> tuple[str, list[str]]:
+    """An answer's words found by what they say, when the text gave it none: an unnamed
+    answer (a question in the student's own words) that states one of its required concepts,
+    else, for a question that asks only for words, the answer to a sibling sub-question that
+    does ("In general a d-th derivative needs d+1 taps" under the second derivative). Only
+    credits: a misconception alone names nothing.
+    Returns (text, feedback lines)."""
+
+    def says(text: str) -> bool:
+        return _says(text, required, weights)
+
+    exercise = ctx.exercise.id
+    found = ctx.attribution.words_by_meaning(exercise, says)
+    if found is None and all(c.type == "prose" for c in ctx.exercise.checks):
+        # a question asking only for words ("the minimum size?") is often answered in passing
+        # in its neighbour's answer; one that asks for work is not answered by words there
+        found = next((a for a in ctx.attribution.sibling_words(exercise) if says(a.prose)), None)
+    if found is None:
+        return "", []
+    words = [i for i in found.cells if ctx.notebook.cells[i].kind != "code"]
+    cell = min(words or found.cells) + 1
+    note = N_("Found your written answer by what it says, in cell {cell}.").format(cell=cell)
+    return found.prose, [note]
+
+
 class ProseCheck:
     name: ClassVar[str] = "prose"
     handles: ClassVar[frozenset[str]] = frozenset({"prose"})
@@ -132,6 +165,12 @@ class ProseCheck:
         hints = {c["id"]: c.get("hint", "") for c in spec.options["required"]}
         wrong = [_concept(d.id, d.prose) for d in ctx.iter_diagnoses("prose")]
         shown = demo.demonstrated(spec, ctx) if "demonstration" in spec.options else None
+        found_at: list[str] = []
+        if ctx.answer().via in ("none", "behaviour") and not _says(text, required, weights):
+            # the text did not place this answer (behaviour may have found its code, with
+            # comments that say nothing): look for its words by their meaning
+            more, found_at = _by_meaning(ctx, required, weights)
+            text = "\n".join(t for t in (text, more) if t.strip())
         if not text.strip():
             if shown:
                 return ctx.result(spec, 1.0, [_shown_line(shown)])
@@ -144,7 +183,7 @@ class ProseCheck:
         fraction = got / total if total else 0.0
         if not total:
             fraction = 1.0 if all(m.found for m in verdict.required) else 0.0
-        lines: list[str] = []
+        lines: list[str] = list(found_at)
         if shown and fraction < 1.0:  # the demonstration stands for the missing words
             fraction = 1.0
             lines.append(_shown_line(shown))

@@ -238,7 +238,13 @@ _BOOK_CASE: Final = re.compile(
     r"|(?:本节|书上|书中|书里|课本|课文|正文|原文)[^.;,]{0,6}(?:竖条纹?|条纹|竖线|竖直条)"
 )
 
-_TURN: Final = re.compile(r"但是|但|然而|可是|不过|而是|\bbut\b")
+# ... unless the sentence says this case is the same as the book's
+_SAME_AS_BOOK: Final = re.compile(
+    r"(?:本节|书上|书中|书里|课本|课文|正文|原文)[^.;]{0,24}(?:是一回事|(?<!不)一样|相同|一致|同理)"
+)
+
+# where a sentence turns from the book's case back to the student's ("那里…，这里斜线还在")
+_TURN: Final = re.compile(r"但是|但|然而|可是|不过|而是|这里|这次|\bbut\b")
 
 _TOKENIZER: Any = None
 _LOCK = threading.Lock()
@@ -268,6 +274,8 @@ def negated(text: str, clause_start: int, start: int, end: int, clause_end: int)
     if _CONTRAST_BEFORE.search(text[clause_start:end]) and _CONTRAST_AFTER.match(after):
         return True  # 和正文里竖条纹转置后变成全 0 不同: the book's case, set against this one
     lead = _TURN.split(text[:start])[-1]  # "...不同：... ，但斜线转置后……": back to this case
+    if _SAME_AS_BOOK.search(lead):
+        return False  # 结果跟书上竖条纹转置以后是一回事：…全 0: said of this case, like the book's
     if _BOOK_CASE.search(lead) or _BOOK_CASE.match(text[start:end].lstrip()):
         return True  # 这与本节的竖条纹不同：竖条纹转置后……输出全为零: said of the book's example
     if not _NEGATOR_CHARS.intersection(before):
