@@ -36,8 +36,8 @@ import textwrap
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from . import analysis
-from .locate import Answer, unnamed
+from . import analysis, markup
+from .locate import SENTENCE_WORDS, Answer, unnamed
 from .model import Edition, Notebook
 from .rubric import Rubric
 
@@ -104,7 +104,9 @@ class Attribution:
             return
         source = self.notebook.cells[cell].source
         defines = set(a.defines) | set(analysis.facts(source).defines)
-        comments = _comments(source) if cell not in self._firm else ""
+        # the cell's comments, unless the text gives it to another question (a parent's or a
+        # sub-question's cell speaks for this one too: "# ex 1" over the code of 1 and 1.1)
+        comments = _comments(source) if not self.held_by_another(cell, exercise) else ""
         # the words of the unnamed answer the cell is in, for an answer without words of its own
         said = self._unnamed_words(cell, exercise) if not a.prose.strip() else ""
         self._answers[exercise] = replace(
@@ -280,5 +282,12 @@ def _families(rubric: Rubric) -> dict[str, set[str]]:
 
 
 def _comments(source: str) -> str:
+    """A cell's comment lines, and the comments beside its code that say something."""
     lines = (ln.strip() for ln in source.splitlines())
-    return "\n".join(ln.lstrip("#").strip() for ln in lines if ln.startswith("#"))
+    own = [ln.lstrip("#").strip() for ln in lines if ln.startswith("#")]
+    beside = [
+        text
+        for text in analysis.trailing_comments(source).values()
+        if markup.words_in(text) >= SENTENCE_WORDS
+    ]
+    return "\n".join(own + beside)

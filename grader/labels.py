@@ -145,8 +145,26 @@ def exercises_heading(notebook: Notebook) -> int | None:
     return None
 
 
+# "## 5. Exercise 3 — Autograd": the student's own section number before the book's label
+OWN_THEN_LABEL = re.compile(
+    rf"^\s*(?:#+\s*)?(?:\*\*)?\s*\d{{1,2}}[.)]\s*(?:\*\*)?\s*\[?(?=(?:{EN_LABEL}|{ZH_LABEL})\s*\d)",
+    re.IGNORECASE,
+)
+
+
+# a number given with a question word ("Exercise 3", "## 5. Exercise 3", "练习 2"), not bare
+EXPLICIT = re.compile(
+    rf"^\s*(?:#+\s*)?(?:[-*•]\s+)?(?:\*\*)?\s*(?:\d{{1,2}}[.)]\s*(?:\*\*)?\s*)?[【\[]?\s*"
+    rf"(?:{EN_LABEL}|{ZH_LABEL}|问题|第)\s*\d",
+    re.IGNORECASE,
+)
+
+
 def number(text: str) -> str | None:
     norm = nfkc(text)
+    own = OWN_THEN_LABEL.match(norm)
+    if own is not None:  # the label's number, not the section's
+        norm = norm[own.end() :]
     m = NUMBER.match(norm)
     if not m:
         return None

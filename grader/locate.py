@@ -78,6 +78,9 @@ class _Matcher:
         # "2" after "**Q2** design kernels": the question whose sub-questions "a)", "b)" name
         self.group: str | None = None
         self.counting = True  # whether numbers name exercises here (see locate)
+        # whether a bare number names one ("## 2. ..."); not in a notebook whose headings
+        # number its own sections before the book's labels ("## 5. Exercise 3 — Autograd")
+        self.bare = True
 
     def parent(self, line: str) -> str | None:
         """The number of a question that has only sub-questions ("**Q2** design kernels",
@@ -209,13 +212,14 @@ class _Matcher:
                 best = (key, eid)
         if best is not None:
             return best[1], "wording"
-        if numbered:
+        if numbered and (self.bare or labels.EXPLICIT.match(line)):
             num = labels.number(line)
             if num is not None and num in self.numbers:
                 return self.numbers[num], "number"
         return None
 
 
+SENTENCE_WORDS = 5  # a comment beside code this long says something about it
 UNNAMED = ""  # the exercise of a section opened by a question the text cannot name
 
 
@@ -251,6 +255,13 @@ def _scan(
     # numbering of the section ("## 3. Edges", "## 4. Learning the kernel back"), not
     # exercise numbers; the book's wording still names questions there.
     start = labels.exercises_heading(notebook)
+    matcher.bare = not any(
+        labels.OWN_THEN_LABEL.match(labels.nfkc(line))
+        for c in notebook.cells
+        if c.kind == "markdown"
+        for line in c.source.splitlines()
+        if line.lstrip().startswith("#")
+    )
     for cell in notebook.cells:
         matcher.counting = start is None or cell.index >= start
         if cell.exercise is not None:
@@ -300,6 +311,13 @@ def _answers(
                     cells.append(idx)
                     weak.add(idx)
                     via = "content" if via == "none" else via
+        if prose and not any(notebook.cells[i].kind == "code" for i in cells):
+            # an answer in words that quotes its code ("Blur: `torch.ones((3,3))` pools ..."):
+            # the one code cell that holds that code is its code
+            pointed = _quoted_code(notebook, "\n".join(prose), facts, assigned)
+            if pointed is not None:
+                cells.append(pointed)
+                weak.add(pointed)
         cells = sorted(set(cells))
         code = tuple(i for i in cells if notebook.cells[i].kind == "code")
         defines = tuple(sorted({n for i in code for n in facts[i].defines}))
@@ -313,6 +331,25 @@ def _answers(
             weak=tuple(i for i in code if i in weak),
         )
     return answers
+
+
+_QUOTED = re.compile(r"`([^`\n]{6,80})`")
+_SPACE = re.compile(r"\s+")
+
+
+def _quoted_code(
+    notebook: Notebook, prose: str, facts: Mapping[int, analysis.CellFacts], assigned: set[int]
+) -> int | None:
+    """The one code cell, given to no answer, that holds an expression the words quote as
+    code (a call: `` `torch.ones((3,3))` ``, not a bare name), or None."""
+    for span in _QUOTED.findall(prose):
+        if "(" not in span:
+            continue
+        key = _SPACE.sub("", span)
+        holders = [i for i in facts if key in _SPACE.sub("", notebook.cells[i].source)]
+        if len(holders) == 1 and holders[0] not in assigned:
+            return holders[0]
+    return None
 
 
 def _scan_markdown(
@@ -419,6 +456,10 @@ def _scan_markdown(
             hit = matcher.match(lead, True, False)
         if hit is None and run_in:  # "**Minimum kernel size for a derivative of degree d:** …"
             hit = matcher.match(run_in.group(1), True, False)
+        if hit is None and run_in and matcher.counting:  # "* **K on X (1.1):** …"
+            ref = _PAREN_NUMBER.search(run_in.group(1))
+            eid = matcher.numbers.get(ref.group(1)) if ref else None
+            hit = (eid, "number") if eid is not None else None
         if hit is None and structural:
             hit = matcher.sub(line, current)
         if hit is None and numbered:
@@ -494,6 +535,7 @@ def _scan_markdown(
     return current
 
 
+_PAREN_NUMBER = re.compile(r"\((?:ex\.?\s*|exercise\s*)?(\d{1,2}\.\d{1,2})\)", re.IGNORECASE)
 _TOP_ITEM = re.compile(r"^ ?(?:\*\*)?\d{1,2}[.)、]\s*\S")  # "3. ...", not an indented sub-item
 
 
@@ -617,10 +659,14 @@ def _scan_code(
     for n, num, text in markup.string_answers(source):
         kept_as_strings.setdefault(n, []).append((num, text))
     # "print(corr2d(X, K).sum())  # 答：输出是0": an answer written beside the code
+    # ("assert torch.equal(dT, d)  # eye is symmetric, the diagonal is still there"): marked
+    # as an answer, or a sentence (a short "# shape 6x7" labels the code)
     beside = {
         n: text
         for n, text in analysis.trailing_comments(source).items()
-        if labels.ANSWER_MARK.match(labels.nfkc(text)) or labels.ARROW.match(text)
+        if labels.ANSWER_MARK.match(labels.nfkc(text))
+        or labels.ARROW.match(text)
+        or markup.words_in(text) >= SENTENCE_WORDS
     }
     blank = True
     for n, line in enumerate(lines):

@@ -254,6 +254,23 @@ def test_jupytext_markdown() -> None:
     assert nb.cells[1].exercise == "1"
 
 
+def test_markdown_with_callouts_is_read_without_pandoc(tmp_path: Path) -> None:
+    # ':::' blocks (Yuque, Feishu, Docusaurus) make jupytext guess Pandoc Markdown, which
+    # needs the pandoc program; a student's write-up is plain Markdown
+    path = tmp_path / "yuque.md"
+    path.write_text(
+        "# 6.2 图像卷积\n\n:::info\n代码都在本地跑过。\n:::\n\n"
+        "```python\nX = torch.eye(6)\n```\n\n解：斜边能检测到。\n",
+        encoding="utf-8",
+    )
+    nb = load(path)
+
+    assert nb.format == "md"
+    assert [c.kind for c in nb.cells] == ["markdown", "code", "markdown"]
+    assert nb.cells[1].source == "X = torch.eye(6)"
+    assert ":::info" in nb.cells[0].source
+
+
 def test_plain_markdown_with_python_fences() -> None:
     nb = load(FIXTURES / "plain.md")
 
