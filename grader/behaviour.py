@@ -131,9 +131,9 @@ class Attribution:
         return ""
 
     def words_by_meaning(self, exercise: str, says: Callable[[str], bool]) -> Answer | None:
-        """For an answer without words: the first unnamed answer no other exercise has whose
-        words ``says`` accepts (the caller tests the exercise's required concepts, never a
-        misconception: meaning only credits), claimed for ``exercise``; else None."""
+        """For an answer the text did not place: the first unnamed answer no other exercise
+        has whose words ``says`` accepts (the caller tests the exercise's required concepts,
+        never a misconception: meaning only credits), claimed for ``exercise``; else None."""
         for key, u in self._unnamed_answers():
             if u.prose.strip() and not self.taken(key, exercise) and says(u.prose):
                 self.claim(key, exercise)
@@ -146,7 +146,11 @@ class Attribution:
         ex = next((e for e in self._rubric.exercises if e.id == exercise), None)
         if ex is None:
             return []
-        majors = {(ed, n.split(".")[0]) for ed, n in ex.numbers.items() if "." in n}
+        majors = {
+            (ed, n.split(".")[0])
+            for ed, n in ex.numbers.items()
+            if "." in n and self._edition in (None, ed)
+        }
         out: list[Answer] = []
         for other in self._rubric.exercises:
             if other.id == exercise or other.id not in self._answers:

@@ -62,6 +62,7 @@ class _Section:
     opener: int = -1  # the cell whose line opened it
     crowded: bool = False  # that cell opened other answers too
     asked: bool = False  # opened by a marked question ("**Q：** ...", "问：...")
+    item: bool = False  # opened by an item of a numbered list
 
 
 class _Matcher:
@@ -390,8 +391,11 @@ def _scan_markdown(
             and bool(labels.LIST.match(norm))
             and not any(labels.NUMBERED_ITEM.match(ln) for ln in lines[n + 1 :])
         )
+        # a list of points opening a cell under an open answer ("1. The output is not zero"
+        # then "2. ...", below "## 1.1"): its "1." numbers the point, not question 1
+        point = current is not None and n in items and len(items) > 1 and heading is None
         numbered = (
-            titled
+            (titled and not point)
             or lone
             or heading is not None
             or bool(labels.LABEL_LINE.match(norm) or labels.BOLD_NUMBER.match(norm))
@@ -471,10 +475,15 @@ def _scan_markdown(
             _flush(current, index, kept)  # "**Q2** design kernels": its "a)" is 2.1
             kept, current, matcher.group = [], None, group
             continue
-        if hit is None and answer_list and n in items:
+        if (
+            hit is None
+            and answer_list
+            and n in items
+            and (current is None or (current.item and current.opener == index))
+        ):  # (an item under an answer opened otherwise is a point of that answer)
             _flush(current, index, kept)
             kept = [raw]
-            current = _Section(UNNAMED, "unnamed", level, cells=[index], opener=index)
+            current = _Section(UNNAMED, "unnamed", level, [index], opener=index, item=True)
             sections.append(current)
             continue
         if (
@@ -516,7 +525,9 @@ def _scan_markdown(
                 )
             )
             kept = [rest] if rest else []
-            current = _Section(hit[0], hit[1], level, cells=[index], opener=index, asked=asked)
+            current = _Section(
+                hit[0], hit[1], level, [index], opener=index, asked=asked, item=n in items
+            )
             sections.append(current)
             matcher.opened(hit[0])
             others = matcher.book_refs(line)[1:] if numbered else []  # "Q1 [1 + 1.1]"

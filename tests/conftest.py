@@ -184,9 +184,30 @@ def _course_grader(engine: str) -> Any:
     return Grader(load_rubric(RUBRIC), executor(engine, sandbox="auto"))
 
 
+_BATCHED: dict[tuple[str, str], Any] = {}
+
+
+def grade_batch(paths: Sequence[Path], engine: str) -> None:
+    """Grade the ``paths`` that ``engine`` has not graded yet in one batch of two workers, the
+    way a class is graded, for :func:`graded_submission` (run 1) to return: the corpus is
+    graded in half the time it takes one file after another."""
+    todo = list(dict.fromkeys(p for p in paths if p.is_file() and (str(p), engine) not in _BATCHED))
+    if not todo:
+        return
+    from grader.batch import BatchConfig, grade_many
+
+    config = BatchConfig(str(RUBRIC), engine=engine, jobs=2, gradebook=None, sandbox="auto")
+    for path, result in zip(todo, grade_many(config, [str(p) for p in todo]), strict=True):
+        _BATCHED[(str(path), engine)] = result
+
+
 @functools.cache
 def graded_submission(path: Path, engine: str, run: int = 1) -> Any:
     """``path`` graded with the course's rubric by ``engine`` (sandbox auto), once per test
     session and run number: the corpus checks (test_corpus.py) and the engine comparison
-    (test_engines_equivalence.py) share the nbclient grading of every corpus file."""
+    (test_engines_equivalence.py) share the nbclient grading of every corpus file (graded in
+    a batch by :func:`grade_batch` where a test asks for many). A later run is graded on its
+    own, by a grader of its own process' making."""
+    if run == 1 and (str(path), engine) in _BATCHED:
+        return _BATCHED[(str(path), engine)]
     return _course_grader(engine).grade_path(path)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import graded_submission
+from conftest import grade_batch, graded_submission
 
 from grader import corpus
 from grader.corpus import Expectation, describe_submission, split_key
@@ -47,6 +47,7 @@ def grade_corpus(engine: str = "nbclient") -> dict[str, SubmissionResult]:
     """
     # shared with the engine comparison (test_engines_equivalence.py), which grades the same
     # files with the same engine
+    grade_batch([CORPUS / name for name in EXPECTED], engine)
     return {name: graded_submission(CORPUS / name, engine) for name in EXPECTED}
 
 

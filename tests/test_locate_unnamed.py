@@ -205,3 +205,18 @@ def test_a_question_asking_for_work_is_not_answered_by_words_in_a_siblings_answe
         ],
     )
     assert r["second-derivative-kernel"].score == 0
+
+
+def test_a_point_of_an_answer_stays_in_it_when_a_later_point_names_another_question(
+    rubric: Rubric,
+) -> None:
+    notebook = nb(
+        tmd("## 1.1 What happens if you apply the kernel K?"),
+        tmd(
+            "1. The output is not a zero matrix: +1 on the diagonal.\n"
+            "2. Transposing X would give the same picture, since eye is symmetric.\n"
+        ),
+    )
+    answers = locate(notebook, rubric, "d2l-1.0")
+    assert "not a zero matrix" in answers["diagonal-apply-kernel"].prose
+    assert "Transposing X" in answers["diagonal-transpose-input"].prose
