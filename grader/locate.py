@@ -547,7 +547,8 @@ def _scan_markdown(
 
 
 _PAREN_NUMBER = re.compile(r"\((?:ex\.?\s*|exercise\s*)?(\d{1,2}\.\d{1,2})\)", re.IGNORECASE)
-_TOP_ITEM = re.compile(r"^ ?(?:\*\*)?\d{1,2}[.)、]\s*\S")  # "3. ...", not an indented sub-item
+# "3. ...": not an indented sub-item, nor the book's section number ("7.2.3 Edge Detection")
+_TOP_ITEM = re.compile(r"^ ?(?:\*\*)?\d{1,2}[.)、](?!\d)\s*\S")
 
 
 def _opens_block(lines: Sequence[str], n: int) -> bool:

@@ -220,3 +220,15 @@ def test_a_point_of_an_answer_stays_in_it_when_a_later_point_names_another_quest
     answers = locate(notebook, rubric, "d2l-1.0")
     assert "not a zero matrix" in answers["diagonal-apply-kernel"].prose
     assert "Transposing X" in answers["diagonal-transpose-input"].prose
+
+
+def test_notes_under_the_books_section_numbers_are_no_answers(rubric: Rubric) -> None:
+    notebook = nb(
+        tmd(
+            "## Discussions\n\n7.2.2 Convolutional Layers\n- A convolutional layer "
+            "cross-correlates the input and kernel and adds a scalar bias.\n\n"
+            "7.2.3 Object Edge Detection in Images\n- If the horizontally adjacent elements are "
+            "the same, the output is 0. Otherwise, the output is nonzero.\n"
+        )
+    )
+    assert unnamed(notebook, rubric, "d2l-1.0") == ()
