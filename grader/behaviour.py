@@ -37,7 +37,7 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from . import analysis, markup
-from .locate import SENTENCE_WORDS, Answer, unnamed
+from .locate import SENTENCE_WORDS, Answer
 from .model import Edition, Notebook
 from .rubric import Rubric
 
@@ -61,10 +61,12 @@ class Attribution:
         rubric: Rubric,
         answers: Mapping[str, Answer],
         edition: Edition | None = None,
+        unnamed: Sequence[Answer] = (),
     ):
         self.notebook = notebook
         self._rubric, self._edition = rubric, edition
-        self._unnamed: tuple[Answer, ...] | None = None  # grader.locate.unnamed, when needed
+        # grader.locate.unnamed: answers to questions the text cannot name, with their keys
+        self._unnamed = [(("unnamed", i), u) for i, u in enumerate(unnamed)]
         self._answers = dict(answers)
         self._section = {ex.id for ex in rubric.exercises if ex.kind == "section"}
         self._family = _families(rubric)
@@ -124,7 +126,7 @@ class Attribution:
         """The words of the unnamed answer (a question in the student's own words, see
         :func:`grader.locate.unnamed`) whose code ``cell`` is, claimed for ``exercise``:
         behaviour named its question. Empty if there is none or another exercise has it."""
-        for key, u in self._unnamed_answers():
+        for key, u in self._unnamed:
             if cell in u.cells and not self.taken(key, exercise):
                 self.claim(key, exercise)
                 return u.prose
@@ -134,7 +136,7 @@ class Attribution:
         """For an answer the text did not place: the first unnamed answer no other exercise
         has whose words ``says`` accepts (the caller tests the exercise's required concepts,
         never a misconception: meaning only credits), claimed for ``exercise``; else None."""
-        for key, u in self._unnamed_answers():
+        for key, u in self._unnamed:
             if u.prose.strip() and not self.taken(key, exercise) and says(u.prose):
                 self.claim(key, exercise)
                 return u
@@ -160,11 +162,6 @@ class Attribution:
                 if a.prose.strip():
                     out.append(a)
         return out
-
-    def _unnamed_answers(self) -> list[tuple[Hashable, Answer]]:
-        if self._unnamed is None:
-            self._unnamed = unnamed(self.notebook, self._rubric, self._edition)
-        return [(("unnamed", i), u) for i, u in enumerate(self._unnamed)]
 
     # ------------------------------------------------------------------ where to look
     def places(self, sources: Sequence[str]) -> list[Place]:

@@ -226,21 +226,28 @@ UNNAMED = ""  # the exercise of a section opened by a question the text cannot n
 
 def locate(notebook: Notebook, rubric: Rubric, edition: Edition | None) -> dict[str, Answer]:
     """Each exercise's answer as the text places it (tags, wording, numbers, names)."""
-    exercises = rubric.for_edition(edition)
-    sections, tagged, facts = _scan(notebook, exercises, edition)
-    return _answers(notebook, exercises, sections, tagged, facts)
+    return locate_all(notebook, rubric, edition)[0]
 
 
 def unnamed(notebook: Notebook, rubric: Rubric, edition: Edition | None) -> tuple[Answer, ...]:
     """The answers to marked questions the text cannot name ("**Q：图转个置呢？**" in the
     student's own words), each with the cells from its question to the next one, in order.
     Their exercise is empty: behaviour names them (grader.behaviour)."""
-    sections, _, _ = _scan(notebook, rubric.for_edition(edition), edition)
-    return tuple(
+    return locate_all(notebook, rubric, edition)[1]
+
+
+def locate_all(
+    notebook: Notebook, rubric: Rubric, edition: Edition | None
+) -> tuple[dict[str, Answer], tuple[Answer, ...]]:
+    """:func:`locate` and :func:`unnamed` from one reading of the notebook."""
+    exercises = rubric.for_edition(edition)
+    sections, tagged, facts = _scan(notebook, exercises, edition)
+    found = tuple(
         Answer(UNNAMED, tuple(s.cells), prose="\n".join(p for p in s.prose if p), via="unnamed")
         for s in sections
         if s.exercise == UNNAMED
     )
+    return _answers(notebook, exercises, sections, tagged, facts), found
 
 
 def _scan(

@@ -33,7 +33,7 @@ from .errors import GraderError, InputError, ProbeError
 from .execute import Executor, Run
 from .i18n import detect_language
 from .load import load
-from .locate import Answer, locate
+from .locate import Answer, locate_all
 from .model import (
     EDITIONS,
     CheckResult,
@@ -105,8 +105,8 @@ class Grader:
             execution = course_execution(run.execution, self.options.course_modules)
             # locate: what the text says, then what the cells computed (the checks search by
             # behaviour through this Attribution, in the rubric's order)
-            answers = locate(notebook, self.rubric, edition)
-            attribution = Attribution(notebook, self.rubric, answers, edition)
+            answers, unnamed = locate_all(notebook, self.rubric, edition)
+            attribution = Attribution(notebook, self.rubric, answers, edition, unnamed)
             exercises = self._exercises(edition, attribution.answers)
             results = tuple(
                 self._exercise(notebook, run, execution, ex, attribution, edition, cache)
